@@ -1,0 +1,1 @@
+"""Benchmarks: speed, memory and quality figures, printed beside a reference. Not tests."""

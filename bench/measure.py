@@ -1,0 +1,41 @@
+"""Run a function in a fresh process and report its wall time and peak RSS."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Measured:
+    """Wall time, peak resident memory and what the function returned."""
+
+    seconds: float
+    peak_rss_mb: float
+    result: Any
+
+
+def _child(fn: Callable[..., Any], args: tuple[Any, ...], queue: Any) -> None:
+    started = time.perf_counter()
+    result = fn(*args)
+    seconds = time.perf_counter() - started
+    # ru_maxrss is in KiB on Linux: the peak of this process alone, since it is fresh.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put((seconds, peak, result))
+
+
+def in_fresh_process(fn: Callable[..., Any], *args: Any) -> Measured:
+    """Call fn(*args) in a spawned process, so its peak memory is its own."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(fn, args, queue))
+    proc.start()
+    seconds, peak, result = queue.get()
+    proc.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f"{fn.__name__} failed in its process (exit {proc.exitcode})")
+    return Measured(seconds, peak, result)

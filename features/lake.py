@@ -1,0 +1,173 @@
+"""The lake: canonical tables as Parquet under STEWARD_HOME, published atomically via a manifest.
+
+Readers only see files listed in `_manifest.json`. An ingest writes its parts into a folder of its
+own, then swaps in a new manifest with one `os.replace`; if anything fails before that, its
+folder is removed and the lake is exactly as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.schemas import QUARANTINE_SCHEMA, TABLES
+
+MANIFEST = "_manifest.json"
+QUARANTINE = "quarantine"
+
+
+class LakeError(RuntimeError):
+    """The lake cannot be read as published (for example a damaged manifest)."""
+
+
+def steward_home() -> Path:
+    """STEWARD_HOME, or ./.steward when unset."""
+    return Path(os.environ.get("STEWARD_HOME", ".steward")).resolve()
+
+
+class Lake:
+    """A folder of canonical Parquet tables with a manifest of what is published."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def default(cls) -> Lake:
+        """The lake under STEWARD_HOME."""
+        return cls(steward_home() / "lake")
+
+    def manifest(self) -> dict[str, Any]:
+        """The published manifest (an empty one for a new lake)."""
+        path = self.root / MANIFEST
+        if not path.exists():
+            return {"version": 1, "ingests": []}
+        try:
+            return dict(json.loads(path.read_text()))
+        except json.JSONDecodeError as exc:
+            raise LakeError(f"{path} is damaged ({exc.msg}); restore it from backup") from None
+
+    def files(self, table: str) -> list[Path]:
+        """Published Parquet files of one table, oldest ingest first."""
+        found = [
+            self.root / rel
+            for ingest in self.manifest()["ingests"]
+            for rel in ingest["files"].get(table, [])
+        ]
+        return found
+
+    def quarantine_files(self) -> list[Path]:
+        """Published quarantine files."""
+        return self.files(QUARANTINE)
+
+    def read(self, table: str) -> pa.Table:
+        """A whole table in memory: for tests and small tables, not for events at scale."""
+        schema = QUARANTINE_SCHEMA if table == QUARANTINE else TABLES[table].schema
+        parts = [pq.read_table(p, schema=schema) for p in self.files(table)]
+        return pa.concat_tables(parts) if parts else schema.empty_table()
+
+    def snapshot_id(self) -> str:
+        """A hash naming the published state: it changes exactly when the manifest does."""
+        return hashlib.sha256(json.dumps(self.manifest(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def find_ingest(self, fingerprint: str) -> dict[str, Any] | None:
+        """The published ingest of a source with this fingerprint, if any."""
+        for ingest in self.manifest()["ingests"]:
+            if ingest["fingerprint"] == fingerprint:
+                return dict(ingest)
+        return None
+
+    @contextlib.contextmanager
+    def transaction(self, source: str, fingerprint: str) -> Iterator[Transaction]:
+        """Write parts aside; publish them all at once on success, remove them on failure."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".lock").open("w") as lock:
+            # One writer at a time: two ingests must not both read, extend and replace the manifest.
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            txn = Transaction(self.root, source, fingerprint)
+            try:
+                yield txn
+                txn.close()
+                self._publish(txn)
+            except BaseException:
+                txn.abort()
+                raise
+
+    def _publish(self, txn: Transaction) -> None:
+        """Swap in a manifest that lists the transaction's files."""
+        manifest = self.manifest()
+        manifest["ingests"].append(txn.record())
+        tmp = self.root / f".{MANIFEST}.{txn.id}.tmp"
+        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        os.replace(tmp, self.root / MANIFEST)
+
+
+@dataclass
+class Transaction:
+    """The parts of one ingest, written under `<table>/<ingest id>/` until published."""
+
+    root: Path
+    source: str
+    fingerprint: str
+    id: str = field(
+        default_factory=lambda: (
+            datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        )
+    )
+    files: dict[str, list[str]] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    _writers: dict[str, pq.ParquetWriter] = field(default_factory=dict)
+
+    def write(self, table: str, data: pa.Table) -> None:
+        """Append rows to one table of this ingest (no-op for an empty table)."""
+        if data.num_rows == 0:
+            return
+        writer = self._writers.get(table)
+        if writer is None:
+            rel = f"{table}/{self.id}/part-0.parquet"
+            (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
+            writer = pq.ParquetWriter(self.root / rel, data.schema, compression="zstd")
+            self._writers[table] = writer
+            self.files[table] = [rel]
+        writer.write_table(data, row_group_size=1 << 20)
+        self.rows[table] = self.rows.get(table, 0) + data.num_rows
+
+    def close(self) -> None:
+        """Finish every open Parquet file."""
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+    def abort(self) -> None:
+        """Remove everything this ingest wrote."""
+        with contextlib.suppress(Exception):
+            self.close()
+        for table in self.files:
+            shutil.rmtree(self.root / table / self.id, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                (self.root / table).rmdir()  # only if this ingest created it and left it empty
+
+    def record(self) -> dict[str, Any]:
+        """The manifest entry of this ingest."""
+        return {
+            "id": self.id,
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+            "at": datetime.now(UTC).isoformat(),
+            "files": self.files,
+            "rows": self.rows,
+            **self.info,
+        }

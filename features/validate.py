@@ -1,0 +1,125 @@
+"""Validation of raw batches: type the rows that fit the canonical model, quarantine the rest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from features.adapters.base import ROW, RawBatch
+from features.schemas import EVENT_TYPES, QUARANTINE_SCHEMA, TABLES, TS, Column, Table
+
+_KNOWN_EVENTS = frozenset(EVENT_TYPES)
+
+
+@dataclass
+class Checked:
+    """The outcome of validating one batch: typed rows and quarantined rows."""
+
+    kept: pa.Table
+    quarantined: pa.Table
+
+
+def validate_batch(batch: RawBatch, source: str) -> Checked:
+    """Split a raw batch into canonical rows and quarantined rows, each with its reason."""
+    table = TABLES[batch.table]
+    frame = batch.frame
+    reasons = pd.Series(pd.NA, index=frame.index, dtype="object")
+    typed: dict[str, pd.Series] = {}
+    for column in table.columns:
+        values, problems = _check_column(frame, column, table)
+        typed[column.name] = values
+        # The first problem in column order names the row's reason.
+        reasons = reasons.where(reasons.notna(), problems)
+    bad = reasons.notna().to_numpy()
+    kept = _to_arrow(table, {k: v[~bad] for k, v in typed.items()})
+    quarantined = _quarantine(batch, source, frame[bad], reasons[bad])
+    return Checked(kept, quarantined)
+
+
+def _check_column(frame: pd.DataFrame, column: Column, table: Table) -> tuple[pd.Series, pd.Series]:
+    """Typed values of one column and, per row, the problem found (or NA)."""
+    raw = (
+        frame[column.name]
+        if column.name in frame
+        else pd.Series(None, index=frame.index, dtype="object")
+    )
+    missing = raw.isna() | (raw.astype("string").str.strip() == "").fillna(True)
+    problems = pd.Series(pd.NA, index=frame.index, dtype="object")
+    if column.required:
+        problems[missing] = f"missing {column.name}"
+    if column.type == TS:
+        values = _to_timestamp(raw)
+        problems[(~missing) & values.isna()] = f"bad timestamp in {column.name}"
+    elif pa.types.is_floating(column.type):
+        values = pd.to_numeric(raw.where(~missing), errors="coerce").astype("float64")
+        problems[(~missing) & values.isna()] = f"{column.name} is not a number"
+    else:
+        values = _to_string(raw).where(~missing, None)
+        if table.name == "events" and column.name == "event_type":
+            problems[(~missing) & ~values.isin(_KNOWN_EVENTS)] = "unknown event_type"
+    return values, problems
+
+
+def _to_string(raw: pd.Series) -> pd.Series:
+    """Strings as given; whole floats such as 12.0 (ids read by a typed reader) as '12'."""
+    if pd.api.types.is_float_dtype(raw):
+        as_int = raw.where(raw.isna() | (raw % 1 != 0), raw.astype("Int64", errors="ignore"))
+        return as_int.astype("string").astype("object")
+    return raw.astype("string").str.strip().astype("object")
+
+
+def _to_timestamp(raw: pd.Series) -> pd.Series:
+    """UTC timestamps; naive values are read as UTC; unparseable values become NaT."""
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        return raw.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_dtype(raw):
+        return raw.dt.tz_localize("UTC")
+    text = raw.astype("string").str.strip()
+    return pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
+
+
+def _to_arrow(table: Table, columns: dict[str, pd.Series]) -> pa.Table:
+    """An Arrow table with the canonical schema exactly."""
+    arrays = []
+    for column in table.columns:
+        values = columns[column.name]
+        if column.type == TS:
+            arr = pa.array(values.dt.as_unit("us"), type=TS, from_pandas=True)
+        elif pa.types.is_floating(column.type):
+            arr = pa.array(
+                values.to_numpy(dtype=np.float64, na_value=np.nan),
+                type=column.type,
+                from_pandas=True,
+            )
+        else:
+            arr = pa.array(values.to_numpy(dtype=object), type=column.type, from_pandas=True)
+        arrays.append(arr)
+    return pa.Table.from_arrays(arrays, schema=table.schema)
+
+
+def _quarantine(batch: RawBatch, source: str, bad: pd.DataFrame, reasons: pd.Series) -> pa.Table:
+    """Quarantine rows: the rows validation refused plus those the adapter could not parse."""
+    raw_cols = [c for c in bad.columns if c != ROW]
+    raws = (
+        bad[raw_cols].to_json(orient="records", lines=True, date_format="iso").splitlines()
+        if len(bad)
+        else []
+    )
+    rows: list[int | None] = [int(n) for n in bad[ROW]] if ROW in bad else [None] * len(bad)
+    rows += [r.row_number for r in batch.rejects]
+    texts = list(reasons.astype(str)) + [r.reason for r in batch.rejects]
+    raws += [r.raw for r in batch.rejects]
+    n = len(texts)
+    return pa.Table.from_pydict(
+        {
+            "table": [batch.table] * n,
+            "source": [f"{source}:{batch.origin}"] * n,
+            "row_number": rows,
+            "reason": texts,
+            "raw": raws,
+        },
+        schema=QUARANTINE_SCHEMA,
+    )

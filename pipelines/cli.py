@@ -1,0 +1,178 @@
+"""The `steward` command line: thin wrappers over the pipelines."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="steward: churn and content risk for online communities.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+ingest_app = typer.Typer(help="Read a community's exports into the lake.", no_args_is_help=True)
+features_app = typer.Typer(
+    help="Point-in-time member features and churn labels.", no_args_is_help=True
+)
+lake_app = typer.Typer(help="What the lake holds.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(features_app, name="features")
+app.add_typer(lake_app, name="lake")
+
+
+class UserError(Exception):
+    """A problem the user can fix: printed as one line, no traceback."""
+
+
+def _parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
+    """KEY=VALUE options into a dict, with a clear error for anything else."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value:
+            raise UserError(f"{what} {pair!r} is not KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _parse_every(every: str) -> int:
+    """'14d' or '14' into 14 days."""
+    text = every.strip().lower().removesuffix("d")
+    if not text.isdigit() or int(text) <= 0:
+        raise UserError(f"--every {every!r}: give a number of days such as 14d")
+    return int(text)
+
+
+@ingest_app.command("generic")
+def ingest_generic(
+    path: Annotated[Path, typer.Argument(help="A .csv[.gz], .parquet or .jsonl file.")],
+    table: Annotated[
+        str,
+        typer.Option(help="Canonical table: events, members, posts, subscriptions, moderation."),
+    ],
+    map_: Annotated[
+        list[str], typer.Option("--map", help="canonical=source column, repeatable.")
+    ] = [],  # noqa: B006
+    event_type: Annotated[
+        list[str], typer.Option(help="source=canonical event type, repeatable.")
+    ] = [],  # noqa: B006
+) -> None:
+    """Ingest one file with a column mapping."""
+    from features.adapters.generic import GenericSource
+
+    source = GenericSource(
+        path, table, _parse_pairs(map_, "--map"), _parse_pairs(event_type, "--event-type")
+    )
+    _ingest(source)
+
+
+@ingest_app.command("stackexchange")
+def ingest_stackexchange(
+    folder: Annotated[Path, typer.Argument(help="Folder with Users.xml, Posts.xml, ...")],
+) -> None:
+    """Ingest a Stack Exchange data dump."""
+    from features.adapters.stackexchange import StackExchangeSource
+
+    _ingest(StackExchangeSource(folder))
+
+
+@ingest_app.command("fightchurn")
+def ingest_fightchurn(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder with account.csv, subscription.csv, event.csv[.gz]")
+    ],
+) -> None:
+    """Ingest the account/subscription/event layout of the Fighting Churn With Data simulator."""
+    from features.adapters.fightchurn import FightChurnSource
+
+    _ingest(FightChurnSource(folder))
+
+
+def _ingest(source: object) -> None:
+    from features.lake import Lake
+    from pipelines.ingest import ingest_source
+    from pipelines.reporting import console, ingest_table
+
+    report = ingest_source(Lake.default(), source)  # type: ignore[arg-type]
+    console().print(ingest_table(report))
+
+
+@app.command()
+def simulate(
+    members: Annotated[int, typer.Option(help="Members to simulate.")] = 5_000,
+    days: Annotated[int, typer.Option(help="Days to simulate.")] = 180,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same community.")] = 7,
+    ingest: Annotated[bool, typer.Option(help="Ingest the result into the lake.")] = True,
+) -> None:
+    """Simulate a synthetic community and (by default) ingest it."""
+    from pipelines.reporting import console, ingest_table
+    from pipelines.steps import simulate_and_ingest
+
+    folder, report = simulate_and_ingest(members, days, seed, ingest=ingest)
+    console().print(f"synthetic community written to {folder}")
+    if report is not None:
+        console().print(ingest_table(report))
+
+
+@features_app.command("build")
+def features_build(
+    as_of: Annotated[list[str], typer.Option(help="Observation date YYYY-MM-DD, repeatable.")] = [],  # noqa: B006
+    every: Annotated[
+        str | None, typer.Option(help="Observation dates every N days, e.g. 14d.")
+    ] = None,
+    horizon: Annotated[int, typer.Option(help="Churn horizon in days.")] = 30,
+    lookback: Annotated[int, typer.Option(help="Days of activity that make a member active.")] = 30,
+) -> None:
+    """Build point-in-time member features and churn labels."""
+    if bool(as_of) == bool(every):
+        raise UserError("give either --as-of DATE (repeatable) or --every 14d")
+    dates = [_parse_date(d) for d in as_of] or None
+    every_days = _parse_every(every) if every else None
+
+    from pipelines.reporting import console
+    from pipelines.steps import build_features_step
+
+    report = build_features_step(dates, every_days, horizon, lookback)
+    console().print(report.table())
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"--as-of {text!r} is not a date like 2026-03-01") from None
+
+
+@lake_app.command("status")
+def lake_status() -> None:
+    """Rows per table and quarantined rows by reason."""
+    from pipelines.reporting import console
+    from pipelines.steps import lake_summary
+
+    console().print(lake_summary())
+
+
+@app.command()
+def demo(
+    members: Annotated[int, typer.Option(help="Members in the synthetic community.")] = 5_000,
+    days: Annotated[int, typer.Option(help="Days simulated.")] = 180,
+) -> None:
+    """Simulate, ingest, build features and print a summary: the whole job on built-in data."""
+    from pipelines.demo import run_demo
+
+    run_demo(members, days)
+
+
+def main() -> None:
+    """Entry point: run the app, turning expected failures into one line on stderr."""
+    from features.lake import LakeError
+
+    try:
+        app()
+    except (UserError, LakeError, ValueError, OSError) as exc:
+        print(f"steward: error: {exc}", file=sys.stderr)
+        sys.exit(1)

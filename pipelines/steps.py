@@ -1,0 +1,67 @@
+"""Runnable steps shared by the CLI and the demo: each wires lake, adapters and builders."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from features.member_features import FeatureBuildReport, FeatureConfig, build_member_features
+from rich.table import Table
+
+from features.adapters.canonical import CanonicalFolderSource
+from features.lake import QUARANTINE, Lake, steward_home
+from features.schemas import TABLES
+from pipelines.ingest import IngestReport, ingest_source
+from pipelines.reporting import rows_table
+from pipelines.simulate import simulate, write_community
+
+
+def features_dir() -> Path:
+    """Where member features are written: STEWARD_HOME/features/member_features."""
+    return steward_home() / "features" / "member_features"
+
+
+def simulate_and_ingest(
+    members: int, days: int, seed: int, ingest: bool = True
+) -> tuple[Path, IngestReport | None]:
+    """Simulate a synthetic community into STEWARD_HOME/raw and ingest it into the lake."""
+    folder = steward_home() / "raw" / f"synthetic-{members}x{days}-seed{seed}"
+    if not (folder / "events.parquet").exists():
+        write_community(simulate(members=members, days=days, seed=seed), folder)
+    if not ingest:
+        return folder, None
+    return folder, ingest_source(Lake.default(), CanonicalFolderSource(folder, name="simulator"))
+
+
+def build_features_step(
+    as_of: list[date] | None, every_days: int | None, horizon: int, lookback: int
+) -> FeatureBuildReport:
+    """Build member features over the default lake into the default features folder."""
+    config = FeatureConfig(horizon_days=horizon, lookback_days=lookback)
+    return build_member_features(
+        Lake.default(), features_dir(), as_of=as_of, every_days=every_days, config=config
+    )
+
+
+def lake_counts(lake: Lake) -> dict[str, int]:
+    """Published rows per canonical table."""
+    return {
+        table: sum(pq.read_metadata(p).num_rows for p in lake.files(table))
+        for table in [*TABLES, QUARANTINE]
+    }
+
+
+def lake_summary(lake: Lake | None = None) -> Table:
+    """Rows per table and quarantine reasons, as a table."""
+    lake = lake or Lake.default()
+    counts = lake_counts(lake)
+    reasons: Counter[str] = Counter()
+    if counts[QUARANTINE]:
+        for reason in lake.read(QUARANTINE).column("reason").to_pylist():
+            reasons[reason] += 1
+    rows: list[list[object]] = [[t, n, ""] for t, n in counts.items() if t != QUARANTINE]
+    rows += [[QUARANTINE, n, r] for r, n in reasons.most_common()]
+    title = f"lake {lake.root} (snapshot {lake.snapshot_id()})"
+    return rows_table(title, ["table", "rows", "reason"], rows)

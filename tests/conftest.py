@@ -1,0 +1,31 @@
+"""Shared fixtures: a throwaway STEWARD_HOME and the real data folder beside the project."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """Where the real public data sets live: STEWARD_SHARED_DATA or ../shared/data."""
+    return Path(os.environ.get("STEWARD_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def require_shared(name: str) -> Path:
+    """The folder of one real data set, or skip the test saying what is missing."""
+    folder = shared_data_dir() / name
+    if not folder.is_dir():
+        pytest.skip(f"real data set {folder} is absent; see ../shared/data/README.md")
+    return folder
+
+
+@pytest.fixture
+def steward_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh STEWARD_HOME for one test."""
+    home = tmp_path / "steward"
+    monkeypatch.setenv("STEWARD_HOME", str(home))
+    return home

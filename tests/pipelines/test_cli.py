@@ -1,0 +1,57 @@
+"""The CLI as a person runs it: a real process, its output and exit code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from features.lake import Lake
+
+
+def steward(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """Run `steward ARGS` in a child process with STEWARD_HOME set."""
+    code = "from pipelines.cli import main; main()"
+    env = {"STEWARD_HOME": str(home), "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_ingest_generic_prints_counts_by_reason(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("who,when,what\n1,2026-01-01,login\n2,yesterday,login\n3,2026-01-02,fly\n")
+    args = ["ingest", "generic", str(path), "--table", "events"]
+    args += ["--map", "member_id=who", "--map", "ts=when", "--map", "event_type=what"]
+    result = steward(*args, home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    assert "bad timestamp in ts" in result.stdout and "unknown event_type" in result.stdout
+    assert Lake(tmp_path / "home" / "lake").read("events").num_rows == 1
+    again = steward(*args, home=tmp_path / "home")
+    assert "already ingested" in again.stdout
+    assert Lake(tmp_path / "home" / "lake").read("events").num_rows == 1
+
+
+def test_errors_are_one_line_not_a_traceback(tmp_path: Path) -> None:
+    result = steward("features", "build", "--every", "fortnight", home=tmp_path)
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == "steward: error: --every 'fortnight': give a number of days such as 14d"
+    )
+    missing = steward(
+        "ingest", "generic", str(tmp_path / "nope.csv"), "--table", "events", home=tmp_path
+    )
+    assert missing.returncode == 1
+    assert "Traceback" not in missing.stderr and "nope.csv" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_mapping_typo_names_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("who,when,what\n1,2026-01-01,login\n")
+    result = steward(
+        "ingest", "generic", str(path), "--table", "events", "--map", "membr_id=who", home=tmp_path
+    )
+    assert result.returncode == 1
+    assert "membr_id" in result.stderr and "Traceback" not in result.stderr
