@@ -7,11 +7,11 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from features.member_features import FeatureBuildReport, FeatureConfig, build_member_features
 from rich.table import Table
 
 from features.adapters.canonical import CanonicalFolderSource
 from features.lake import QUARANTINE, Lake, steward_home
+from features.member_features import FeatureBuildReport, FeatureConfig, build_member_features
 from features.schemas import TABLES
 from pipelines.ingest import IngestReport, ingest_source
 from pipelines.reporting import rows_table

@@ -1,0 +1,169 @@
+"""Feature benchmark: simulate ~10M events, ingest them, build features for 6 observation dates.
+
+Prints ingest and feature-build throughput (events/s), wall time and peak RSS beside the
+same feature build written with pandas groupby, all in one run. Run: `make bench` or
+`python -m bench.features --members 60000`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.measure import Measured, in_fresh_process
+
+TARGET_EVENTS_PER_S = 5_000_000
+TARGET_SPEEDUP = 10.0
+TARGET_RSS_MB = 4096.0
+
+
+def simulate_step(members: int, days: int, seed: int, folder: Path) -> int:
+    """Simulate and write the community; returns the number of events."""
+    from pipelines.simulate import simulate, write_community
+
+    community = simulate(members=members, days=days, seed=seed)
+    write_community(community, folder)
+    return len(community.events)
+
+
+def ingest_step(folder: Path, lake_root: Path) -> int:
+    """Ingest the simulated folder into a fresh lake; returns events kept."""
+    from features.adapters.canonical import CanonicalFolderSource
+    from features.lake import Lake
+    from pipelines.ingest import ingest_source
+
+    report = ingest_source(Lake(lake_root), CanonicalFolderSource(folder, name="simulator"))
+    return int(report.kept["events"])
+
+
+def feature_step(lake_root: Path, out: Path, as_of: list[date]) -> int:
+    """steward's feature build; returns the number of feature rows."""
+    from features.lake import Lake
+    from features.member_features import build_member_features
+
+    report = build_member_features(Lake(lake_root), out, as_of=as_of)
+    return int(report.rows)
+
+
+def pandas_step(lake_root: Path, as_of: list[date], out: Path) -> int:
+    """The pandas groupby reference, loading the same Parquet files; returns rows."""
+    from bench.pandas_reference import build_reference, load_events
+    from features.lake import Lake
+
+    frame = build_reference(load_events(Lake(lake_root).files("events")), as_of)
+    frame.to_parquet(out)
+    return len(frame)
+
+
+def observation_dates(
+    lake_root: Path, count: int, every: int = 14, horizon: int = 30
+) -> list[date]:
+    """The last `count` dates, `every` days apart, whose churn labels are known."""
+    from features.lake import Lake
+
+    files = Lake(lake_root).files("events")
+    last = _last_day(files)
+    end = last - timedelta(days=horizon)
+    return sorted(end - timedelta(days=every * k) for k in range(count))
+
+
+def _last_day(files: list[Path]) -> date:
+    import duckdb
+
+    row = (
+        duckdb.connect()
+        .execute("SELECT MAX(CAST(ts AS DATE)) FROM read_parquet(?)", [[str(f) for f in files]])
+        .fetchone()
+    )
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
+def compare(steward_out: Path, pandas_out: Path) -> str:
+    """Check that both builds agree on the columns they share."""
+    import duckdb
+
+    con = duckdb.connect()
+    columns = [
+        "n_post_30d",
+        "n_login_7d",
+        "active_days_30d",
+        "days_since_last_activity",
+        "points_balance",
+        "churned_activity",
+    ]
+    diff = con.execute(
+        f"""
+        SELECT COUNT(*) FROM read_parquet(?, hive_partitioning = true) s
+        FULL OUTER JOIN read_parquet(?) p
+          ON s.member_id = p.member_id AND CAST(s.as_of AS DATE) = CAST(p.as_of AS DATE)
+        WHERE s.member_id IS NULL OR p.member_id IS NULL OR NOT (
+            {" AND ".join(f"(s.{c} IS NOT DISTINCT FROM p.{c} OR abs(s.{c} - p.{c}) < 1e-6)" for c in columns)})
+        """,
+        [str(steward_out / "**" / "*.parquet"), str(pandas_out)],
+    ).fetchone()
+    assert diff is not None
+    return "identical" if diff[0] == 0 else f"{diff[0]:,} rows differ"
+
+
+def row(name: str, events: int, m: Measured, target: str = "") -> list[str]:
+    """One printed row: throughput from events and wall time."""
+    return [
+        name,
+        f"{events:,}",
+        f"{m.seconds:.2f}",
+        f"{events / m.seconds:,.0f}",
+        f"{m.peak_rss_mb:,.0f}",
+        target,
+    ]
+
+
+def main() -> None:
+    """Run every step in its own process and print the figures side by side."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--members", type=int, default=60_000)
+    parser.add_argument("--days", type=int, default=180)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--dates", type=int, default=6)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="steward-bench-"))
+    folder, lake_root = work / "synthetic", work / "lake"
+    console = Console()
+    console.print(
+        f"bench/features: {args.members:,} members x {args.days} days (synthetic), work in {work}"
+    )
+    sim = in_fresh_process(simulate_step, args.members, args.days, args.seed, folder)
+    events = int(sim.result)
+    ing = in_fresh_process(ingest_step, folder, lake_root)
+    as_of = observation_dates(lake_root, args.dates)
+    feat = in_fresh_process(feature_step, lake_root, work / "features", as_of)
+    ref = in_fresh_process(pandas_step, lake_root, as_of, work / "pandas.parquet")
+    table = Table(
+        title=f"feature build for {len(as_of)} observation dates ({as_of[0]} .. {as_of[-1]})"
+    )
+    for name in ("step", "events", "wall s", "events/s", "peak RSS MB", "target"):
+        table.add_column(name, justify="left" if name in ("step", "target") else "right")
+    table.add_row(*row("simulate (steward simulator)", events, sim))
+    table.add_row(
+        *row("ingest (validate + Parquet)", int(ing.result), ing, f"RSS < {TARGET_RSS_MB:,.0f} MB")
+    )
+    table.add_row(
+        *row("features: steward (DuckDB SQL)", events, feat, f">= {TARGET_EVENTS_PER_S:,} ev/s")
+    )
+    table.add_row(*row("features: pandas groupby reference", events, ref))
+    console.print(table)
+    speedup = ref.seconds / feat.seconds
+    console.print(
+        f"feature rows: steward {feat.result:,}, pandas {ref.result:,}; shared columns: {compare(work / 'features', work / 'pandas.parquet')}"
+    )
+    console.print(f"speed-up over pandas: {speedup:.1f}x (target >= {TARGET_SPEEDUP:.0f}x)")
+
+
+if __name__ == "__main__":
+    main()
