@@ -102,9 +102,10 @@ def _to_arrow(table: Table, columns: dict[str, pd.Series]) -> pa.Table:
 
 def _quarantine(batch: RawBatch, source: str, bad: pd.DataFrame, reasons: pd.Series) -> pa.Table:
     """Quarantine rows: the rows validation refused plus those the adapter could not parse."""
-    raw_cols = [c for c in bad.columns if c != ROW]
+    source_rows = batch.original.loc[bad.index] if batch.original is not None else bad
+    raw_cols = [c for c in source_rows.columns if c != ROW]
     raws = (
-        bad[raw_cols].to_json(orient="records", lines=True, date_format="iso").splitlines()
+        source_rows[raw_cols].to_json(orient="records", lines=True, date_format="iso").splitlines()
         if len(bad)
         else []
     )

@@ -30,6 +30,8 @@ class RawBatch:
     origin: str  # file (or file:part) the rows came from, for the quarantine record
     frame: pd.DataFrame  # canonical column names (any subset) plus ROW
     rejects: list[Reject] = field(default_factory=list)
+    # The rows as read, before renaming, index-aligned with `frame`: quarantine keeps these.
+    original: pd.DataFrame | None = None
 
     @property
     def read(self) -> int:

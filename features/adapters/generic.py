@@ -55,4 +55,6 @@ class GenericSource:
             out = out[[*keep, ROW]]
             if self.event_types and "event_type" in out:
                 out["event_type"] = out["event_type"].map(lambda v: self.event_types.get(v, v))
-            yield RawBatch(self.table, self.path.name, out, rejects)
+            yield RawBatch(
+                self.table, self.path.name, out, rejects, original=frame.drop(columns=ROW)
+            )

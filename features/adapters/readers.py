@@ -47,7 +47,10 @@ def read_csv(
         read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES, use_threads=False),
         parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
         convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names}, strings_can_be_null=True
+            column_types={n: pa.string() for n in names},
+            # Only an empty field is missing: 'NA' is Namibia, 'null' may be a user's name.
+            null_values=[""],
+            strings_can_be_null=True,
         ),
     )
     yield from _rebatch((b.to_pandas() for b in reader), rejects, batch_rows)

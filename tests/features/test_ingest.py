@@ -63,6 +63,8 @@ def test_each_bad_row_is_quarantined_with_its_reason(tmp_path: Path, events_csv:
         fields = [f for f in line.split(",") if f]
         raw = row["raw"]
         if not reason.startswith("malformed"):
+            # The row as it stood in the source: its own column names, not the canonical ones.
+            assert set(json.loads(raw)) == {"uid", "when", "what", "v", "to"}
             raw = " ".join(str(v) for v in json.loads(raw).values())
         assert all(f in raw for f in fields), (reason, raw)
     # Row numbers point at the data row in the file (1-based, header not counted).
@@ -81,6 +83,15 @@ def test_counts_reconcile_and_types_are_canonical(tmp_path: Path, events_csv: Pa
     assert events["ts"].iloc[1] == pd.Timestamp("2026-01-02 03:04:05", tz="UTC")
     assert events["value"].iloc[2] == 12.5
     assert events["target_id"].iloc[0] == "p1" and pd.isna(events["target_id"].iloc[1])
+
+
+def test_text_that_looks_like_null_is_kept(tmp_path: Path) -> None:
+    # 'NA' is a member called NA (or Namibia), not a missing value.
+    path = _write_csv(tmp_path / "na.csv", ["NA,2026-01-01,login,,null"])
+    lake = Lake(tmp_path / "lake")
+    assert ingest_source(lake, GenericSource(path, "events", MAPPING)).kept["events"] == 1
+    row = lake.read("events").to_pylist()[0]
+    assert row["member_id"] == "NA" and row["target_id"] == "null"
 
 
 def test_reingest_adds_nothing(tmp_path: Path, events_csv: Path) -> None:
