@@ -1,0 +1,79 @@
+"""Champion/challenger on the MLflow model registry, with aliases (not the deprecated stages).
+
+A new version takes the `champion` alias only when it beats the current champion on the
+same validation data, or when forced. Old versions stay, so rollback is moving the alias back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+CHAMPION = "champion"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What happened to a newly registered version."""
+
+    name: str
+    version: str
+    promoted: bool
+    reason: str
+    previous: str | None  # the champion version before this decision
+    candidate_score: float
+    champion_score: float | None
+
+
+def champion_version(name: str) -> str | None:
+    """The version holding the champion alias, or None."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def register_and_promote(
+    model_uri: str,
+    name: str,
+    candidate_score: float,
+    score_version: Callable[[str], float],
+    force: bool = False,
+    higher_is_better: bool = True,
+) -> Promotion:
+    """Register a model; move `champion` to it if it beats the champion (or if forced).
+
+    `score_version(model_uri)` scores a registered version on the same validation data the
+    candidate was scored on, so the comparison is like for like.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    version = str(mlflow.register_model(model_uri, name).version)
+    previous = champion_version(name)
+    champion_score = score_version(f"models:/{name}/{previous}") if previous else None
+    better = champion_score is None or (
+        candidate_score > champion_score if higher_is_better else candidate_score < champion_score
+    )
+    if previous is None:
+        reason = "first version: becomes champion"
+    elif force:
+        reason = f"forced (candidate {candidate_score:.4f}, champion v{previous} {champion_score:.4f})"
+    elif better:
+        reason = f"beats champion v{previous}: {candidate_score:.4f} vs {champion_score:.4f}"
+    else:
+        reason = f"does not beat champion v{previous}: {candidate_score:.4f} vs {champion_score:.4f}"
+    promoted = force or better
+    if promoted:
+        MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+    return Promotion(name, version, promoted, reason, previous, candidate_score, champion_score)
+
+
+def set_champion(name: str, version: str) -> None:
+    """Point the champion alias at a version (rollback, or a manual promotion)."""
+    from mlflow import MlflowClient
+
+    MlflowClient().set_registered_model_alias(name, CHAMPION, version)

@@ -1,0 +1,66 @@
+"""Champion/challenger through a real MLflow SQLite registry in a temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from models.registry import champion_version, register_and_promote, set_champion
+from models.tracking import configure_tracking, tracking_uri, use_experiment
+
+
+class Constant(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """A model whose quality is a number: enough to test promotion."""
+
+    def __init__(self, quality: float) -> None:
+        self.quality = quality
+
+    def predict(self, context, model_input):  # type: ignore[no-untyped-def]
+        return [self.quality] * len(model_input)
+
+
+def _log(quality: float) -> str:
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="model", python_model=Constant(quality), pip_requirements=[])
+    return str(info.model_uri)
+
+
+def _score(uri: str) -> float:
+    return float(mlflow.pyfunc.load_model(uri).predict([0])[0])
+
+
+@pytest.fixture
+def tracking(steward_home: Path) -> str:
+    uri = configure_tracking()
+    use_experiment("registry-test")
+    return uri
+
+
+def test_store_lives_under_steward_home(tracking: str, steward_home: Path) -> None:
+    assert tracking == tracking_uri() == f"sqlite:///{steward_home / 'mlflow.db'}"
+    _log(0.5)
+    run = mlflow.last_active_run()
+    assert run is not None
+    # Artifacts go under STEWARD_HOME, not ./mlruns in whatever folder the user stood in.
+    assert run.info.artifact_uri.startswith((steward_home / "mlartifacts").as_uri())
+
+
+def test_champion_moves_only_when_beaten_and_rollback_works(tracking: str) -> None:
+    first = register_and_promote(_log(0.70), "steward-test", 0.70, _score)
+    assert first.promoted and champion_version("steward-test") == first.version
+
+    worse = register_and_promote(_log(0.60), "steward-test", 0.60, _score)
+    assert not worse.promoted and worse.champion_score == pytest.approx(0.70)
+    assert champion_version("steward-test") == first.version
+
+    better = register_and_promote(_log(0.80), "steward-test", 0.80, _score)
+    assert better.promoted and champion_version("steward-test") == better.version
+
+    forced = register_and_promote(_log(0.10), "steward-test", 0.10, _score, force=True)
+    assert forced.promoted and champion_version("steward-test") == forced.version
+
+    # Every version stays in the registry: rollback is moving the alias back.
+    set_champion("steward-test", better.version)
+    assert _score("models:/steward-test@champion") == pytest.approx(0.80)
