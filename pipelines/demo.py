@@ -33,7 +33,10 @@ def run_demo(members: int, days: int) -> None:
         out.print(ingest_table(report))
     out.print(lake_summary())
     built = build_features_step(None, 14, horizon=30, lookback=30)
-    out.print(built.table())
+    out.print(
+        f"member features: {built.rows:,} rows for {len(built.as_of)} observation dates "
+        f"in {built.seconds:.1f} s -> {built.out}"
+    )
     out.print(observation_summary(Lake.default(), built.out))
     out.print(example_rows(built.out))
     out.print(
@@ -66,17 +69,19 @@ def observation_summary(lake: Lake, features: Path) -> object:
     return rows_table("per observation date", columns, shown)
 
 
-def example_rows(features: Path, limit: int = 5) -> object:
-    """A few members' features at the latest labelled date."""
+def example_rows(features: Path, limit: int = 4) -> object:
+    """A few members' features at the latest labelled date, one column per member."""
     con = duckdb.connect()
     cols = ", ".join(EXAMPLE_FEATURES)
-    rows = con.execute(
+    frame = con.execute(
         f"""
-        SELECT member_id, CAST(as_of AS VARCHAR), {cols}
+        SELECT member_id, CAST(as_of AS VARCHAR) AS as_of, {cols}
         FROM read_parquet(?, hive_partitioning = true)
         WHERE churned_activity IS NOT NULL
         ORDER BY as_of DESC, member_id LIMIT {int(limit)}
         """,
         [str(features / "**" / "*.parquet")],
-    ).fetchall()
-    return rows_table("example features", ["member_id", "as_of", *EXAMPLE_FEATURES], rows)
+    ).df()
+    title = f"example features at {frame['as_of'].iloc[0]}" if len(frame) else "example features"
+    rows = [[name, *frame[name].tolist()] for name in EXAMPLE_FEATURES]
+    return rows_table(title, ["feature", *frame["member_id"].tolist()], rows)

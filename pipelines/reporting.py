@@ -29,8 +29,8 @@ def ingest_table(report: IngestReport) -> Table:
 def rows_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> Table:
     """A titled table of already formatted rows."""
     table = Table(title=title)
-    for name in columns:
-        table.add_column(name)
+    for i, name in enumerate(columns):
+        table.add_column(name, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*(_fmt(v) for v in row))
     return table
