@@ -408,8 +408,13 @@ def _render_steps(config: FeatureConfig, data_end: date) -> list[Step]:
                 "SELECT label_end AS edge FROM steward_obs",
             ]
         ),
+        bucket_parts=_join(_bucket_parts()),
         bucket_columns=_join(_bucket_columns()),
+        # Sums of the per-type columns, not SUMs over parts (see steward_buckets).
+        qualifying_sum=" + ".join(f"COALESCE(n_{t}, 0)" for t in config.qualifying),
+        qualifying_last=", ".join(f"last_{t}" for t in config.qualifying),
         band=_band_case(edges),
+        label_band=LABEL_BAND,
         band_sums=_join(f"SUM(b.{c}) AS {c}" for c in BAND_COLUMNS),
         window_sums=_join(_window_sums(windows, edges)),
         band_joins="\n".join(
@@ -463,8 +468,8 @@ def _bands(edges: list[int], window: tuple[int, int]) -> list[int]:
 
 
 def _band_aliases(edges: list[int]) -> dict[int, str]:
-    """Table alias of each band in steward_windowed: b0, b1, ... and bl for the label window."""
-    return {**{i: f"b{i}" for i in range(len(edges) - 1)}, LABEL_BAND: "bl"}
+    """Table alias of each feature band in steward_windowed: b0, b1, ..."""
+    return {i: f"b{i}" for i in range(len(edges) - 1)}
 
 
 def _band_case(edges: list[int]) -> str:
@@ -476,14 +481,19 @@ def _band_case(edges: list[int]) -> str:
     return "CASE\n        " + "\n        ".join(whens) + "\n    END"
 
 
-def _bucket_columns() -> list[str]:
-    """steward_buckets' per-type columns: the count and the last day of each event type."""
+def _bucket_parts() -> list[str]:
+    """steward_buckets' per-type values: the count and the last day of each event type."""
     return [
-        *(
-            f"CAST(SUM(CASE WHEN event_type = '{t}' THEN n ELSE 0 END) AS INT) AS n_{t}"
-            for t in EVENT_TYPES
-        ),
+        *(f"MAX(CASE WHEN event_type = '{t}' THEN n END) AS n_{t}" for t in EVENT_TYPES),
         *(f"MAX(CASE WHEN event_type = '{t}' THEN last_day END) AS last_{t}" for t in EVENT_TYPES),
+    ]
+
+
+def _bucket_columns() -> list[str]:
+    """steward_buckets' per-type columns: counts as INT, 0 without a part; the last days."""
+    return [
+        *(f"CAST(COALESCE(n_{t}, 0) AS INT) AS n_{t}" for t in EVENT_TYPES),
+        *(f"last_{t}" for t in EVENT_TYPES),
     ]
 
 
@@ -504,7 +514,6 @@ def _window_sums(windows: dict[str, tuple[int, int]], edges: list[int]) -> list[
         *(window_sum(f"n_{s}", f"{TREND_DAYS}d", f"recent_{s}") for s in trend_series),
         *(window_sum(f"n_{s}", f"previous_{TREND_DAYS}d", f"previous_{s}") for s in trend_series),
         window_sum("points_redeemed", "90d", "points_redeemed_90d"),
-        "CASE WHEN COALESCE(bl.n_qualifying, 0) > 0 THEN 1 ELSE 0 END AS active_after",
     ]
 
 

@@ -61,21 +61,33 @@ JOIN steward_calendar c ON c.event_day = CAST(e.ts AS DATE)
 GROUP BY e.member_id, c.bucket, e.event_type;
 
 -- step: steward_buckets
--- The parts pivoted to one row per member and bucket, one column per event type.
+-- The parts pivoted to one row per member and bucket, one column per event type. A member has
+-- at most one part per bucket and event type, so MAX picks that part's value (MAX, not SUM:
+-- DuckDB sums integers into HUGEINT, which made this step twice as slow).
 SELECT
     member_id,
     bucket,
     ${bucket_columns},
-    CAST(SUM(CASE WHEN event_type IN (${qualifying}) THEN n ELSE 0 END) AS INT) AS n_qualifying,
-    MAX(CASE WHEN event_type IN (${qualifying}) THEN last_day END) AS last_qualifying,
-    CAST(
-        BIT_COUNT(BIT_OR(CASE WHEN event_type IN (${qualifying}) THEN day_mask END)) AS INT
-    ) AS active_days,
-    SUM(CASE WHEN event_type = 'points_earned' THEN value_sum END) AS points_earned,
-    SUM(CASE WHEN event_type = 'points_redeemed' THEN value_sum END) AS points_redeemed,
-    MIN(first_day) AS first_day
-FROM steward_parts
-GROUP BY member_id, bucket;
+    CAST(${qualifying_sum} AS INT) AS n_qualifying,
+    GREATEST(${qualifying_last}) AS last_qualifying,
+    active_days,
+    points_earned,
+    points_redeemed,
+    first_day
+FROM (
+    SELECT
+        member_id,
+        bucket,
+        ${bucket_parts},
+        CAST(
+            BIT_COUNT(BIT_OR(CASE WHEN event_type IN (${qualifying}) THEN day_mask END)) AS INT
+        ) AS active_days,
+        MAX(CASE WHEN event_type = 'points_earned' THEN value_sum END) AS points_earned,
+        MAX(CASE WHEN event_type = 'points_redeemed' THEN value_sum END) AS points_redeemed,
+        MIN(first_day) AS first_day
+    FROM steward_parts
+    GROUP BY member_id, bucket
+) p;
 
 -- step: steward_bucket_bands
 -- For each as_of, the buckets its windows cover and the band each falls in: bands are the day
@@ -89,7 +101,8 @@ FROM (SELECT DISTINCT bucket FROM steward_calendar) b
 JOIN steward_obs o ON b.bucket > o.window_start AND b.bucket <= o.label_end;
 
 -- step: steward_banded
--- Plain sums per member, as_of and band: no per-window CASE on this, the largest join.
+-- Plain sums per member, as_of and feature band (the label band is steward_active_after's):
+-- no per-window CASE on this, the largest join.
 SELECT
     b.member_id,
     w.as_of,
@@ -97,15 +110,26 @@ SELECT
     ${band_sums}
 FROM steward_buckets b
 JOIN steward_bucket_bands w ON w.bucket = b.bucket
+WHERE w.band <> ${label_band}
 GROUP BY b.member_id, w.as_of, w.band;
+
+-- view: steward_active_after
+-- Members with qualifying activity in the label window (T, T+horizon]: a quarter of the
+-- bucket rows joined to as_of dates fall there, and only this one fact is needed from them.
+SELECT DISTINCT b.member_id, w.as_of
+FROM steward_buckets b
+JOIN steward_bucket_bands w ON w.bucket = b.bucket
+WHERE w.band = ${label_band} AND b.n_qualifying > 0;
 
 -- view: steward_windowed
 -- Bands side by side (one join each), then each window is the sum of its bands.
 SELECT
     k.member_id,
     k.as_of,
-    ${window_sums}
+    ${window_sums},
+    CASE WHEN a.member_id IS NULL THEN 0 ELSE 1 END AS active_after
 FROM (SELECT DISTINCT member_id, as_of FROM steward_banded) k
+LEFT JOIN steward_active_after a ON a.member_id = k.member_id AND a.as_of = k.as_of
 ${band_joins};
 
 -- view: steward_history
