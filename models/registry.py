@@ -61,11 +61,15 @@ def register_and_promote(
     if previous is None:
         reason = "first version: becomes champion"
     elif force:
-        reason = f"forced (candidate {candidate_score:.4f}, champion v{previous} {champion_score:.4f})"
+        reason = (
+            f"forced (candidate {candidate_score:.4f}, champion v{previous} {champion_score:.4f})"
+        )
     elif better:
         reason = f"beats champion v{previous}: {candidate_score:.4f} vs {champion_score:.4f}"
     else:
-        reason = f"does not beat champion v{previous}: {candidate_score:.4f} vs {champion_score:.4f}"
+        reason = (
+            f"does not beat champion v{previous}: {candidate_score:.4f} vs {champion_score:.4f}"
+        )
     promoted = force or better
     if promoted:
         MlflowClient().set_registered_model_alias(name, CHAMPION, version)

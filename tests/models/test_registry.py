@@ -23,7 +23,9 @@ class Constant(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
 
 def _log(quality: float) -> str:
     with mlflow.start_run():
-        info = mlflow.pyfunc.log_model(name="model", python_model=Constant(quality), pip_requirements=[])
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=Constant(quality), pip_requirements=[]
+        )
     return str(info.model_uri)
 
 
