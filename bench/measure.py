@@ -23,9 +23,17 @@ def _child(fn: Callable[..., Any], args: tuple[Any, ...], queue: Any) -> None:
     started = time.perf_counter()
     result = fn(*args)
     seconds = time.perf_counter() - started
-    # ru_maxrss is in KiB on Linux: the peak of this process alone, since it is fresh.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mb()
     queue.put((seconds, peak, result))
+
+
+def _peak_rss_mb() -> float:
+    """This process's own peak RSS: VmHWM, since ru_maxrss carries the parent's over fork+exec."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def in_fresh_process(fn: Callable[..., Any], *args: Any) -> Measured:

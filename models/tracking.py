@@ -31,8 +31,14 @@ def configure_tracking() -> str:
     home = steward_home()
     home.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri()
+    chosen_by_user = "MLFLOW_TRACKING_URI" in os.environ
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if not chosen_by_user:
+        # mlflow.set_tracking_uri exports the variable; left there it would outrank a later
+        # STEWARD_HOME (tests, or a second home in the same process).
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        os.environ.pop("MLFLOW_REGISTRY_URI", None)
     return uri
 
 

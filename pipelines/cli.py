@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from pipelines.cli_churn import at_risk_cmd, score_app, train_app
+
 app = typer.Typer(
     help="steward: churn and content risk for online communities.",
     no_args_is_help=True,
@@ -20,6 +22,9 @@ features_app = typer.Typer(
 )
 lake_app = typer.Typer(help="What the lake holds.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(train_app, name="train")
+app.add_typer(score_app, name="score")
+app.command("at-risk")(at_risk_cmd)
 app.add_typer(features_app, name="features")
 app.add_typer(lake_app, name="lake")
 
@@ -126,6 +131,10 @@ def features_build(
     ] = None,
     horizon: Annotated[int, typer.Option(help="Churn horizon in days.")] = 30,
     lookback: Annotated[int, typer.Option(help="Days of activity that make a member active.")] = 30,
+    data_end: Annotated[
+        str | None,
+        typer.Option(help="Last day the data is complete for (default: the last event day)."),
+    ] = None,
 ) -> None:
     """Build point-in-time member features and churn labels."""
     if bool(as_of) == bool(every):
@@ -136,15 +145,16 @@ def features_build(
     from pipelines.reporting import console
     from pipelines.steps import build_features_step
 
-    report = build_features_step(dates, every_days, horizon, lookback)
+    end = _parse_date(data_end, "--data-end") if data_end else None
+    report = build_features_step(dates, every_days, horizon, lookback, end)
     console().print(report.table())
 
 
-def _parse_date(text: str) -> date:
+def _parse_date(text: str, option: str = "--as-of") -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise UserError(f"--as-of {text!r} is not a date like 2026-03-01") from None
+        raise UserError(f"{option} {text!r} is not a date like 2026-03-01") from None
 
 
 @lake_app.command("status")

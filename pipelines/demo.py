@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from features.lake import Lake
+from pipelines.churn import demo_churn
 from pipelines.reporting import console, ingest_table, rows_table
 from pipelines.steps import build_features_step, lake_summary, simulate_and_ingest
 
@@ -39,6 +40,8 @@ def run_demo(members: int, days: int) -> None:
     )
     out.print(observation_summary(Lake.default(), built.out))
     out.print(example_rows(built.out))
+    out.rule("churn: LightGBM and a logistic baseline, tracked in MLflow")
+    demo_churn(out, built.out)
     out.print(
         f"done in {time.perf_counter() - started:.1f} s; data under {Lake.default().root.parent}"
     )

@@ -36,10 +36,14 @@ def simulate_and_ingest(
 
 
 def build_features_step(
-    as_of: list[date] | None, every_days: int | None, horizon: int, lookback: int
+    as_of: list[date] | None,
+    every_days: int | None,
+    horizon: int,
+    lookback: int,
+    data_end: date | None = None,
 ) -> FeatureBuildReport:
     """Build member features over the default lake into the default features folder."""
-    config = FeatureConfig(horizon_days=horizon, lookback_days=lookback)
+    config = FeatureConfig(horizon_days=horizon, lookback_days=lookback, data_end=data_end)
     return build_member_features(
         Lake.default(), features_dir(), as_of=as_of, every_days=every_days, config=config
     )

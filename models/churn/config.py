@@ -1,0 +1,137 @@
+"""The churn experiment file (experiments/churn_*.yaml) as validated pydantic models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+MODEL_NAME = "steward-churn"
+EXPERIMENT = "churn"
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors: a typo must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LgbmParams(_Strict):
+    """LightGBM settings; small, shallow trees keep TreeSHAP reasons fast (bench/churn.py)."""
+
+    kind: Literal["lgbm"] = "lgbm"
+    n_estimators: int = Field(default=100, ge=1)
+    num_leaves: int = Field(default=7, ge=2)
+    max_depth: int = Field(default=3, ge=1)
+    learning_rate: float = Field(default=0.1, gt=0)
+    min_child_samples: int = Field(default=50, ge=1)
+    feature_fraction: float = Field(default=0.8, gt=0, le=1)
+    bagging_fraction: float = Field(default=0.8, gt=0, le=1)
+    lambda_l2: float = Field(default=1.0, ge=0)
+    num_threads: int = Field(default=2, ge=1)
+
+
+class LogregParams(_Strict):
+    """Logistic regression on signed-log, standardised features with missing-value indicators."""
+
+    kind: Literal["logreg"] = "logreg"
+    penalty: Literal["l1", "l2"] = "l2"
+    C: float = Field(default=0.1, gt=0)
+    max_iter: int = Field(default=1000, ge=1)
+
+
+class ValidationSettings(_Strict):
+    """Out-of-time validation: train on earlier dates, validate on the latest labelled one."""
+
+    # Training dates must satisfy as_of + embargo_days <= the validation date, so no training
+    # label window reaches past it. None: the features' churn horizon.
+    embargo_days: int | None = Field(default=None, ge=0)
+    calibration_methods: list[Literal["isotonic", "sigmoid"]] = ["isotonic", "sigmoid"]
+    calibration_folds: int = Field(default=2, ge=2)
+
+
+class Tiers(_Strict):
+    """Calibrated probability thresholds of the risk tiers."""
+
+    high: float = Field(default=0.5, gt=0, le=1)
+    medium: float = Field(default=0.25, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Tiers:
+        if self.medium >= self.high:
+            raise ValueError(f"tiers.medium ({self.medium}) must be below tiers.high ({self.high})")
+        return self
+
+
+class ReasonSettings(_Strict):
+    """How many reasons each member gets and where the intervention mapping lives."""
+
+    top_k: int = Field(default=3, ge=1, le=10)
+    # A YAML file of reason key -> intervention; relative paths are from the config file.
+    interventions: Path | None = None
+
+
+class ChurnConfig(_Strict):
+    """One churn experiment: which label, which data, which model, how it is judged."""
+
+    name: str = "churn"
+    label: Literal["activity", "subscription"] = "activity"
+    # The member features folder; None: STEWARD_HOME/features/member_features.
+    features: Path | None = None
+    model: Annotated[LgbmParams | LogregParams, Field(discriminator="kind")] = LgbmParams()
+    validation: ValidationSettings = ValidationSettings()
+    tiers: Tiers = Tiers()
+    reasons: ReasonSettings = ReasonSettings()
+    registered_model: str = MODEL_NAME
+    seed: int = 7
+
+    @property
+    def label_column(self) -> str:
+        """The feature table's label column for this config's label."""
+        return f"churned_{self.label}"
+
+
+def load_config(path: Path) -> ChurnConfig:
+    """Read and validate an experiment file; errors are one line naming the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping of settings at the top level")
+    config = parse_config(raw, source=str(path))
+    return _resolve_paths(config, path.parent)
+
+
+def parse_config(raw: dict[str, Any], source: str = "config") -> ChurnConfig:
+    """Validate a settings mapping; the first problem is reported as `source: key: message`."""
+    try:
+        return ChurnConfig.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(p) for p in error["loc"] if str(p) not in ("lgbm", "logreg"))
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ValueError(f"{source}: {key or 'config'}: {message}{more}") from None
+
+
+def _resolve_paths(config: ChurnConfig, base: Path) -> ChurnConfig:
+    """Relative paths in a config file are relative to that file."""
+    updates: dict[str, Any] = {}
+    if config.features is not None and not config.features.is_absolute():
+        updates["features"] = (base / config.features).resolve()
+    found = config.reasons.interventions
+    if found is not None and not found.is_absolute():
+        reasons = config.reasons.model_copy(update={"interventions": (base / found).resolve()})
+        updates["reasons"] = reasons
+    return config.model_copy(update=updates)
+
+
+def resolved_dict(config: ChurnConfig) -> dict[str, Any]:
+    """The config with every default filled in, as plain data (logged to MLflow)."""
+    return config.model_dump(mode="json")

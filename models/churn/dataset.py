@@ -1,0 +1,148 @@
+"""Training and validation frames from the member features, split out of time.
+
+Labels are used only on complete dates: as_of + horizon <= data_end. On later dates the feature
+build may already know some churners (their subscription ended before data_end) but not who
+stayed, so their labelled rows are nearly all positives: training or validating on them would
+bias both. Validation is the latest complete date; training dates end an embargo (default: the
+horizon) before it, so no training label window reaches past the validation date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.member_features import FEATURE_COLUMNS, METADATA, read_features
+
+KEYS = ("member_id", "as_of")
+
+
+@dataclass(frozen=True)
+class ChurnData:
+    """Out-of-time training and validation rows of one label."""
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    label: str
+    feature_columns: list[str]
+    train_dates: list[date]
+    valid_date: date
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def y_train(self) -> np.ndarray:
+        """Training labels as 0/1 integers."""
+        return self.train[self.label].to_numpy(dtype=np.int64)
+
+    @property
+    def y_valid(self) -> np.ndarray:
+        """Validation labels as 0/1 integers."""
+        return self.valid[self.label].to_numpy(dtype=np.int64)
+
+
+def read_metadata(features: Path) -> dict[str, Any]:
+    """The feature build's _features.json; a clear error when the folder is not a build."""
+    path = Path(features) / METADATA
+    if not path.is_file():
+        raise ValueError(
+            f"no member features at {features}: run `steward features build --every 14d` first"
+        )
+    return dict(json.loads(path.read_text()))
+
+
+def complete_dates(metadata: dict[str, Any]) -> list[date]:
+    """Observation dates whose whole label window lies within the data."""
+    config = metadata["config"]
+    horizon = timedelta(days=int(config["horizon_days"]))
+    end = date.fromisoformat(config["data_end"])
+    return [d for d in map(date.fromisoformat, metadata["as_of"]) if d + horizon <= end]
+
+
+def load_churn_data(
+    features: Path, label: str, embargo_days: int | None = None, valid_date: date | None = None
+) -> ChurnData:
+    """Labelled rows of complete dates, split: the latest (or valid_date) validates, earlier train."""
+    metadata = read_metadata(features)
+    columns = list(metadata.get("feature_columns", FEATURE_COLUMNS))
+    if columns != FEATURE_COLUMNS:
+        raise ValueError(
+            f"the features at {features} were built with other feature columns: rebuild them"
+        )
+    dates = complete_dates(metadata)
+    embargo = int(metadata["config"]["horizon_days"]) if embargo_days is None else embargo_days
+    frame = read_features(features, dates).to_pandas()
+    frame = frame[frame[label].notna()]
+    labelled = sorted(set(frame["as_of"]))
+    if not labelled:
+        raise ValueError(f"no {label} labels at {features}: the data may be too short for them")
+    if valid_date is None:
+        valid_date = labelled[-1]
+    elif valid_date not in labelled:
+        raise ValueError(
+            f"{valid_date} is not a complete labelled date of the features at {features}"
+        )
+    train_dates = [d for d in labelled if d + timedelta(days=embargo) <= valid_date]
+    if not train_dates:
+        raise ValueError(
+            f"no {label} training dates end {embargo} days before {valid_date}: build features "
+            "over a longer period or more often (--every 7d)"
+        )
+    train = frame[frame["as_of"].isin(train_dates)].reset_index(drop=True)
+    valid = frame[frame["as_of"] == valid_date].reset_index(drop=True)
+    for name, part in (("training", train), ("validation", valid)):
+        if part[label].nunique() < 2:
+            raise ValueError(f"the {name} rows of {label} have a single class: cannot fit or score")
+    return ChurnData(train, valid, label, columns, train_dates, valid_date, metadata)
+
+
+def load_scoring_rows(features: Path, as_of: date | None = None) -> tuple[pd.DataFrame, date]:
+    """Every member row at as_of (default: the latest observation date), labels or not."""
+    metadata = read_metadata(features)
+    written = sorted(map(date.fromisoformat, metadata["as_of"]))
+    if not written:
+        raise ValueError(f"the features at {features} have no observation dates")
+    day = as_of or written[-1]
+    if day not in written:
+        shown = ", ".join(d.isoformat() for d in written[-5:])
+        raise ValueError(
+            f"no features as of {day}; built dates end with {shown} "
+            f"(build it with `steward features build --as-of {day}`)"
+        )
+    return read_features(features, [day]).to_pandas(), day
+
+
+def feature_matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The feature columns as a float64 matrix, NULL as NaN."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"member rows lack feature columns {missing[:5]}")
+    return frame[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def fingerprint(data: ChurnData) -> dict[str, Any]:
+    """What identifies the data a model saw: snapshot, dates, rows, labels and a content hash."""
+    digest = hashlib.sha256()
+    for part in (data.train, data.valid):
+        keyed = part[[*KEYS, *data.feature_columns, data.label]]
+        digest.update(pd.util.hash_pandas_object(keyed, index=False).to_numpy().tobytes())
+    return {
+        "lake_snapshot": data.metadata.get("lake_snapshot"),
+        "feature_definition_version": data.metadata.get("feature_definition_version"),
+        "feature_build_created_at": data.metadata.get("created_at"),
+        "feature_config": data.metadata.get("config"),
+        "label": data.label,
+        "train_dates": [d.isoformat() for d in data.train_dates],
+        "valid_date": data.valid_date.isoformat(),
+        "train_rows": len(data.train),
+        "valid_rows": len(data.valid),
+        "train_positives": int(data.y_train.sum()),
+        "valid_positives": int(data.y_valid.sum()),
+        "content_sha256": digest.hexdigest(),
+    }

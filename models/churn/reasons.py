@@ -1,0 +1,177 @@
+"""Top reasons per member from per-prediction contributions, each with an intervention.
+
+Contributions are summed per reason key (all ticket features make one "tickets" reason), only
+keys that push risk up and apply to the member are kept (never a ticket reason without an
+open ticket, never unused points without a balance), and the strongest `top_k` are worded by
+the key's most contributing feature, in the member's own numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import yaml
+
+from models.churn.wording import OTHER, reason_keys, wordings
+
+# Reason key -> what to do about it. experiments/interventions.yaml overrides any of these.
+DEFAULT_INTERVENTIONS: dict[str, str] = {
+    "tickets_unresolved": "support follow-up: resolve their open tickets and tell them",
+    "activity_falling": "invite them to an upcoming community event",
+    "posts_falling": "invite them to an event or thread on a topic they post about",
+    "unanswered_posts": "ask a community host to reply to their next post",
+    "little_recognition": "feature or thank one of their recent contributions",
+    "toxic_replies": "moderator check-in about the replies they received",
+    "reported": "moderator check-in: explain the rules before it escalates",
+    "unused_points": "loyalty reminder: show what their points can buy",
+    "few_connections": "introduce them to members with shared interests",
+    "ad_load": "offer a few ad-free days",
+    "negative_experience": "ask what they dislike and follow up",
+    "tenure": "personal check-in: onboarding help if new, recognition if long-standing",
+    OTHER: "personal check-in from the community team",
+}
+
+Get = Callable[[str], np.ndarray]  # a feature's raw values for the rows being explained
+
+# A key is a reason only for members it applies to: never a ticket reason without an open
+# ticket, never unanswered posts for a member whose posts got at least one reply each.
+APPLIES_WHEN: dict[str, Callable[[Get], np.ndarray]] = {
+    "tickets_unresolved": lambda get: get("tickets_open_unresolved") > 0,
+    "unused_points": lambda get: get("points_balance") > 0,
+    "unanswered_posts": lambda get: (
+        (get("n_post_30d") > 0) & (get("n_reply_received_30d") < get("n_post_30d"))
+    ),
+    "toxic_replies": lambda get: get("n_toxic_reply_received_90d") > 0,
+    "reported": lambda get: get("n_report_received_90d") > 0,
+    "negative_experience": lambda get: get("n_dislike_given_90d") > 0,
+    "ad_load": lambda get: get("n_ad_viewed_90d") > 0,
+}
+MIN_CONTRIBUTION = 1e-9  # log-odds: anything smaller does not push risk up
+
+
+@dataclass(frozen=True)
+class Reasons:
+    """Up to top_k reasons per row; None where a row has fewer."""
+
+    keys: np.ndarray  # rows x top_k, object
+    texts: np.ndarray
+    drivers: np.ndarray  # the feature each reason shows the value of
+    interventions: np.ndarray
+
+    def lists(self, field: str) -> list[list[str]]:
+        """One list per row of a field, without the empty slots."""
+        table: np.ndarray = getattr(self, field)
+        return [[v for v in row if v is not None] for row in table.tolist()]
+
+    def arrow(self, field: str) -> pa.ListArray:
+        """One list per row as an Arrow list<string> array (the chosen slots are a prefix)."""
+        table: np.ndarray = getattr(self, field)
+        chosen = self.keys != None  # noqa: E711 (elementwise on an object array)
+        offsets = np.concatenate([[0], np.cumsum(chosen.sum(axis=1))]).astype(np.int32)
+        values = pa.array(table[chosen], pa.string())
+        return pa.ListArray.from_arrays(pa.array(offsets), values)
+
+    def first_intervention(self) -> np.ndarray:
+        """The top reason's intervention per row ("" without reasons)."""
+        if self.interventions.shape[1] == 0:
+            return np.full(len(self.interventions), "", dtype=object)
+        first = self.interventions[:, 0]
+        return np.where(first == None, "", first)  # noqa: E711
+
+
+def load_interventions(path: Path | None) -> dict[str, str]:
+    """The default mapping with a YAML file's entries on top; unknown keys are errors."""
+    mapping = dict(DEFAULT_INTERVENTIONS)
+    if path is None:
+        return mapping
+    if not Path(path).is_file():
+        raise ValueError(f"interventions file {path} does not exist")
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected reason key: intervention lines")
+    for key, text in raw.items():
+        if key not in DEFAULT_INTERVENTIONS:
+            raise ValueError(
+                f"{path}: unknown reason key {key!r}; known: {', '.join(reason_keys())}"
+            )
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{path}: {key}: the intervention must be a non-empty string")
+        mapping[str(key)] = text.strip()
+    return mapping
+
+
+def explain(
+    get: Get,
+    contrib: np.ndarray,
+    columns: list[str],
+    interventions: dict[str, str],
+    top_k: int,
+) -> Reasons:
+    """The top_k reasons of each row: `get(feature)` gives the rows' raw values."""
+    words = wordings(tuple(columns))
+    keys = sorted({w.key for w in words.values()})
+    n = len(contrib)
+    key_of = np.array([keys.index(words[f].key) for f in columns])
+    by_key = np.zeros((n, len(keys)))
+    best = np.zeros((n, len(keys)), dtype=np.int64)
+    for k in range(len(keys)):
+        members = np.flatnonzero(key_of == k)
+        part = contrib[:, members]
+        by_key[:, k] = part.sum(axis=1)
+        best[:, k] = members[np.argmax(part, axis=1)]
+        by_key[~_applies(keys[k], get, n), k] = -np.inf
+    order = np.argsort(-by_key, axis=1, kind="stable")[:, :top_k]
+    chosen = np.take_along_axis(by_key, order, axis=1) > MIN_CONTRIBUTION
+    driver = np.take_along_axis(best, order, axis=1)
+    return _word(get, columns, keys, order, chosen, driver, interventions)
+
+
+def _applies(key: str, get: Get, n: int) -> np.ndarray:
+    """Which rows a reason key applies to (none when its features are not in the model)."""
+    rule = APPLIES_WHEN.get(key)
+    if rule is None:
+        return np.ones(n, dtype=bool)
+    try:
+        return np.asarray(rule(get), dtype=bool)
+    except KeyError:
+        return np.zeros(n, dtype=bool)
+
+
+def _word(
+    get: Get,
+    columns: list[str],
+    keys: list[str],
+    order: np.ndarray,
+    chosen: np.ndarray,
+    driver: np.ndarray,
+    interventions: dict[str, str],
+) -> Reasons:
+    """Sentences for the chosen (row, rank) slots, one template call per feature and rank."""
+    words = wordings(tuple(columns))
+    shape = order.shape
+    texts = np.full(shape, None, dtype=object)
+    drivers = np.full(shape, None, dtype=object)
+    for rank in range(shape[1]):
+        for f in np.unique(driver[chosen[:, rank], rank]):
+            rows = np.flatnonzero(chosen[:, rank] & (driver[:, rank] == f))
+            wording = words[columns[f]]
+            texts[rows, rank] = wording.render(_subset(get, rows))
+            drivers[rows, rank] = wording.shown
+    key_names = np.array(keys, dtype=object)[order]
+    actions = np.array([interventions.get(k, interventions[OTHER]) for k in keys], dtype=object)
+    none = np.full(shape, None, dtype=object)
+    return Reasons(
+        keys=np.where(chosen, key_names, none),
+        texts=texts,
+        drivers=drivers,
+        interventions=np.where(chosen, actions[order], none),
+    )
+
+
+def _subset(get: Get, rows: np.ndarray) -> Get:
+    """A column getter restricted to some rows."""
+    return lambda column: get(column)[rows]

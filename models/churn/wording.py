@@ -1,0 +1,251 @@
+"""Plain-language wording of each feature, built from its name and the member's own values.
+
+Every feature maps to a reason key (what a retention team acts on) and a template. A template
+turns the rows it is given into sentences; each sentence shows the value of the template's
+`shown` feature, formatted by `format_values`, so a reason always carries the member's real
+number. Templates work on whole columns at once: a million members are worded in seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+Columns = Callable[[str], np.ndarray]  # the selected rows' values of one feature
+Render = Callable[[Columns], np.ndarray]  # -> object array of sentences
+
+# Event type -> (singular, plural, what "never" did, reason key).
+EVENT_WORDS: dict[str, tuple[str, str, str, str]] = {
+    "login": ("login", "logins", "logged in", "activity_falling"),
+    "post": ("post", "posts", "posted", "posts_falling"),
+    "comment": ("comment", "comments", "commented", "activity_falling"),
+    "answer": ("answer", "answers", "answered", "posts_falling"),
+    "reply_received": (
+        "reply received",
+        "replies received",
+        "received a reply",
+        "unanswered_posts",
+    ),
+    "like_given": ("like given", "likes given", "liked anything", "activity_falling"),
+    "like_received": ("like received", "likes received", "received a like", "little_recognition"),
+    "dislike_given": ("dislike", "dislikes", "disliked anything", "negative_experience"),
+    "share": ("share", "shares", "shared anything", "activity_falling"),
+    "message_sent": ("message sent", "messages sent", "sent a message", "few_connections"),
+    "friend_added": ("friend added", "friends added", "added a friend", "few_connections"),
+    "friend_removed": ("friend removed", "friends removed", "removed a friend", "few_connections"),
+    "ad_viewed": ("ad viewed", "ads viewed", "viewed an ad", "ad_load"),
+    "vote_received": ("vote", "votes", "received a vote", "little_recognition"),
+    "answer_accepted": (
+        "accepted answer",
+        "accepted answers",
+        "had an answer accepted",
+        "little_recognition",
+    ),
+    "badge_earned": ("badge", "badges", "earned a badge", "little_recognition"),
+    "ticket_opened": ("ticket", "tickets", "opened a ticket", "tickets_unresolved"),
+    "ticket_resolved": (
+        "resolved ticket",
+        "resolved tickets",
+        "had a ticket resolved",
+        "tickets_unresolved",
+    ),
+    "points_earned": ("points award", "points awards", "earned points", "unused_points"),
+    "points_redeemed": ("redemption", "redemptions", "redeemed points", "unused_points"),
+    "event_joined": ("community event", "community events", "joined an event", "activity_falling"),
+    "report_received": ("report", "reports", "been reported", "reported"),
+    "toxic_reply_received": (
+        "toxic reply",
+        "toxic replies",
+        "received a toxic reply",
+        "toxic_replies",
+    ),
+}
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How one feature is put into words: its reason key, the feature whose value it shows."""
+
+    key: str
+    shown: str
+    render: Render
+
+
+def format_values(feature: str, values: np.ndarray) -> np.ndarray:
+    """The member's value as the reasons print it: whole numbers, 1 decimal, percent, never."""
+    values = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(values)
+    safe = np.where(missing, 0.0, values)
+    if feature.startswith("trend_"):
+        text = _str(np.rint(safe * 100)) + "%"
+    elif "_per_post_" in feature:
+        text = np.char.mod("%.1f", safe).astype(object)
+    else:
+        text = _str(np.rint(safe))
+    return np.where(missing, "never", text).astype(object)
+
+
+def format_value(feature: str, value: float) -> str:
+    """One value as the reasons print it."""
+    return str(format_values(feature, np.array([value]))[0])
+
+
+def _str(values: np.ndarray) -> np.ndarray:
+    """Whole numbers as strings (object array)."""
+    return values.astype(np.int64).astype(str).astype(object)
+
+
+def _noun(count: np.ndarray, singular: str, plural: str) -> np.ndarray:
+    """The singular or plural noun for each count."""
+    return np.where(np.rint(count) == 1, singular, plural).astype(object)
+
+
+def _count_text(t: str, w: int, get: Columns, names: frozenset[str]) -> np.ndarray:
+    """'3 posts in the last 30 days', or a fall from the window before when there was one."""
+    singular, plural, _, _ = EVENT_WORDS[t]
+    n = get(f"n_{t}_{w}d")
+    shown = format_values(f"n_{t}_{w}d", n)
+    text = shown + " " + _noun(n, singular, plural) + f" in the last {w} days"
+    if w == 30 and f"n_{t}_90d" in names:
+        # The 60 days before the last 30, as a monthly rate.
+        before = (get(f"n_{t}_90d") - n) / 2
+        fell = f"{plural} fell from about " + _str(np.rint(before)) + " a month to " + shown
+        return np.where(before >= n + 1, fell + " in the last 30 days", text)
+    if w == 7 and f"n_{t}_14d" in names:
+        before = get(f"n_{t}_14d") - n
+        return np.where(before > n, text + ", down from " + _str(before) + " the week before", text)
+    if w == 90 and f"n_{t}_30d" in names:
+        return text + ", " + _str(get(f"n_{t}_30d")) + " of them in the last 30"
+    return text
+
+
+def _replies_text(w: int, get: Columns) -> np.ndarray:
+    """'no reply to any of their 3 posts in the last 30 days' (shows the post count)."""
+    posts, replies = get(f"n_post_{w}d"), get(f"n_reply_received_{w}d")
+    shown = format_values(f"n_post_{w}d", posts)
+    noun = _noun(posts, "post", "posts")
+    their = np.where(np.rint(posts) == 1, "their ", "any of their ")
+    none = "no reply to " + their + shown + " " + noun + f" in the last {w} days"
+    some = (
+        _str(replies) + " " + _noun(replies, "reply", "replies") + " to " + shown + " " + noun
+    ) + f" in the last {w} days"
+    return np.where(replies == 0, none, some)
+
+
+def _tickets_text(get: Columns) -> np.ndarray:
+    """'2 support tickets unresolved, the oldest for 9 days'."""
+    open_ = get("tickets_open_unresolved")
+    oldest = get("oldest_open_ticket_days")
+    days = np.where(
+        oldest > 0,
+        ", the oldest for " + format_values("oldest_open_ticket_days", oldest) + " days",
+        ", opened today",
+    )
+    head = format_values("tickets_open_unresolved", open_) + " support "
+    return head + _noun(open_, "ticket", "tickets") + " unresolved" + days
+
+
+def _points_text(get: Columns) -> np.ndarray:
+    """'1,200 loyalty points unused, last redeemed 80 days ago' (or never redeemed)."""
+    balance = format_values("points_balance", get("points_balance"))
+    last = get("days_since_last_points_redeemed")
+    when = np.where(
+        np.isnan(last),
+        ", never redeemed",
+        ", last redeemed " + _str(np.nan_to_num(last)) + " days ago",
+    )
+    return balance + " loyalty points unused" + when
+
+
+def _trend_text(series: str, get: Columns) -> np.ndarray:
+    """'posts fell from 12 to 2 over the last 14 days', from the trend and the recent count."""
+    _, plural, _, _ = EVENT_WORDS[series]
+    recent = get(f"n_{series}_14d")
+    # trend = (recent + 1) / (previous + 1), so the previous 14 days' count is recoverable.
+    previous = np.maximum(np.rint((recent + 1) / get(f"trend_{series}_14d") - 1), 0)
+    shown = format_values(f"n_{series}_14d", recent)
+    verb = np.where(previous > recent, " fell from ", " went from ")
+    return plural + verb + _str(previous) + " to " + shown + " over the last 14 days"
+
+
+def _since_text(t: str, get: Columns) -> np.ndarray:
+    """'last post 23 days ago' or 'never posted'."""
+    singular, _, never, _ = EVENT_WORDS[t]
+    days = get(f"days_since_last_{t}")
+    shown = format_values(f"days_since_last_{t}", days)
+    return np.where(np.isnan(days), "never " + never, f"last {singular} " + shown + " days ago")
+
+
+def _fixed(feature: str, before: str, after: str) -> Render:
+    """A sentence with the feature's value between two fixed phrases."""
+    return lambda get: before + format_values(feature, get(feature)) + after
+
+
+def _wording(feature: str, names: frozenset[str]) -> Wording:
+    """The reason key and template of one feature, from its name."""
+    if feature in ("tickets_open_unresolved", "oldest_open_ticket_days"):
+        return Wording("tickets_unresolved", "tickets_open_unresolved", _tickets_text)
+    if feature in ("points_balance", "points_redeemed_90d"):
+        return Wording("unused_points", "points_balance", _points_text)
+    if feature == "replies_received_per_post_30d" or feature.startswith("days_since_last_reply"):
+        return Wording("unanswered_posts", "n_post_30d", lambda get: _replies_text(30, get))
+    if feature == "likes_received_per_post_30d" and "n_like_received_30d" in names:
+        render = lambda get: _count_text("like_received", 30, get, names)  # noqa: E731
+        return Wording("little_recognition", "n_like_received_30d", render)
+    if feature == "distinct_members_interacted_30d":
+        render = _fixed(feature, "interacted with ", " other members in the last 30 days")
+        return Wording("few_connections", feature, render)
+    if feature == "tenure_days":
+        return Wording("tenure", feature, _fixed(feature, "member for ", " days"))
+    if feature == "days_since_last_activity":
+        render = _fixed(feature, "no activity for ", " days")
+        return Wording("activity_falling", feature, render)
+    if match := re.fullmatch(r"active_days_(\d+)d", feature):
+        render = _fixed(feature, "active on ", f" of the last {match[1]} days")
+        return Wording("activity_falling", feature, render)
+    if feature == "trend_activity_14d":
+        render = _fixed(feature, "activity in the last 14 days at ", " of the 14 days before")
+        return Wording("activity_falling", feature, render)
+    if (match := re.fullmatch(r"trend_(\w+)_14d", feature)) and match[1] in EVENT_WORDS:
+        t = match[1]
+        return Wording(EVENT_WORDS[t][3], f"n_{t}_14d", lambda get: _trend_text(t, get))
+    return _event_wording(feature, names)
+
+
+def _event_wording(feature: str, names: frozenset[str]) -> Wording:
+    """Counts and days-since of one event type, with the topic's own sentence where it has one."""
+    count = re.fullmatch(r"n_(\w+)_(\d+)d", feature)
+    since = re.fullmatch(r"days_since_last_(\w+)", feature)
+    t = count[1] if count else since[1] if since else ""
+    if t not in EVENT_WORDS:
+        return Wording(OTHER, feature, _fixed(feature, feature.replace("_", " ") + ": ", ""))
+    key = EVENT_WORDS[t][3]
+    if key == "tickets_unresolved":
+        return Wording(key, "tickets_open_unresolved", _tickets_text)
+    if key == "unused_points":
+        return Wording(key, "points_balance", _points_text)
+    if since:
+        return Wording(key, feature, lambda get: _since_text(t, get))
+    assert count is not None
+    w = int(count[2])
+    if t == "reply_received":
+        # Whatever the window, the reason is worded over the 30 days it is checked on.
+        return Wording(key, "n_post_30d", lambda get: _replies_text(30, get))
+    return Wording(key, feature, lambda get: _count_text(t, w, get, names))
+
+
+@lru_cache(maxsize=8)
+def wordings(columns: tuple[str, ...]) -> Mapping[str, Wording]:
+    """The wording of every feature column (cached per column list)."""
+    names = frozenset(columns)
+    return {feature: _wording(feature, names) for feature in columns}
+
+
+def reason_keys() -> list[str]:
+    """Every reason key a feature can map to."""
+    return sorted({*(w[3] for w in EVENT_WORDS.values()), "tenure", OTHER})

@@ -1,0 +1,121 @@
+"""Churn commands: `steward train churn`, `steward score members`, `steward at-risk`.
+
+The lead mounts them: app.add_typer(train_app, name="train"), app.add_typer(score_app,
+name="score") and app.command("at-risk")(at_risk_cmd). Errors raise ValueError, which
+pipelines.cli.main prints as one line.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+train_app = typer.Typer(help="Train models and register them in MLflow.", no_args_is_help=True)
+score_app = typer.Typer(help="Batch scoring with the champion models.", no_args_is_help=True)
+
+
+@train_app.command("churn")
+def train_churn_cmd(
+    config: Annotated[
+        Path, typer.Option("--config", help="Experiment file, e.g. experiments/churn_lgbm.yaml.")
+    ],
+    force: Annotated[
+        bool, typer.Option(help="Make this version champion even if it does not win.")
+    ] = False,
+) -> None:
+    """Train a churn model, log it to MLflow and register it as steward-churn."""
+    from models.churn.config import load_config
+    from pipelines.churn import quiet_mlflow, train_churn, training_table
+    from pipelines.reporting import console
+
+    quiet_mlflow()
+    settings = load_config(config)
+    out = console()
+    with out.status(f"training {settings.name} ({settings.model.kind}, {settings.label} churn)"):
+        report = train_churn(settings, force=force)
+    out.print(training_table([report]))
+    verdict = "is now champion" if report.promoted else "registered; champion unchanged"
+    out.print(
+        f"steward-churn v{report.version} {verdict} ({report.reason}); MLflow run {report.run_id}"
+    )
+
+
+@score_app.command("members")
+def score_members_cmd(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Observation date YYYY-MM-DD (default: the latest built)."),
+    ] = None,
+) -> None:
+    """Score every active member with the churn champion and write the at-risk table."""
+    from pipelines.churn import quiet_mlflow, score_members
+    from pipelines.reporting import console
+
+    quiet_mlflow()
+    day = _parse_date(as_of) if as_of else None
+    out = console()
+    with out.status("scoring members with reasons"):
+        report = score_members(as_of=day)
+    tiers = ", ".join(f"{n:,} {t}" for t, n in report.tiers.items())
+    out.print(
+        f"scored {report.rows:,} members as of {report.as_of} with steward-churn "
+        f"v{report.model_version} in {report.seconds:.1f} s ({tiers}); wrote {report.path}"
+    )
+
+
+def at_risk_cmd(
+    top: Annotated[int, typer.Option(help="How many members, highest risk first.")] = 20,
+    tier: Annotated[str | None, typer.Option(help="Only this tier: high, medium or low.")] = None,
+    segment: Annotated[
+        list[str],
+        typer.Option(help="KEY=VALUE on member attributes (e.g. channel=ios), repeatable."),
+    ] = [],  # noqa: B006
+    csv: Annotated[
+        Path | None, typer.Option(help="Write the rows to this CSV file instead of printing them.")
+    ] = None,
+) -> None:
+    """The members most likely to churn, with reasons and interventions."""
+    from pipelines.churn import at_risk, at_risk_table
+    from pipelines.reporting import console
+
+    if top < 1:
+        raise ValueError(f"--top {top}: give a positive number of members")
+    found = at_risk(top=top, tier=tier, segment=_parse_segment(segment))
+    if csv is not None:
+        csv_frame(found).to_csv(csv, index=False)
+        console().print(f"wrote {len(found):,} members to {csv}")
+        return
+    console().print(at_risk_table(found, f"{len(found):,} members most at risk"))
+
+
+def csv_frame(found: pd.DataFrame) -> pd.DataFrame:
+    """The at-risk rows with list columns joined by '; ' (plain CSV cells)."""
+    frame = found.copy()
+    for column in ("reasons", "interventions", "drivers"):
+        frame[column] = frame[column].map("; ".join)
+    return frame
+
+
+def _parse_segment(pairs: list[str]) -> dict[str, str]:
+    """KEY=VALUE pairs; anything else is a one-line error."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"--segment {pair!r} is not KEY=VALUE (e.g. channel=ios)")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _parse_date(text: str) -> date:
+    """A YYYY-MM-DD date, or a one-line error."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--as-of {text!r} is not a date like 2026-03-01") from None

@@ -1,0 +1,55 @@
+"""Experiment files: the shipped ones load, and a typo is one line naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from models.churn.config import ChurnConfig, LgbmParams, LogregParams, load_config, parse_config
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+def test_shipped_configs_load_with_paths_beside_them() -> None:
+    lgbm = load_config(EXPERIMENTS / "churn_lgbm.yaml")
+    logreg = load_config(EXPERIMENTS / "churn_logreg.yaml")
+    assert isinstance(lgbm.model, LgbmParams) and isinstance(logreg.model, LogregParams)
+    assert lgbm.model == LgbmParams()  # the file spells out the defaults the demo trains with
+    assert logreg.model == LogregParams()
+    assert lgbm.reasons.interventions == EXPERIMENTS / "interventions.yaml"
+    assert lgbm.features is None and lgbm.registered_model == "steward-churn"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"modle": {"kind": "lgbm"}}, "config: modle: unknown key"),
+        ({"model": {"kind": "lgbm", "num_leafs": 7}}, "config: model.num_leafs: unknown key"),
+        ({"model": {"kind": "xgboost"}}, "config: model: "),
+        ({"label": "revenue"}, "config: label: Input should be 'activity' or 'subscription'"),
+        ({"tiers": {"high": 0.2, "medium": 0.4}}, "config: tiers: Value error, tiers.medium"),
+        ({"model": {"kind": "logreg", "penalty": "l3"}}, "config: model.penalty: "),
+    ],
+)
+def test_bad_settings_are_one_line_errors(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_config(raw)
+    text = str(caught.value)
+    assert text.startswith(message) and "\n" not in text
+
+
+def test_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ValueError, match="mapping"):
+        load_config(bad)
+    relative = tmp_path / "rel.yaml"
+    relative.write_text("features: data/features\n")
+    assert load_config(relative).features == (tmp_path / "data" / "features").resolve()
+
+
+def test_label_column() -> None:
+    assert ChurnConfig(label="subscription").label_column == "churned_subscription"

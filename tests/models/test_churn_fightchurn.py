@@ -1,0 +1,72 @@
+"""Subscription churn on the Fighting Churn With Data sample: quality bars from measurements."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from features.adapters.fightchurn import FightChurnSource
+from features.lake import Lake
+from features.member_features import FeatureConfig, build_member_features
+from models.churn.backtest import Backtest, backtest
+from models.churn.config import ChurnConfig, LgbmParams, LogregParams
+from pipelines.ingest import ingest_source
+from tests.conftest import require_shared
+
+# The sample's simulator stopped on 2020-06-01: no subscription starts after it, so no renewal
+# is seen after it either, although events run to June 30. Labels must end there, or every
+# subscription due in June would count as churned.
+DATA_END = date(2020, 6, 1)
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = require_shared("fightchurn_socialnet7_sample")
+    root = tmp_path_factory.mktemp("fightchurn")
+    lake = Lake(root / "lake")
+    ingest_source(lake, FightChurnSource(folder))
+    # Weekly dates: about 600 subscribers each, so more training rows than every 14 days.
+    build_member_features(
+        lake, root / "features", every_days=7, config=FeatureConfig(data_end=DATA_END)
+    )
+    return root / "features"
+
+
+@pytest.fixture(scope="module")
+def results(features: Path) -> dict[str, Backtest]:
+    # One validation date holds only 13-17 churners, so one AUC swings by +-0.05: the bars
+    # rest on the mean over the last 4 complete dates (2020-04-06 .. 2020-04-27).
+    models = {"lgbm": LgbmParams(num_threads=1), "logreg": LogregParams()}
+    return {
+        name: backtest(ChurnConfig(label="subscription", model=model), features, folds=4)
+        for name, model in models.items()
+    }
+
+
+@pytest.mark.realdata
+def test_lightgbm_is_not_worse_than_the_baseline(results: dict[str, Backtest]) -> None:
+    lgbm, logreg = results["lgbm"].mean(), results["logreg"].mean()
+    # Measured mean ROC-AUC: LightGBM 0.749, logistic 0.747 (per date 0.74/0.76/0.78/0.72 and
+    # 0.77/0.70/0.74/0.79).
+    assert lgbm["roc_auc"] >= logreg["roc_auc"] - 0.01
+    assert lgbm["roc_auc"] > 0.70
+    assert logreg["roc_auc"] > 0.70
+    # Measured top-decile lift 3.5 (LightGBM) and 5.0 (logistic) on a 2.5% churn rate.
+    assert lgbm["lift_top_decile"] > 2.5
+
+
+@pytest.mark.realdata
+def test_probabilities_are_calibrated(results: dict[str, Backtest]) -> None:
+    # Cross-fitted on each validation date. Measured mean ECE 0.007 (LightGBM), 0.010
+    # (logistic); mean Brier 0.024 and 0.025.
+    for found in results.values():
+        assert found.mean()["ece"] < 0.03
+        assert found.mean()["brier"] < 0.035
+    assert [d.isoformat() for d in results["lgbm"].dates] == [
+        "2020-04-06",
+        "2020-04-13",
+        "2020-04-20",
+        "2020-04-27",
+    ]

@@ -1,0 +1,144 @@
+"""Reasons on hand-made rows: the member's own numbers, only risk-raising drivers, the rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.member_features import FEATURE_COLUMNS
+from features.schemas import EVENT_TYPES
+from models.churn.reasons import DEFAULT_INTERVENTIONS, Reasons, explain, load_interventions
+from models.churn.wording import EVENT_WORDS, OTHER, format_value, reason_keys, wordings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def member(**values: float) -> dict[str, float]:
+    """A quiet member: zero counts, no history, unless given."""
+    row = {c: 0.0 for c in FEATURE_COLUMNS}
+    for c in FEATURE_COLUMNS:
+        if c.startswith("days_since_last_") or c in ("oldest_open_ticket_days",):
+            row[c] = np.nan
+        if c.startswith("trend_"):
+            row[c] = 1.0
+    row.update(values)
+    return row
+
+
+def reasons_for(
+    rows: list[dict[str, float]], pushes: list[dict[str, float]], top_k: int = 3
+) -> Reasons:
+    """Explain rows whose contributions are given per feature (0 elsewhere)."""
+    frame = pd.DataFrame(rows)
+    contrib = np.zeros((len(rows), len(FEATURE_COLUMNS)))
+    for i, push in enumerate(pushes):
+        for feature, value in push.items():
+            contrib[i, FEATURE_COLUMNS.index(feature)] = value
+    x = frame[FEATURE_COLUMNS].to_numpy(dtype=np.float64)
+    index = {c: i for i, c in enumerate(FEATURE_COLUMNS)}
+    return explain(lambda c: x[:, index[c]], contrib, FEATURE_COLUMNS, DEFAULT_INTERVENTIONS, top_k)
+
+
+def test_every_feature_and_event_type_has_words() -> None:
+    assert set(EVENT_TYPES) <= set(EVENT_WORDS)
+    words = wordings(tuple(FEATURE_COLUMNS))
+    assert set(words) == set(FEATURE_COLUMNS)
+    assert all(w.key != OTHER for w in words.values())
+    assert {w.key for w in words.values()} <= set(DEFAULT_INTERVENTIONS)
+
+
+def test_ticket_reason_names_count_and_age() -> None:
+    found = reasons_for(
+        [member(tickets_open_unresolved=2, oldest_open_ticket_days=9)],
+        [{"oldest_open_ticket_days": 0.8, "tickets_open_unresolved": 0.3}],
+    )
+    assert found.lists("texts") == [["2 support tickets unresolved, the oldest for 9 days"]]
+    assert found.lists("interventions")[0][0].startswith("support follow-up")
+    assert found.lists("drivers") == [["tickets_open_unresolved"]]
+
+
+def test_no_ticket_reason_without_an_open_ticket() -> None:
+    # The model blames ticket features, but nothing is open: the next reason takes its place.
+    row = member(tickets_open_unresolved=0, n_ticket_opened_30d=3, days_since_last_login=20)
+    push = {
+        "n_ticket_opened_30d": 2.0,
+        "tickets_open_unresolved": 1.0,
+        "days_since_last_login": 0.1,
+    }
+    found = reasons_for([row], [push])
+    assert found.lists("keys") == [["activity_falling"]]
+    assert found.lists("texts") == [["last login 20 days ago"]]
+
+
+def test_falling_posts_are_worded_with_both_windows() -> None:
+    # trend = (recent + 1) / (previous + 1): 12 posts the 14 days before, 2 in the last 14.
+    row = member(n_post_14d=2, trend_post_14d=3 / 13)
+    found = reasons_for([row], [{"trend_post_14d": 0.9}])
+    assert found.lists("texts") == [["posts fell from 12 to 2 over the last 14 days"]]
+    assert "event" in found.lists("interventions")[0][0]
+
+
+def test_unanswered_posts_and_singular_nouns() -> None:
+    rows = [member(n_post_30d=3), member(n_post_30d=1)]
+    push = {"replies_received_per_post_30d": 0.5}
+    found = reasons_for(rows, [push, push])
+    assert found.lists("texts") == [
+        ["no reply to any of their 3 posts in the last 30 days"],
+        ["no reply to their 1 post in the last 30 days"],
+    ]
+
+
+def test_unanswered_posts_do_not_apply_to_members_whose_posts_got_replies() -> None:
+    row = member(n_post_30d=3, n_reply_received_30d=7)
+    assert reasons_for([row], [{"n_reply_received_30d": 0.5}]).lists("texts") == [[]]
+
+
+def test_only_risk_raising_keys_in_order_up_to_top_k() -> None:
+    row = member(
+        points_balance=1200,
+        n_toxic_reply_received_90d=4,
+        n_toxic_reply_received_30d=4,
+        tenure_days=12,
+    )
+    push = {
+        "n_toxic_reply_received_30d": 0.4,
+        "points_balance": 0.9,
+        "tenure_days": 0.2,
+        "active_days_30d": 0.1,
+        "n_login_30d": -3.0,  # pulls risk down: never a reason
+    }
+    found = reasons_for([row, row], [push, {"n_login_30d": -1.0}], top_k=3)
+    assert found.lists("keys") == [["unused_points", "toxic_replies", "tenure"], []]
+    texts = found.lists("texts")[0]
+    assert texts[0] == "1200 loyalty points unused, never redeemed"
+    assert texts[1] == "4 toxic replies in the last 30 days"
+    assert texts[2] == "member for 12 days"
+
+
+def test_contributions_of_a_key_add_up() -> None:
+    # Two activity features of 0.3 each outrank one points feature of 0.5.
+    row = member(points_balance=100, days_since_last_activity=12, active_days_30d=2)
+    push = {"days_since_last_activity": 0.3, "active_days_30d": 0.3, "points_balance": 0.5}
+    found = reasons_for([row], [push])
+    assert found.lists("keys") == [["activity_falling", "unused_points"]]
+
+
+def test_format_value() -> None:
+    assert format_value("trend_activity_14d", 0.2) == "20%"
+    assert format_value("replies_received_per_post_30d", 0.25) == "0.2"
+    assert format_value("days_since_last_post", float("nan")) == "never"
+    assert format_value("n_post_30d", 12.0) == "12"
+
+
+def test_interventions_file_covers_every_reason_and_overrides(tmp_path: Path) -> None:
+    shipped = load_interventions(ROOT / "experiments" / "interventions.yaml")
+    assert set(shipped) == set(DEFAULT_INTERVENTIONS) == set(reason_keys())
+    custom = tmp_path / "i.yaml"
+    custom.write_text("tickets_unresolved: call them today\n")
+    assert load_interventions(custom)["tickets_unresolved"] == "call them today"
+    custom.write_text("tickets_unresovled: call them\n")
+    with pytest.raises(ValueError, match="unknown reason key 'tickets_unresovled'"):
+        load_interventions(custom)

@@ -1,0 +1,230 @@
+"""Churn end to end through a real MLflow store: demo, registry rules, pyfunc, scoring, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import typer
+from mlflow import MlflowClient
+from rich.console import Console
+from typer.testing import CliRunner
+
+from features.lake import Lake
+from features.member_features import FEATURE_COLUMNS, read_features
+from models.churn.config import MODEL_NAME
+from models.churn.scorer import ChurnScorer
+from models.registry import champion_version, set_champion
+from pipelines.churn import (
+    at_risk,
+    at_risk_path,
+    demo_churn,
+    load_champion,
+    score_members,
+    train_churn,
+)
+from pipelines.cli_churn import at_risk_cmd, score_app, train_app
+from tests.models.test_churn_model import simulated_lake
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A STEWARD_HOME with a simulated lake, its features, and the demo's two churn models."""
+    root = tmp_path_factory.mktemp("churn-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STEWARD_HOME", str(root))
+        # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI, which steward reads first: set
+        # it here so that it points at this home and is put back when the module is done.
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        yield root
+
+
+@pytest.fixture(scope="module")
+def features(home: Path) -> Path:
+    _, folder = simulated_lake(home)  # the lake lands at STEWARD_HOME/lake, the default
+    return folder
+
+
+@pytest.fixture(scope="module")
+def demo_output(home: Path, features: Path) -> str:
+    console = Console(record=True, width=220)
+    demo_churn(console, features)
+    return console.export_text()
+
+
+def cli() -> typer.Typer:
+    """The commands mounted the way the lead mounts them on `steward`."""
+    app = typer.Typer()
+    app.add_typer(train_app, name="train")
+    app.add_typer(score_app, name="score")
+    app.command("at-risk")(at_risk_cmd)
+    return app
+
+
+def runs_by_name(name: str) -> list[mlflow.entities.Run]:
+    """Finished runs of the churn experiment with this run name, oldest first."""
+    return mlflow.search_runs(
+        experiment_names=["churn"],
+        filter_string=f"attributes.run_name = '{name}'",
+        order_by=["attributes.start_time ASC"],
+        output_format="list",
+    )
+
+
+def test_demo_trains_both_and_prints_the_ten_most_at_risk(demo_output: str) -> None:
+    assert "demo-logreg (logreg)" in demo_output and "demo-lgbm (lgbm)" in demo_output
+    assert "10 members most at risk" in demo_output
+    top = at_risk(top=10)
+    assert all(member in demo_output for member in top["member_id"])
+    assert any(reason in demo_output for reason in top["reasons"].iloc[0])
+    # LightGBM (v2) beat the logistic baseline (v1) on the same validation rows.
+    assert champion_version(MODEL_NAME) == "2"
+
+
+def test_run_records_params_config_fingerprint_metrics_and_plots(demo_output: str) -> None:
+    run = runs_by_name("demo-lgbm")[0]
+    assert run.data.params["model.num_leaves"] == "7"
+    assert run.data.params["label"] == "activity"
+    for metric in ("roc_auc", "pr_auc", "lift_top_decile", "brier", "ece"):
+        assert 0 < run.data.metrics[metric] < 10
+    client = MlflowClient()
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "data_fingerprint.json", "feature_importance.csv"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert plots == {f"plots/{n}.png" for n in ("roc", "calibration", "lift", "shap_summary")}
+    found = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/data_fingerprint.json")
+    assert found["lake_snapshot"] == Lake.default().snapshot_id()
+    assert found["valid_rows"] == run.data.metrics["data_valid_rows"] > 0
+    assert found["valid_date"] > max(found["train_dates"])
+    version = client.get_model_version(MODEL_NAME, "2")
+    assert version.tags["label"] == "activity" and version.run_id == run.info.run_id
+    model = mlflow.models.get_model_info(f"models:/{MODEL_NAME}/2")
+    assert model.signature.inputs.input_names() == FEATURE_COLUMNS
+    outputs = model.signature.outputs.input_names()
+    assert {"probability", "tier", "reasons", "intervention"} <= set(outputs)
+
+
+def test_same_config_same_data_same_metrics_and_no_promotion(
+    demo_output: str, features: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "churn_lgbm.yaml"
+    config.write_text(
+        f"name: demo-lgbm\nfeatures: {features}\nmodel:\n  kind: lgbm\n  num_threads: 1\n"
+    )
+    result = CliRunner().invoke(cli(), ["train", "churn", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "champion unchanged" in result.output
+    first, again = runs_by_name("demo-lgbm")[:2]
+    assert again.data.metrics == first.data.metrics
+    assert champion_version(MODEL_NAME) == "2"
+
+
+def test_force_moves_the_champion_and_rollback_moves_it_back(
+    demo_output: str, features: Path
+) -> None:
+    from models.churn.config import ChurnConfig, LogregParams
+
+    config = ChurnConfig(name="forced", features=features, model=LogregParams(C=0.001))
+    report = train_churn(config, force=True)
+    assert report.promoted and champion_version(MODEL_NAME) == report.version
+    set_champion(MODEL_NAME, "2")
+    scorer, version = load_champion()
+    assert version == "2" and scorer.estimator.kind == "lgbm"
+
+
+def test_a_failed_run_leaves_the_champion_untouched(
+    demo_output: str, features: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.churn import runs
+    from models.churn.config import ChurnConfig
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("disk full while writing plots")
+
+    monkeypatch.setattr(runs, "_log_plots", broken)
+    before = champion_version(MODEL_NAME)
+    versions = len(MlflowClient().search_model_versions(f"name = '{MODEL_NAME}'"))
+    with pytest.raises(RuntimeError, match="disk full"):
+        train_churn(ChurnConfig(name="broken", features=features), force=True)
+    assert champion_version(MODEL_NAME) == before
+    assert len(MlflowClient().search_model_versions(f"name = '{MODEL_NAME}'")) == versions
+    assert runs_by_name("broken")[0].info.status == "FAILED"
+
+
+def test_the_champion_loads_in_a_fresh_process(
+    demo_output: str, home: Path, features: Path, tmp_path: Path
+) -> None:
+    frame = read_features(features).to_pandas().tail(200)
+    frame.to_parquet(tmp_path / "rows.parquet")
+    code = (
+        "import sys, mlflow, pandas as pd\n"
+        "from models.tracking import configure_tracking\n"
+        "from models.churn.pyfunc import model_input\n"
+        "configure_tracking()\n"
+        "model = mlflow.pyfunc.load_model('models:/steward-churn@champion')\n"
+        "out = model.predict(model_input(pd.read_parquet(sys.argv[1])))\n"
+        "out.to_json(sys.argv[2], orient='records')\n"
+    )
+    env = {**os.environ, "STEWARD_HOME": str(home)}
+    args = [sys.executable, "-c", code, str(tmp_path / "rows.parquet"), str(tmp_path / "out.json")]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    fresh = pd.DataFrame(json.loads((tmp_path / "out.json").read_text()))
+    here = load_champion()[0].score(frame).reset_index(drop=True)
+    pd.testing.assert_series_equal(fresh["probability"], here["probability"], atol=1e-12)
+    assert fresh["reasons"].tolist() == here["reasons"].tolist()
+    assert fresh["tier"].tolist() == here["tier"].tolist()
+
+
+def test_score_members_writes_the_at_risk_table(demo_output: str, features: Path) -> None:
+    report = score_members(features=features)
+    table = pd.read_parquet(at_risk_path())
+    latest = read_features(features, [report.as_of]).num_rows
+    assert report.rows == len(table) == latest
+    assert set(table["model_version"]) == {champion_version(MODEL_NAME)}
+    assert table["probability"].is_monotonic_decreasing
+    high = at_risk(top=5, tier="high")
+    assert len(high) == 5 and (high["tier"] == "high").all()
+    ios = at_risk(segment={"channel": "ios"})
+    assert 0 < len(ios) < len(table)
+    assert all(json.loads(a)["channel"] == "ios" for a in ios["attributes"])
+
+
+def test_a_failed_scoring_keeps_the_previous_table(
+    demo_output: str, features: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    score_members(features=features)
+    before = at_risk_path().read_bytes()
+
+    def broken(self: ChurnScorer, frame: pd.DataFrame, reasons: bool = True) -> object:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(ChurnScorer, "_score_chunk", broken)
+    with pytest.raises(RuntimeError):
+        score_members(features=features)
+    assert at_risk_path().read_bytes() == before
+    assert [p.name for p in at_risk_path().parent.iterdir()] == ["at_risk.parquet"]
+
+
+def test_at_risk_cli_csv_and_errors(demo_output: str, features: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    scored = runner.invoke(cli(), ["score", "members"])
+    assert scored.exit_code != 0  # the default features folder is empty in this home
+    assert "steward features build" in str(scored.exception)
+    score_members(features=features)
+    out = tmp_path / "risk.csv"
+    result = runner.invoke(cli(), ["at-risk", "--top", "7", "--tier", "high", "--csv", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(out)
+    assert len(rows) == 7 and rows["reasons"].str.contains("; |days|posts").all()
+    printed = runner.invoke(cli(), ["at-risk", "--top", "3", "--segment", "channel=web"])
+    assert printed.exit_code == 0 and "3 members most at risk" in printed.output
+    bad = runner.invoke(cli(), ["at-risk", "--segment", "channel"])
+    assert isinstance(bad.exception, ValueError) and "KEY=VALUE" in str(bad.exception)
