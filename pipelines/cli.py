@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from pipelines.cli_churn import at_risk_cmd, score_app, train_app
+from pipelines.cli_toxicity import score_posts_cmd, train_toxicity_cmd
 
 app = typer.Typer(
     help="steward: churn and content risk for online communities.",
@@ -25,6 +26,8 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(train_app, name="train")
 app.add_typer(score_app, name="score")
 app.command("at-risk")(at_risk_cmd)
+train_app.command("toxicity")(train_toxicity_cmd)
+score_app.command("posts")(score_posts_cmd)
 app.add_typer(features_app, name="features")
 app.add_typer(lake_app, name="lake")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from pathlib import Path
 
 import duckdb
@@ -11,6 +13,7 @@ from features.lake import Lake
 from pipelines.churn import demo_churn
 from pipelines.reporting import console, ingest_table, rows_table
 from pipelines.steps import build_features_step, lake_summary, simulate_and_ingest
+from pipelines.toxicity import demo_toxicity
 
 DEMO_SEED = 7
 EXAMPLE_FEATURES = (
@@ -25,6 +28,9 @@ EXAMPLE_FEATURES = (
 
 def run_demo(members: int, days: int) -> None:
     """Simulate, ingest, build features every 14 days and print what came out."""
+    # The demo is read by people: MLflow's advice to developers and progress bars are noise here.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     out = console()
     out.rule("steward demo (synthetic data from the built-in simulator)")
     started = time.perf_counter()
@@ -42,6 +48,7 @@ def run_demo(members: int, days: int) -> None:
     out.print(example_rows(built.out))
     out.rule("churn: LightGBM and a logistic baseline, tracked in MLflow")
     demo_churn(out, built.out)
+    demo_toxicity(out)
     out.print(
         f"done in {time.perf_counter() - started:.1f} s; data under {Lake.default().root.parent}"
     )

@@ -27,5 +27,8 @@ def test_demo_runs_the_whole_job(tmp_path: Path) -> None:
     rates = re.findall(r"│ (\d{4}-\d\d-\d\d) .*│\s+(0\.\d{3})\s+│", out)
     assert len(rates) >= 3 and all(0.02 < float(r) < 0.6 for _, r in rates)
     assert "10 members most at risk" in out
+    # Toxicity: example posts in both languages with an action each.
+    assert re.search(r"│\s+en\s+│.*│\s+(allow|review|block)\s+│", out)
+    assert re.search(r"│\s+zh\s+│.*│\s+(allow|review|block)\s+│", out)
     assert Lake(tmp_path / "lake").read("events").num_rows > 50_000
     assert (tmp_path / "scores" / "at_risk.parquet").exists()

@@ -1,0 +1,133 @@
+"""Validated toxicity experiment configs, read from experiments/*.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from features.schemas import MODERATION_LABELS
+
+
+class _Strict(BaseModel):
+    """A config section: unknown keys are errors, so a typo names the key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CommunityFile(_Strict):
+    """A community's own moderation decisions in a CSV/Parquet/JSONL file."""
+
+    path: Path
+    text_column: str = "text"
+    labels: dict[str, str] | None = None  # steward label -> column; default: same names
+    lang_column: str | None = None
+
+
+class DataConfig(_Strict):
+    """Which corpora to train and evaluate on, and how to split them."""
+
+    sources: list[str] = ["davidson", "stormfront", "cold", "seed"]
+    eval_only: list[str] = ["jigsaw"]  # scored and reported, never trained on
+    community_files: list[CommunityFile] = []
+    max_rows_per_source: int | None = Field(default=None, ge=10)
+    test_fraction: float = Field(default=0.2, gt=0, lt=0.5)
+    valid_fraction: float = Field(default=0.1, gt=0, lt=0.5)
+    seed: int = 13
+    min_positives: int = Field(default=20, ge=1)  # per label and language, to support it
+
+
+class LinearConfig(_Strict):
+    """TF-IDF word and character n-grams with one logistic regression per label."""
+
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 5)
+    min_df: int = Field(default=2, ge=1)
+    max_word_features: int = Field(default=200_000, ge=100)
+    max_char_features: int = Field(default=300_000, ge=100)
+    C: float = Field(default=4.0, gt=0)
+    max_iter: int = Field(default=1000, ge=10)
+
+
+class TransformerConfig(_Strict):
+    """MiniLM fine-tuning on English within a time budget, and its export for serving."""
+
+    budget_minutes: float = Field(default=8.0, gt=0)
+    max_train_examples: int = Field(default=6000, ge=10)
+    max_valid_examples: int = Field(default=2000, ge=10)
+    max_len: int = Field(default=64, ge=8, le=512)
+    unfreeze_top_layers: int = Field(default=2, ge=0, le=6)
+    epochs: float = Field(default=2.0, gt=0)
+    batch_size: int = Field(default=32, ge=1)
+    lr_encoder: float = Field(default=5e-5, gt=0)
+    lr_head: float = Field(default=1e-3, gt=0)
+    threads: int = Field(default=2, ge=1)
+    serving_threads: int = Field(default=1, ge=1)
+    backend: Literal["auto", "onnx_int8", "onnx_int8_static", "torch_int8", "torch_fp32"] = "auto"
+    auc_tolerance: float = Field(default=0.005, ge=0)  # int8 must match fp32 this closely
+    max_batch_drift: float = Field(default=0.02, ge=0)  # single vs batched score, at most
+    calibration_examples: int = Field(default=256, ge=0)  # for static int8; 0: none
+    english_route: Literal["auto", "transformer", "ensemble"] = "auto"
+    seed: int = 0
+
+
+class ThresholdConfig(_Strict):
+    """Actions from probabilities: targets met on validation data, per label and language."""
+
+    block_precision: float = Field(default=0.95, gt=0, le=1)
+    review_recall: float = Field(default=0.90, gt=0, le=1)
+    # Share of toxic posts the precision target assumes; None: as in the validation data.
+    prevalence: float | None = Field(default=0.10, gt=0, lt=1)
+    # Labels whose review threshold sends a post to review; every label's block threshold blocks.
+    # Sub-labels at 90% recall would flood the queue with what toxicity already catches.
+    review_labels: list[str] = ["toxicity"]
+    min_positives: int = Field(default=20, ge=1)  # below this a language uses the pooled one
+
+
+class TrackingConfig(_Strict):
+    """Where the run is recorded and under which registered model."""
+
+    experiment: str = "toxicity"
+    registered_model: str = "steward-toxicity"
+    register_model: bool = True
+
+
+class ToxicityConfig(_Strict):
+    """One toxicity experiment."""
+
+    name: str = "toxicity"
+    model: Literal["linear", "minilm"] = "linear"
+    labels: list[str] = list(MODERATION_LABELS)
+    data: DataConfig = DataConfig()
+    linear: LinearConfig = LinearConfig()
+    transformer: TransformerConfig = TransformerConfig()
+    thresholds: ThresholdConfig = ThresholdConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @model_validator(mode="after")
+    def _known_labels(self) -> ToxicityConfig:
+        unknown = [lb for lb in self.labels if lb not in MODERATION_LABELS]
+        if unknown or "toxicity" not in self.labels:
+            raise ValueError(f"labels must include toxicity and come from {MODERATION_LABELS}")
+        stray = [lb for lb in self.thresholds.review_labels if lb not in self.labels]
+        if stray:
+            raise ValueError(f"thresholds.review_labels {stray} are not in labels {self.labels}")
+        return self
+
+
+def load_config(path: Path) -> ToxicityConfig:
+    """Read and validate a YAML config; errors name the file and the offending key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config {path} not found")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"config {path}: expected a mapping of settings at the top level")
+    try:
+        return ToxicityConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ValueError(f"config {path}: {where}: {first['msg']}") from None

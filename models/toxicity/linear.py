@@ -1,0 +1,173 @@
+"""TF-IDF word 1-2-grams and character 2-5-grams with one logistic regression per label.
+
+Characters carry Chinese (no spaces between words) and obfuscated English alike. The
+estimator normalises raw text itself with `features.text.normalize_text`, so training and
+serving cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from features.text import normalize_text, normalize_texts
+
+WORD_PATTERN = r"(?u)\b\w\w+\b"
+_WORD = re.compile(WORD_PATTERN)
+_NONSPACE = re.compile(r"\S+")
+
+
+def supported_languages(
+    y: pd.DataFrame, langs: Sequence[str], min_positives: int
+) -> dict[str, list[str]]:
+    """For each label, the languages with at least `min_positives` positives and negatives."""
+    frame = y.assign(_lang=list(langs))
+    out: dict[str, list[str]] = {}
+    for label in y.columns:
+        known = frame[frame[label].notna()]
+        counts = known.groupby("_lang")[label].agg(["sum", "count"])
+        ok = counts[
+            (counts["sum"] >= min_positives) & (counts["count"] - counts["sum"] >= min_positives)
+        ]
+        if len(ok):
+            out[str(label)] = sorted(str(lang) for lang in ok.index)
+    return out
+
+
+class LinearToxicity(BaseEstimator):
+    """Multi-label toxicity from word and character n-grams (sklearn estimator rules)."""
+
+    def __init__(
+        self,
+        labels: Sequence[str] = ("toxicity",),
+        word_ngrams: tuple[int, int] = (1, 2),
+        char_ngrams: tuple[int, int] = (2, 5),
+        min_df: int = 2,
+        max_word_features: int = 200_000,
+        max_char_features: int = 300_000,
+        C: float = 4.0,
+        max_iter: int = 1000,
+        min_positives: int = 20,
+    ) -> None:
+        self.labels = labels
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.min_df = min_df
+        self.max_word_features = max_word_features
+        self.max_char_features = max_char_features
+        self.C = C
+        self.max_iter = max_iter
+        self.min_positives = min_positives
+
+    def fit(self, texts: Sequence[str], y: pd.DataFrame, langs: Sequence[str]) -> LinearToxicity:
+        """Fit vectorisers on all texts and one regression per label on its labelled rows."""
+        wanted = [lb for lb in self.labels if lb in y.columns]
+        self.label_languages_ = supported_languages(y[wanted], langs, self.min_positives)
+        if "toxicity" not in self.label_languages_:
+            raise ValueError(
+                f"too few toxic and non-toxic examples to train (need {self.min_positives} of each)"
+            )
+        self.labels_ = [lb for lb in wanted if lb in self.label_languages_]
+        norm = normalize_texts(texts)
+        self.word_ = TfidfVectorizer(
+            ngram_range=tuple(self.word_ngrams),
+            min_df=self.min_df,
+            max_features=self.max_word_features,
+            sublinear_tf=True,
+            lowercase=False,
+            token_pattern=WORD_PATTERN,
+            dtype=np.float32,
+        )
+        self.char_ = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=tuple(self.char_ngrams),
+            min_df=self.min_df,
+            max_features=self.max_char_features,
+            sublinear_tf=True,
+            lowercase=False,
+            dtype=np.float32,
+        )
+        x = sp.hstack([self.word_.fit_transform(norm), self.char_.fit_transform(norm)]).tocsr()
+        self.coef_ = np.zeros((len(self.labels_), x.shape[1]))
+        self.intercept_ = np.zeros(len(self.labels_))
+        for i, label in enumerate(self.labels_):
+            known = y[label].notna().to_numpy()
+            model = LogisticRegression(C=self.C, max_iter=self.max_iter, solver="liblinear")
+            model.fit(x[known], y[label].to_numpy()[known].astype(int))
+            self.coef_[i] = model.coef_[0]
+            self.intercept_[i] = model.intercept_[0]
+        return self
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """TF-IDF features of raw texts."""
+        norm = normalize_texts(texts)
+        return sp.hstack([self.word_.transform(norm), self.char_.transform(norm)]).tocsr()
+
+    def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        """Log-odds per text and label, shape (n, len(labels_))."""
+        return np.asarray(self.transform(texts) @ self.coef_.T) + self.intercept_
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probability per text and label, shape (n, len(labels_))."""
+        return 1.0 / (1.0 + np.exp(-self.decision_function(texts)))
+
+    def char_contributions(self, text: str, label: str) -> tuple[str, np.ndarray]:
+        """The normalised text and each character's share of the label's log-odds.
+
+        Every n-gram's weight times its TF-IDF value is spread over the characters it covers.
+        """
+        norm = normalize_text(text)
+        row = self.transform([text])
+        weights = self.coef_[self.labels_.index(label)]
+        value = dict(
+            zip(row.indices.tolist(), (row.data * weights[row.indices]).tolist(), strict=True)
+        )
+        hits = self._word_hits(norm) + self._char_hits(norm)
+        counts: dict[int, int] = {}
+        for j, _, _ in hits:
+            counts[j] = counts.get(j, 0) + 1
+        scores = np.zeros(len(norm))
+        for j, start, end in hits:
+            if j in value and end > start:
+                scores[start:end] += value[j] / counts[j] / (end - start)
+        return norm, scores
+
+    def _word_hits(self, norm: str) -> list[tuple[int, int, int]]:
+        """(feature, start, end) for each word n-gram of the vocabulary found in the text."""
+        vocab = self.word_.vocabulary_
+        tokens = [(m.group(0), m.start(), m.end()) for m in _WORD.finditer(norm)]
+        lo, hi = self.word_ngrams
+        hits = []
+        for n in range(lo, hi + 1):
+            for i in range(len(tokens) - n + 1):
+                j = vocab.get(" ".join(t for t, _, _ in tokens[i : i + n]))
+                if j is not None:
+                    hits.append((j, tokens[i][1], tokens[i + n - 1][2]))
+        return hits
+
+    def _char_hits(self, norm: str) -> list[tuple[int, int, int]]:
+        """(feature, start, end) for each char_wb n-gram, as sklearn enumerates them."""
+        vocab = self.char_.vocabulary_
+        offset = len(self.word_.vocabulary_)
+        lo, hi = self.char_ngrams
+        hits = []
+        for m in _NONSPACE.finditer(norm):
+            padded = f" {m.group(0)} "
+            for n in range(lo, hi + 1):
+                last = max(len(padded) - n, 0)
+                for k in range(last + 1):
+                    j = vocab.get(padded[k : k + n])
+                    if j is not None:
+                        # Padding spaces sit outside the word: clip to its characters.
+                        start = max(m.start() + k - 1, m.start())
+                        hits.append((offset + j, start, min(m.start() + k - 1 + n, m.end())))
+                if last == 0:
+                    break
+        return hits

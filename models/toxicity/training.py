@@ -1,0 +1,180 @@
+"""Fitting a toxicity scorer on a split corpus: the linear model, optionally MiniLM, thresholds."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from models.toxicity.config import ThresholdConfig, ToxicityConfig
+from models.toxicity.linear import LinearToxicity
+from models.toxicity.scoring import EnglishRoute, ToxicityScorer, routed_language
+from models.toxicity.thresholds import fit_threshold_table
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class FitReport:
+    """The fitted scorer and what was decided on the way (backend, English route)."""
+
+    scorer: ToxicityScorer
+    seconds: dict[str, float] = field(default_factory=dict)
+    backends: list[dict[str, Any]] = field(default_factory=list)
+    route_scores: dict[str, float] = field(default_factory=dict)
+    transformer_history: dict[str, float] = field(default_factory=dict)
+
+
+def fit_linear(train: pd.DataFrame, config: ToxicityConfig) -> LinearToxicity:
+    """The TF-IDF + logistic regression model on the training rows."""
+    lc = config.linear
+    model = LinearToxicity(
+        labels=tuple(config.labels),
+        word_ngrams=lc.word_ngrams,
+        char_ngrams=lc.char_ngrams,
+        min_df=lc.min_df,
+        max_word_features=lc.max_word_features,
+        max_char_features=lc.max_char_features,
+        C=lc.C,
+        max_iter=lc.max_iter,
+        min_positives=config.data.min_positives,
+    )
+    return model.fit(train["text"].tolist(), train[config.labels], train["lang"].tolist())
+
+
+def balanced_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """At most `n` rows, shared as equally as the sources' sizes allow."""
+    sizes = frame["source"].value_counts().sort_values()
+    quota, left = {}, n
+    for i, (source, size) in enumerate(sizes.items()):
+        quota[source] = min(int(size), left // (len(sizes) - i))
+        left -= quota[source]
+    parts = [
+        frame[frame["source"] == s].sample(q, random_state=seed) for s, q in quota.items() if q
+    ]
+    return pd.concat(parts) if parts else frame.iloc[:0]
+
+
+def fit_scorer(
+    frame: pd.DataFrame, config: ToxicityConfig, version: str, workdir: Path, log: Log
+) -> FitReport:
+    """Train the configured models on the train split (thresholds are set afterwards)."""
+    train = frame[frame["split"] == "train"]
+    started = time.perf_counter()
+    linear = fit_linear(train, config)
+    report = FitReport(ToxicityScorer(linear, {}, version))
+    report.seconds["linear"] = time.perf_counter() - started
+    log(f"linear model: {linear.coef_.shape[1]:,} features, labels {linear.label_languages_}")
+    if config.model == "minilm":
+        _add_transformer(report, frame, config, workdir, log)
+    return report
+
+
+def _add_transformer(
+    report: FitReport, frame: pd.DataFrame, config: ToxicityConfig, workdir: Path, log: Log
+) -> None:
+    """Fine-tune MiniLM on English, export the faster backend, pick the English route."""
+    from models.toxicity.export import choose_backend
+    from models.toxicity.transformer import fit_transformer
+
+    tc = config.transformer
+    english = frame[frame["lang"] == "en"]
+    train = balanced_sample(english[english["split"] == "train"], tc.max_train_examples, tc.seed)
+    valid = balanced_sample(english[english["split"] == "valid"], tc.max_valid_examples, tc.seed)
+    started = time.perf_counter()
+    fit = fit_transformer(
+        train["text"].tolist(),
+        train[config.labels],
+        train["lang"].tolist(),
+        tc,
+        config.data.min_positives,
+        log,
+    )
+    report.transformer_history = fit.history
+    report.seconds["transformer"] = time.perf_counter() - started
+    known = valid["toxicity"].notna()
+    calibration = train["text"].sample(
+        min(tc.calibration_examples, len(train)), random_state=tc.seed
+    )
+    backend, backends = choose_backend(
+        fit,
+        valid.loc[known, "text"].tolist(),
+        valid.loc[known, "toxicity"].to_numpy().astype(int),
+        workdir / "transformer",
+        tc.serving_threads,
+        tc.auc_tolerance,
+        tc.max_batch_drift,
+        tc.backend,
+        calibration.tolist(),
+    )
+    report.backends = [b.to_dict() for b in backends]
+    log(f"serving backend: {backend.kind} ({', '.join(_describe(b) for b in report.backends)})")
+    scorer = report.scorer
+    scorer.transformer = backend
+    scorer.labels = ToxicityScorer(scorer.linear, {}, "", backend, "transformer").labels
+    route, report.route_scores = choose_route(scorer, valid, tc.english_route)
+    scorer.english_route = route
+    log(f"English route: {route} {report.route_scores}")
+
+
+def _describe(backend: dict[str, Any]) -> str:
+    return (
+        f"{backend['backend']} AUC {backend['roc_auc']:.4f} {backend['texts_per_s']:.0f}/s "
+        f"drift {backend['batch_drift']:.3f}"
+    )
+
+
+def choose_route(
+    scorer: ToxicityScorer, valid: pd.DataFrame, wanted: str
+) -> tuple[EnglishRoute, dict[str, float]]:
+    """Transformer alone or averaged with the linear model: the better mean ROC-AUC per source."""
+    valid = valid[valid["toxicity"].notna()]
+    texts = valid["text"].tolist()
+    lin = scorer.linear.predict_proba(texts)
+    tr = scorer.transformer.predict_proba(texts)
+    j = scorer.labels.index("toxicity")
+    scores: dict[str, float] = {}
+    for route in ("linear", "transformer", "ensemble"):
+        p = scorer.combine(lin, tr, ["en"] * len(texts), route)[:, j]
+        scores[route] = mean_source_auc(valid, p)
+    if wanted in ("transformer", "ensemble"):
+        return wanted, scores  # type: ignore[return-value]
+    best = "ensemble" if scores["ensemble"] > scores["transformer"] else "transformer"
+    return best, scores  # type: ignore[return-value]
+
+
+def mean_source_auc(frame: pd.DataFrame, p: np.ndarray, label: str = "toxicity") -> float:
+    """ROC-AUC of one label averaged over sources (each source counts once)."""
+    aucs = []
+    y_all = frame[label].to_numpy()
+    for source in frame["source"].unique():
+        rows = (frame["source"] == source).to_numpy() & ~np.isnan(y_all) & ~np.isnan(p)
+        y = y_all[rows]
+        if 0 < y.sum() < len(y):
+            aucs.append(roc_auc_score(y, p[rows]))
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def set_thresholds(
+    scorer: ToxicityScorer, valid: pd.DataFrame, probs: np.ndarray, config: ThresholdConfig
+) -> None:
+    """Choose review/block thresholds per label and language on validation probabilities."""
+    p = pd.DataFrame(probs, columns=scorer.labels, index=valid.index)
+    routed = [routed_language(lg) for lg in valid["lang"]]
+    scorer.thresholds = fit_threshold_table(
+        valid[scorer.labels],
+        p,
+        routed,
+        valid["source"].tolist(),
+        config.block_precision,
+        config.review_recall,
+        config.min_positives,
+        config.prevalence,
+    )
+    scorer.review_labels = list(config.review_labels)

@@ -1,0 +1,150 @@
+"""Corpus loaders: one layout for public corpora and a community's own moderation decisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.corpora import (
+    CORPUS_COLUMNS,
+    fingerprint,
+    load_corpus,
+    load_lake_moderation,
+    load_moderation_file,
+    load_seed,
+    make_corpus,
+    split_corpus,
+)
+from tests.conftest import require_shared
+
+
+def test_make_corpus_fills_unlabelled_labels_with_nan_and_derives_toxicity() -> None:
+    frame = make_corpus(["you idiot", "hello", "你好"], "x", {"insult": [1, 0, None]})
+    assert list(frame.columns) == list(CORPUS_COLUMNS)
+    assert frame["lang"].tolist() == ["en", "en", "zh"]
+    # Toxicity is "any labelled abuse": derived where another label is known, unknown elsewhere.
+    assert frame["toxicity"].tolist()[:2] == [1.0, 0.0] and np.isnan(frame["toxicity"].iloc[2])
+    assert frame["threat"].isna().all()
+
+
+def test_labels_read_from_words_numbers_and_booleans() -> None:
+    frame = make_corpus(list("abcde"), "x", {"toxicity": ["yes", "no", 0.7, False, "removed"]})
+    assert frame["toxicity"].tolist() == [1.0, 0.0, 1.0, 0.0, 1.0]
+    with pytest.raises(ValueError, match="cannot read 'maybe'"):
+        make_corpus(["a"], "x", {"toxicity": ["maybe"]})
+
+
+def test_moderation_file_with_mapped_columns(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.parquet"
+    pd.DataFrame(
+        {
+            "body": ["you moron", "nice post", "滚"],
+            "removed": [True, False, True],
+            "post_id": ["a", "b", "c"],
+        }
+    ).to_parquet(path)
+    frame = load_moderation_file(path, text_column="body", labels={"toxicity": "removed"})
+    assert frame["toxicity"].tolist() == [1.0, 0.0, 1.0]
+    assert frame["group"].tolist() == ["a", "b", "c"] and set(frame["source"]) == {"community"}
+
+
+def test_moderation_file_errors_name_the_problem(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": ["a"], "bad": [1]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="label column"):
+        load_moderation_file(path)
+    with pytest.raises(ValueError, match="unknown label"):
+        load_moderation_file(path, labels={"rudeness": "bad"})
+    with pytest.raises(ValueError, match="missing column"):
+        load_moderation_file(path, text_column="body", labels={"toxicity": "bad"})
+
+
+def test_split_keeps_groups_together_and_respects_fixed_splits() -> None:
+    n = 2_000
+    frame = make_corpus(
+        [f"t{i}" for i in range(n)],
+        "forum",
+        {"toxicity": [i % 2 for i in range(n)]},
+        group=[i // 5 for i in range(n)],
+    )
+    frame.loc[:9, "split"] = "test"
+    frame.loc[10:19, "split"] = "train_only"
+    out = split_corpus(frame, test_fraction=0.2, valid_fraction=0.1, seed=3)
+    assert (out.groupby("group")["split"].nunique().loc[[str(g) for g in range(4, 400)]] == 1).all()
+    assert (out["split"].iloc[:10] == "test").all() and (out["split"].iloc[10:20] == "train").all()
+    shares = out["split"].iloc[20:].value_counts(normalize=True)
+    assert abs(shares["test"] - 0.2) < 0.06 and abs(shares["valid"] - 0.1) < 0.05
+    assert out["split"].tolist() == split_corpus(frame, 0.2, 0.1, 3)["split"].tolist()
+
+
+def test_fingerprint_changes_with_any_label() -> None:
+    frame = make_corpus(["a", "b"], "x", {"toxicity": [0, 1]})
+    changed = frame.copy()
+    changed.loc[0, "toxicity"] = 1.0
+    assert fingerprint(frame) == fingerprint(frame.copy()) != fingerprint(changed)
+
+
+def test_seed_examples_leave_the_behavioural_probes_unseen() -> None:
+    seed = load_seed()
+    assert set(seed["split"]) == {"train_only"} and set(seed["lang"]) == {"en", "zh"}
+    texts = set(seed["text"].str.lower())
+    for probe in (
+        "i am a proud gay muslim woman",
+        "我是河南人",
+        "you are an idiot",
+        "你就是个白痴",
+    ):
+        assert not any(probe in t for t in texts)
+
+
+def test_unknown_or_absent_corpus_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="unknown corpus 'reddit'"):
+        load_corpus("reddit")
+    monkeypatch.setenv("STEWARD_SHARED_DATA", str(tmp_path))
+    with pytest.raises(ValueError, match="STEWARD_SHARED_DATA"):
+        load_corpus("davidson")
+
+
+def test_lake_moderation_joins_text_and_language_from_posts(steward_home: Path) -> None:
+    from pipelines.steps import simulate_and_ingest
+
+    simulate_and_ingest(members=300, days=20, seed=5)
+    frame = load_lake_moderation()
+    assert len(frame) > 100 and set(frame["lang"]) <= {"en", "zh"}
+    assert frame["toxicity"].notna().all() and frame["text"].str.len().gt(0).all()
+
+
+@pytest.mark.realdata
+def test_davidson_hate_is_an_identity_attack() -> None:
+    frame = load_corpus("davidson", require_shared("davidson_hate_offensive"))
+    assert len(frame) == 24_783
+    assert frame["toxicity"].sum() == 1_430 + 19_190 and frame["identity_attack"].sum() == 1_430
+    assert not frame["text"].str.contains(r"\bRT\b").any()
+
+
+@pytest.mark.realdata
+def test_forum_drops_context_dependent_sentences_and_groups_by_comment() -> None:
+    frame = load_corpus("stormfront", require_shared("stormfront_forum"))
+    assert len(frame) == 1_196 + 9_507 and frame["toxicity"].sum() == 1_196
+    assert frame["group"].nunique() < len(frame)
+    assert (frame["toxicity"] == frame["identity_attack"]).all()
+
+
+@pytest.mark.realdata
+def test_cold_dev_is_held_out_and_chinese() -> None:
+    frame = load_corpus("cold", require_shared("cold_chinese"))
+    assert frame["split"].value_counts().to_dict() == {"train": 25_726, "test": 6_431}
+    assert (frame["lang"] == "zh").mean() > 0.99
+    assert frame["identity_attack"].isna().all()  # only COLD's test file says who is attacked
+
+
+@pytest.mark.realdata
+def test_jigsaw_sample_is_evaluation_only_with_all_labels() -> None:
+    frame = load_corpus("jigsaw", require_shared("jigsaw_ibm_max_sample"))
+    assert len(frame) == 101 and set(frame["split"]) == {"test"}
+    assert frame[["toxicity", "insult", "obscene", "threat", "identity_attack"]].notna().all().all()

@@ -1,0 +1,80 @@
+"""The TF-IDF + logistic regression model: labels per language, attribution, config checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.corpora import load_simulated
+from models.toxicity.config import load_config
+from models.toxicity.linear import LinearToxicity, supported_languages
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> pd.DataFrame:
+    return load_simulated(members=400, days=30, seed=3)
+
+
+@pytest.fixture(scope="module")
+def model(corpus: pd.DataFrame) -> LinearToxicity:
+    labels = ("toxicity", "identity_attack", "insult", "obscene", "threat")
+    return LinearToxicity(labels=labels, min_positives=5, min_df=1).fit(
+        corpus["text"].tolist(), corpus[list(labels)], corpus["lang"].tolist()
+    )
+
+
+def test_learns_every_label_the_data_supports_in_both_languages(
+    model: LinearToxicity, corpus: pd.DataFrame
+) -> None:
+    assert model.labels_ == ["toxicity", "identity_attack", "insult", "obscene", "threat"]
+    assert model.label_languages_["toxicity"] == ["en", "zh"]
+    p = model.predict_proba(corpus["text"].tolist())
+    assert p.shape == (len(corpus), 5)
+    toxic = corpus["toxicity"].to_numpy() == 1
+    assert p[toxic, 0].mean() > 0.5 > p[~toxic, 0].mean()
+
+
+def test_label_without_enough_examples_in_a_language_is_not_supported() -> None:
+    y = pd.DataFrame({"toxicity": [1, 0] * 30, "threat": [1, 0] * 5 + [np.nan] * 50})
+    langs = ["en"] * 10 + ["zh"] * 50
+    assert supported_languages(y, langs, min_positives=5) == {
+        "toxicity": ["en", "zh"],
+        "threat": ["en"],
+    }
+
+
+def test_character_contributions_add_up_to_the_log_odds(model: LinearToxicity) -> None:
+    # Every n-gram sklearn counted is located in the text, so the attribution is exact.
+    for text in ("You are a pathetic idiot. What the f*ck", "你就是个白痴，滚", "Nice photo!"):
+        norm, scores = model.char_contributions(text, "toxicity")
+        logit = model.decision_function([text])[0, 0]
+        assert scores.sum() == pytest.approx(logit - model.intercept_[0], abs=1e-5)
+        assert len(scores) == len(norm)
+
+
+def test_too_few_examples_is_a_clear_error() -> None:
+    y = pd.DataFrame({"toxicity": [1, 0, 0]})
+    with pytest.raises(ValueError, match="too few toxic"):
+        LinearToxicity().fit(["a", "b", "c"], y, ["en"] * 3)
+
+
+def test_shipped_configs_are_valid() -> None:
+    assert load_config(ROOT / "experiments" / "toxicity_linear.yaml").model == "linear"
+    assert load_config(ROOT / "experiments" / "toxicity_minilm.yaml").model == "minilm"
+
+
+def test_config_typo_names_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("model: linear\nlinear:\n  min_dff: 3\n")
+    with pytest.raises(ValueError, match=r"linear\.min_dff: Extra inputs"):
+        load_config(path)
+    path.write_text("labels: [toxicity, rudeness]\n")
+    with pytest.raises(ValueError, match="labels must"):
+        load_config(path)
+    with pytest.raises(ValueError, match="not found"):
+        load_config(tmp_path / "missing.yaml")

@@ -1,0 +1,168 @@
+"""MiniLM fine-tuning on a tiny budget, its serving exports, and routing English to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.corpora import load_simulated
+from models.toxicity.backends import TorchBackend, load_backend, read_meta
+from models.toxicity.config import TransformerConfig
+from models.toxicity.export import (
+    BackendReport,
+    Speed,
+    batch_drift,
+    choose_backend,
+    pick_backend,
+    write_transformer,
+)
+from models.toxicity.linear import LinearToxicity
+from models.toxicity.scoring import ToxicityScorer
+from models.toxicity.thresholds import Thresholds
+from models.toxicity.tokens import base_model_path
+from models.toxicity.transformer import TransformerFit, fit_transformer
+
+LABELS = ["toxicity", "insult"]
+TINY = TransformerConfig(
+    budget_minutes=1.0, max_len=24, unfreeze_top_layers=1, epochs=1.0, batch_size=16, lr_head=5e-3
+)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> pd.DataFrame:
+    frame = load_simulated(members=300, days=20, seed=2)
+    english = frame[frame["lang"] == "en"]
+    toxic = english[english["toxicity"] == 1].head(60)
+    return pd.concat(
+        [toxic, english[english["toxicity"] == 0].head(100), frame[frame["lang"] == "zh"].head(80)]
+    )
+
+
+@pytest.fixture(scope="module")
+def fit(corpus: pd.DataFrame) -> TransformerFit:
+    english = corpus[corpus["lang"] == "en"]
+    return fit_transformer(
+        english["text"].tolist(), english[LABELS], english["lang"].tolist(), TINY, min_positives=5
+    )
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(fit: TransformerFit, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_transformer(tmp_path_factory.mktemp("onnx"), fit, "onnx_int8")
+
+
+def test_a_few_steps_already_separate_toxic_from_clean(
+    fit: TransformerFit, corpus: pd.DataFrame
+) -> None:
+    english = corpus[corpus["lang"] == "en"]
+    p = TorchBackend(
+        base_model_path(),
+        {"labels": fit.labels, "label_languages": fit.label_languages, "max_len": 24},
+        model=fit.model,
+    ).predict_proba(english["text"].tolist())
+    toxic = english["toxicity"].to_numpy() == 1
+    assert fit.labels == LABELS and fit.history["steps"] > 0
+    assert p[toxic, 0].mean() > p[~toxic, 0].mean() + 0.1
+
+
+def test_an_exhausted_budget_stops_training(corpus: pd.DataFrame) -> None:
+    english = corpus[corpus["lang"] == "en"].sample(60, random_state=0)
+    spent = TINY.model_copy(update={"budget_minutes": 1e-6})
+    fit = fit_transformer(
+        english["text"].tolist(), english[LABELS], english["lang"].tolist(), spent, min_positives=5
+    )
+    assert fit.history["steps"] == 0 < fit.history["planned_steps"]
+
+
+def test_onnx_int8_export_scores_like_the_torch_model(
+    fit: TransformerFit, onnx_dir: Path, corpus: pd.DataFrame
+) -> None:
+    texts = corpus[corpus["lang"] == "en"]["text"].tolist()[:40]
+    onnx = load_backend(onnx_dir)
+    meta = read_meta(onnx_dir)
+    torch_fp32 = TorchBackend(onnx_dir, meta, model=fit.model)
+    assert onnx.kind == "onnx_int8" and meta["max_len"] == 24
+    assert np.abs(onnx.predict_proba(texts) - torch_fp32.predict_proba(texts)).max() < 0.05
+    # Dynamic int8 scales activations per batch, so a score moves with its batch; fp32 does not.
+    assert batch_drift(torch_fp32, texts) < 1e-5
+    assert batch_drift(onnx, texts) < 0.1
+
+
+def test_static_int8_scores_a_post_the_same_alone_or_in_a_batch(
+    fit: TransformerFit, corpus: pd.DataFrame, tmp_path: Path
+) -> None:
+    english = corpus[corpus["lang"] == "en"]["text"].tolist()
+    saved = write_transformer(tmp_path / "s", fit, "onnx_int8_static", calibration=english[:32])
+    static = load_backend(saved)
+    assert static.kind == "onnx_int8_static"
+    assert batch_drift(static, english[:40]) < 1e-5
+    torch_fp32 = TorchBackend(saved, read_meta(saved), model=fit.model)
+    assert (
+        np.abs(static.predict_proba(english[:40]) - torch_fp32.predict_proba(english[:40])).max()
+        < 0.1
+    )
+
+
+def test_forced_torch_int8_is_saved_and_reloads(
+    fit: TransformerFit, corpus: pd.DataFrame, tmp_path: Path
+) -> None:
+    english = corpus[corpus["lang"] == "en"]
+    backend, reports = choose_backend(
+        fit,
+        english["text"].tolist(),
+        english["toxicity"].to_numpy().astype(int),
+        tmp_path / "t",
+        forced="torch_int8",
+    )
+    assert backend.kind == "torch_int8" and [r.backend for r in reports] == [
+        "torch_fp32",
+        "torch_int8",
+    ]
+    again = load_backend(tmp_path / "t")
+    texts = english["text"].tolist()[:10]
+    assert again.predict_proba(texts) == pytest.approx(backend.predict_proba(texts), abs=1e-6)
+
+
+def _report(name: str, auc: float, speed: float, qualifies: bool) -> BackendReport:
+    return BackendReport(name, auc, Speed(speed, 1.0, 2.0), 0.0, qualifies)
+
+
+def test_the_faster_backend_wins_only_at_equal_auc() -> None:
+    fp32 = _report("torch_fp32", 0.95, 100, True)
+    assert (
+        pick_backend(
+            [fp32, _report("onnx_int8", 0.949, 200, True), _report("torch_int8", 0.95, 250, True)]
+        )
+        == "torch_int8"
+    )
+    assert (
+        pick_backend(
+            [fp32, _report("onnx_int8", 0.949, 200, True), _report("torch_int8", 0.93, 250, False)]
+        )
+        == "onnx_int8"
+    )
+    assert pick_backend([fp32, _report("onnx_int8", 0.90, 200, False)]) == "torch_fp32"
+
+
+def test_scorer_sends_english_to_the_transformer_and_chinese_to_the_linear_model(
+    fit: TransformerFit, onnx_dir: Path, corpus: pd.DataFrame, tmp_path: Path
+) -> None:
+    linear = LinearToxicity(labels=("toxicity", "insult"), min_df=1, min_positives=5).fit(
+        corpus["text"].tolist(), corpus[LABELS], corpus["lang"].tolist()
+    )
+    transformer = load_backend(onnx_dir)
+    limits = {"toxicity": {"*": Thresholds(0.5, 0.9)}}
+    scorer = ToxicityScorer(linear, limits, "minilm-test", transformer, "transformer")
+    texts = ["You are a pathetic idiot.", "你就是个白痴。"]
+    probs, langs = scorer.predict_proba(texts)
+    assert langs == ["en", "zh"]
+    assert probs[0, 0] == pytest.approx(transformer.predict_proba(texts[:1])[0, 0])
+    assert probs[1, 0] == pytest.approx(linear.predict_proba(texts[1:])[0, 0])
+    spans = scorer.explain(texts[0], "en")  # leave-one-word-out through the transformer
+    assert all(s.text == texts[0][s.begin : s.end] for s in spans)
+    loaded = ToxicityScorer.load(scorer.save(tmp_path / "model"))
+    assert loaded.kind == "minilm" and loaded.english_route == "transformer"
+    np.testing.assert_allclose(loaded.predict_proba(texts)[0], probs, atol=1e-9, equal_nan=True)
