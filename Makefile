@@ -30,6 +30,8 @@ test-all: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.features
+	$(BIN)/python -m bench.churn
+	$(BIN)/python -m bench.toxicity
 
 clean:
 	rm -rf $(VENV) .steward .pytest_cache .mypy_cache .ruff_cache

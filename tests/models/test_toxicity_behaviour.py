@@ -154,5 +154,8 @@ def test_full_minilm_model_at_least_matches_the_linear_one_on_english(
     assert all(served[s] >= linear[s] - 0.01 for s in served)
     backends = {b["backend"]: b for b in result.details["backends"]}
     chosen = result.scorer.transformer.kind
-    assert chosen in ("onnx_int8", "torch_int8")
+    # Measured: static ONNX int8 wins (the dynamic ones move a post's score by 0.06-0.31
+    # between single and batched scoring).
+    assert chosen in ("onnx_int8", "onnx_int8_static", "torch_int8")
     assert abs(backends[chosen]["roc_auc"] - backends["torch_fp32"]["roc_auc"]) <= 0.005
+    assert backends[chosen]["batch_drift"] <= 0.02
