@@ -5,17 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
+
+from models.config import StrictConfig, read_yaml_mapping
 
 MODEL_NAME = "steward-churn"
 EXPERIMENT = "churn"
 
 
-class _Strict(BaseModel):
-    """Unknown keys are errors: a typo must not silently fall back to a default."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictConfig
 
 
 class LgbmParams(_Strict):
@@ -96,15 +94,7 @@ class ChurnConfig(_Strict):
 def load_config(path: Path) -> ChurnConfig:
     """Read and validate an experiment file; errors are one line naming the key."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"config file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping of settings at the top level")
-    config = parse_config(raw, source=str(path))
+    config = parse_config(read_yaml_mapping(path), source=str(path))
     return _resolve_paths(config, path.parent)
 
 

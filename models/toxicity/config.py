@@ -5,16 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from features.schemas import MODERATION_LABELS
+from models.config import StrictConfig, read_yaml_mapping
 
-
-class _Strict(BaseModel):
-    """A config section: unknown keys are errors, so a typo names the key."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictConfig
 
 
 class CommunityFile(_Strict):
@@ -120,11 +116,7 @@ class ToxicityConfig(_Strict):
 def load_config(path: Path) -> ToxicityConfig:
     """Read and validate a YAML config; errors name the file and the offending key."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"config {path} not found")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"config {path}: expected a mapping of settings at the top level")
+    raw = read_yaml_mapping(path)
     try:
         return ToxicityConfig.model_validate(raw)
     except ValidationError as exc:
