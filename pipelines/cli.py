@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from pipelines.cli_churn import at_risk_cmd, score_app, train_app
+from pipelines.cli_serve import serve_cmd
 from pipelines.cli_toxicity import score_posts_cmd, train_toxicity_cmd
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ train_app.command("toxicity")(train_toxicity_cmd)
 score_app.command("posts")(score_posts_cmd)
 app.add_typer(features_app, name="features")
 app.add_typer(lake_app, name="lake")
+app.command("serve")(serve_cmd)
 
 
 class UserError(Exception):

@@ -1,0 +1,89 @@
+"""Every HTTP error as JSON in Google's API error shape, which Perspective clients already parse."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+# Google's canonical status names, so a Perspective client reports our errors as it did theirs.
+STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "ABORTED",
+    413: "PAYLOAD_TOO_LARGE",
+    422: "INVALID_ARGUMENT",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+
+
+class ApiError(Exception):
+    """An error a client can act on: status, message, and the limit or reason behind it."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+def limit_error(status: int, limit: str, value: int, what: str) -> ApiError:
+    """413/422 for a request over a configured limit, naming the limit."""
+    return ApiError(status, f"{what}; the limit is {value:,} ({limit})", limit=limit, max=value)
+
+
+def error_body(status: int, message: str, **extra: Any) -> dict[str, Any]:
+    """{"error": {"code", "message", "status", ...}}."""
+    name = STATUS_NAMES.get(status) or HTTPStatus(status).name
+    return {"error": {"code": status, "message": message, "status": name, **extra}}
+
+
+def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
+    """The JSON response for an error."""
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(error_body(status, message, **extra), status_code=status, headers=headers)
+
+
+def _describe(errors: list[Any]) -> str:
+    """Pydantic errors as one readable line, without echoing the input (it may be a post)."""
+    parts = []
+    for err in errors[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "invalid request: " + "; ".join(parts) + more
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """JSON errors for ApiError, validation errors, unknown routes and anything unexpected."""
+
+    async def api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.message, **exc.extra)
+
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(422, _describe(list(exc.errors())))
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.method} {request.url.path}; see /docs for the routes"
+        return error_response(exc.status_code, message)
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(500, f"internal error ({type(exc).__name__}); see the server log")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

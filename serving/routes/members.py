@@ -1,0 +1,188 @@
+"""Member churn: one member from the at-risk table, on-demand scores, and at-risk pages."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from serving.at_risk import AtRiskTable
+from serving.auth import Caller, require
+from serving.errors import ApiError, limit_error
+from serving.schemas.common import ModelRef
+from serving.schemas.members import (
+    AtRiskMember,
+    AtRiskPage,
+    MemberChurn,
+    ScoredMember,
+    ScoreMemberRequest,
+)
+from serving.state import ServerState, State, need, not_loaded
+
+router = APIRouter(tags=["members"])
+Reader = Annotated[Caller, Depends(require("members:read"))]
+
+
+def _table(state: ServerState) -> AtRiskTable:
+    """The at-risk table being served, or 503 saying why there is none."""
+    table = state.holder.current.at_risk
+    if table is None:
+        raise not_loaded(state, "at_risk")
+    return table
+
+
+def _segment(pairs: list[str]) -> dict[str, str]:
+    """segment=KEY=VALUE query values as a dict; 422 for anything else."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ApiError(422, f"segment {pair!r} is not KEY=VALUE (e.g. segment=channel=ios)")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@router.get("/v1/members/at-risk", response_model=AtRiskPage)
+async def at_risk_members(
+    state: State,
+    caller: Reader,
+    limit: Annotated[int, Query(ge=1)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    tier: Literal["high", "medium", "low"] | None = None,
+    min_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
+    segment: Annotated[list[str], Query(description="KEY=VALUE on attributes, repeatable")] = [],  # noqa: B006
+    format: Literal["json", "csv"] = "json",
+) -> Any:
+    """The members most likely to churn, highest probability first (JSON page or CSV)."""
+    if limit > state.settings.max_page:
+        raise limit_error(422, "max_page", state.settings.max_page, f"limit={limit:,}")
+    table = _table(state)
+    rows = table.select(tier, min_probability, _segment(segment))
+    page = rows[offset : offset + limit]
+    if format == "csv":
+        return _csv(table, page)
+    members = [_at_risk_member(table.row(int(i))) for i in page]
+    version = table.model_version
+    model = (
+        ModelRef(name=str(table.frame["model_name"].iloc[0]), version=version) if version else None
+    )
+    return AtRiskPage(
+        as_of=table.as_of, model=model, total=len(rows), limit=limit, offset=offset, members=members
+    )
+
+
+def _at_risk_member(row: dict[str, Any]) -> AtRiskMember:
+    """One list entry from a table row."""
+    keys = ("member_id", "probability", "tier", "reasons", "intervention", "attributes")
+    return AtRiskMember(**{k: row[k] for k in keys})
+
+
+def _csv(table: AtRiskTable, page: np.ndarray) -> Response:
+    """The page as CSV, in the layout of `steward at-risk --csv`."""
+    from pipelines.cli_churn import csv_frame
+
+    buffer = io.StringIO()
+    csv_frame(table.frame.iloc[page]).to_csv(buffer, index=False)
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="at_risk.csv"'},
+    )
+
+
+@router.get("/v1/members/{member_id}/churn", response_model=MemberChurn)
+async def member_churn(member_id: str, state: State, caller: Reader) -> MemberChurn:
+    """One member's probability, tier, reasons and intervention from the latest at-risk table."""
+    table = _table(state)
+    row = table.member(member_id)
+    if row is None:
+        day = table.as_of.isoformat() if table.as_of else "?"
+        raise ApiError(
+            404,
+            f"member {member_id!r} is not in the at-risk table scored as of {day} "
+            f"({len(table.frame):,} members; only members active at that date are scored). "
+            "Check the id, or score on demand with POST /v1/members:score.",
+            member_id=member_id,
+        )
+    state.metrics.observe_scores("churn", [("churn", row["probability"])])
+    return MemberChurn(
+        **{k: row[k] for k in ("member_id", "probability", "tier", "reasons", "interventions")},
+        intervention=row["intervention"],
+        as_of=row["as_of"],
+        scored_at=row["scored_at"],
+        model=ModelRef(name=row["model_name"], version=row["model_version"]),
+    )
+
+
+def _feature_row(body: ScoreMemberRequest, columns: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """One row of the model's feature columns from raw values (missing ones as NaN)."""
+    given = body.features or {}
+    unknown = sorted(set(given) - set(columns))
+    if unknown:
+        raise ApiError(
+            422,
+            f"unknown features {unknown[:10]}; the model uses {len(columns)} features "
+            f"such as {columns[:3]} (GET /docs)",
+        )
+    row = {c: np.nan if given.get(c) is None else float(given[c]) for c in columns}  # type: ignore[arg-type]
+    return pd.DataFrame([row]), [c for c in columns if c not in given]
+
+
+async def _events_row(state: ServerState, body: ScoreMemberRequest) -> tuple[pd.DataFrame, Any]:
+    """The member's feature row built from the request's events."""
+    from serving.member_events import features_from_events, unknown_event_types
+
+    events = body.events or []
+    if len(events) > state.settings.max_events:
+        raise limit_error(422, "max_events", state.settings.max_events, f"{len(events):,} events")
+    if not events:
+        raise ApiError(422, "events is empty: send the member's recent events (at least 90 days)")
+    unknown = unknown_event_types(events)
+    if unknown:
+        raise ApiError(
+            422, f"unknown event types {unknown[:10]}; see features/schemas.py EVENT_TYPES"
+        )
+    frame, day = await asyncio.to_thread(
+        features_from_events, body.member_id, events, body.as_of, body.joined_at, body.subscriptions
+    )
+    if frame.empty:
+        raise ApiError(
+            422,
+            f"member {body.member_id!r} has no qualifying activity in the lookback window before "
+            f"{day} and no subscription then: churn is scored only for active members",
+        )
+    return frame, day
+
+
+@router.post("/v1/members:score", response_model=ScoredMember)
+async def score_member(body: ScoreMemberRequest, state: State, caller: Reader) -> ScoredMember:
+    """Score one member now from raw feature values or from their recent events."""
+    loaded = need(state, "churn")
+    scorer = loaded.scorer
+    if body.features is not None:
+        frame, missing = _feature_row(body, scorer.feature_columns)
+        day = None
+    else:
+        frame, day = await _events_row(state, body)
+        missing = []
+    scored = (await asyncio.to_thread(scorer.score, frame)).iloc[0]
+    state.metrics.observe_scores("churn", [("churn", float(scored["probability"]))])
+    values = frame.iloc[0][scorer.feature_columns]
+    return ScoredMember(
+        member_id=body.member_id,
+        probability=float(scored["probability"]),
+        tier=str(scored["tier"]),  # type: ignore[arg-type]
+        reasons=list(scored["reasons"]),
+        interventions=list(scored["interventions"]),
+        intervention=scored["intervention"],
+        as_of=day,
+        model=ModelRef(name=loaded.name, version=loaded.version),
+        source="features" if body.features is not None else "events",
+        features={k: None if pd.isna(v) else float(v) for k, v in values.items()},
+        missing_features=missing,
+    )
