@@ -46,7 +46,7 @@ def _check_column(frame: pd.DataFrame, column: Column, table: Table) -> tuple[pd
         if column.name in frame
         else pd.Series(None, index=frame.index, dtype="object")
     )
-    missing = raw.isna() | (raw.astype("string").str.strip() == "").fillna(True)
+    missing = _missing(raw)
     problems = pd.Series(pd.NA, index=frame.index, dtype="object")
     if column.required:
         problems[missing] = f"missing {column.name}"
@@ -61,6 +61,15 @@ def _check_column(frame: pd.DataFrame, column: Column, table: Table) -> tuple[pd
         if table.name == "events" and column.name == "event_type":
             problems[(~missing) & ~values.isin(_KNOWN_EVENTS)] = "unknown event_type"
     return values, problems
+
+
+def _missing(raw: pd.Series) -> pd.Series:
+    """Rows with no value: null, or (for text) empty after stripping blanks."""
+    if pd.api.types.is_datetime64_any_dtype(raw) or pd.api.types.is_numeric_dtype(raw):
+        # Typed values are never blank text: formatting them as strings to find out cost
+        # three quarters of ingest time (10M timestamps formatted one by one).
+        return raw.isna()
+    return raw.isna() | (raw.astype("string").str.strip() == "").fillna(True)
 
 
 def _to_string(raw: pd.Series) -> pd.Series:

@@ -178,3 +178,27 @@ def test_mapping_errors_are_clear(tmp_path: Path, events_csv: Path) -> None:
     source = GenericSource(events_csv, "events", {**MAPPING, "member_id": "user"})
     with pytest.raises(ValueError, match=r"mapped columns \['user'\] are not in the file"):
         ingest_source(Lake(tmp_path / "lake"), source)
+
+
+def test_typed_columns_with_nulls_are_quarantined_as_missing(tmp_path: Path) -> None:
+    # Typed (Parquet) columns take the fast path: a null is missing, any value is present.
+    frame = pd.DataFrame(
+        {
+            "uid": ["1", "2", " ", "4"],
+            "when": pd.to_datetime(["2026-01-05", "NaT", "2026-01-06", "2026-01-07"], utc=True),
+            "what": ["post", "login", "login", "points_earned"],
+            "v": [None, 0.0, None, float("nan")],
+        }
+    )
+    frame.to_parquet(tmp_path / "e.parquet")
+    mapping = {"member_id": "uid", "ts": "when", "event_type": "what", "value": "v"}
+    lake = Lake(tmp_path / "lake")
+    report = ingest_source(lake, GenericSource(tmp_path / "e.parquet", "events", mapping))
+    assert report.kept["events"] == 2
+    assert {r: n for (_, r), n in report.quarantined.items()} == {
+        "missing ts": 1,
+        "missing member_id": 1,
+    }
+    kept = lake.read("events").to_pandas()
+    assert sorted(kept["member_id"]) == ["1", "4"]
+    assert kept["value"].isna().all()  # an optional number may be null
