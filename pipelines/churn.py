@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,10 @@ from features.lake import Lake, steward_home
 from models.churn.config import EXPERIMENT, MODEL_NAME, ChurnConfig, LgbmParams, LogregParams
 from models.churn.scorer import ChurnScorer
 from pipelines.steps import features_dir
+
+if TYPE_CHECKING:
+    from models.churn.dataset import ChurnData
+    from models.churn.train import FittedChurn
 
 AT_RISK_COLUMNS = (
     "member_id",
@@ -69,23 +73,51 @@ def train_churn(config: ChurnConfig, force: bool = False) -> ChurnTrainReport:
     """Train, log to MLflow, register as steward-churn and promote it if it beats the champion."""
     import mlflow
 
-    from models.churn.dataset import load_churn_data
-    from models.churn.pyfunc import log_churn_model
-    from models.churn.runs import log_training
     from models.churn.train import fit_churn_model
-    from models.registry import register_and_promote
     from models.tracking import configure_tracking, use_experiment
 
-    data = load_churn_data(
-        config.features or features_dir(), config.label_column, config.validation.embargo_days
-    )
+    data = load_training_data(config)
     configure_tracking()
     use_experiment(EXPERIMENT)
-    with mlflow.start_run(run_name=config.name) as run:
+    with mlflow.start_run(run_name=config.name):
         fitted = fit_churn_model(config, data)
-        found = log_training(config, data, fitted)
-        info = log_churn_model(fitted.scorer, data.valid.head(5))
-        candidate = fitted.metrics["valid_roc_auc"]
+        return log_and_register(config, data, fitted, force, register=config.register_model)
+
+
+def load_training_data(config: ChurnConfig) -> ChurnData:
+    """The out-of-time split a config asks for, without the columns it excludes."""
+    from models.churn.dataset import load_churn_data
+
+    return load_churn_data(
+        config.features or features_dir(),
+        config.label_column,
+        config.validation.embargo_days,
+        exclude=config.features_exclude,
+    )
+
+
+def log_and_register(
+    config: ChurnConfig,
+    data: ChurnData,
+    fitted: FittedChurn,
+    force: bool = False,
+    register: bool = True,
+) -> ChurnTrainReport:
+    """Log a fitted model into the active run; register it and apply the champion rule."""
+    import mlflow
+
+    from models.churn.pyfunc import log_churn_model
+    from models.churn.runs import log_training
+    from models.registry import register_and_promote
+
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("log_and_register needs an active MLflow run")
+    found = log_training(config, data, fitted)
+    info = log_churn_model(fitted.scorer, data.valid.head(5))
+    candidate = fitted.metrics["valid_roc_auc"]
+    version, promoted, reason = "", False, "not registered: the champion is unchanged"
+    if register:
         # The champion is judged on this run's validation rows: a like-for-like comparison.
         promotion = register_and_promote(
             info.model_uri,
@@ -95,16 +127,17 @@ def train_churn(config: ChurnConfig, force: bool = False) -> ChurnTrainReport:
             force=force,
         )
         _tag_version(config, promotion.version, data.valid_date, candidate)
-        mlflow.set_tags({"registered_version": promotion.version, "promoted": promotion.promoted})
-        mlflow.set_tag("promotion", promotion.reason)
+        version, promoted, reason = promotion.version, promotion.promoted, promotion.reason
+        mlflow.set_tags({"registered_version": version, "promoted": promoted})
+    mlflow.set_tag("promotion", reason)
     return ChurnTrainReport(
         name=config.name,
         label=config.label,
         kind=config.model.kind,
         run_id=run.info.run_id,
-        version=promotion.version,
-        promoted=promotion.promoted,
-        reason=promotion.reason,
+        version=version,
+        promoted=promoted,
+        reason=reason,
         metrics=fitted.metrics,
         data=found,
     )

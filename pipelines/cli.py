@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from pipelines.cli_churn import at_risk_cmd, score_app, train_app
+from pipelines.cli_experiment import experiment_app, ui_cmd
 from pipelines.cli_serve import serve_cmd
 from pipelines.cli_toxicity import score_posts_cmd, train_toxicity_cmd
 
@@ -32,6 +33,8 @@ score_app.command("posts")(score_posts_cmd)
 app.add_typer(features_app, name="features")
 app.add_typer(lake_app, name="lake")
 app.command("serve")(serve_cmd)
+app.add_typer(experiment_app, name="experiment")
+app.command("ui")(ui_cmd)
 
 
 class UserError(Exception):
@@ -184,10 +187,30 @@ def demo(
 
 def main() -> None:
     """Entry point: run the app, turning expected failures into one line on stderr."""
+    from pydantic import ValidationError
+
     from features.lake import LakeError
 
     try:
         app()
+    except ValidationError as exc:
+        # A config built in code (not read from a file) fails with pydantic's multi-line text.
+        from pipelines.experiment import validation_message
+
+        _fail(validation_message(exc))
     except (UserError, LakeError, ValueError, OSError) as exc:
-        print(f"steward: error: {exc}", file=sys.stderr)
-        sys.exit(1)
+        _fail(exc)
+    except Exception as exc:
+        # MLflow's errors (a store it cannot open, a missing run) are the user's to fix too;
+        # matched by module so that `steward --help` does not have to import mlflow.
+        if not type(exc).__module__.startswith("mlflow."):
+            raise
+        _fail(exc)
+
+
+def _fail(problem: object) -> None:
+    """Print one line on stderr and exit 1; a multi-line message keeps only its first line."""
+    text = str(problem).strip()
+    first = text.splitlines()[0] if text else type(problem).__name__
+    print(f"steward: error: {first}", file=sys.stderr)
+    sys.exit(1)

@@ -90,10 +90,28 @@ def train_from_config(
     configure_tracking()
     use_experiment(config.tracking.experiment)
     frame = load_training_frame(config.data)
-    from models.toxicity.tracking import log_inputs, row_counts
+    from models.toxicity.tracking import row_counts
 
     log("data: " + ", ".join(f"{k} {n:,}" for k, n in row_counts(frame).items()))
-    with mlflow.start_run(run_name=config.name) as run, tempfile.TemporaryDirectory() as tmp:
+    with mlflow.start_run(run_name=config.name):
+        return train_in_run(config, frame, force, log)
+
+
+def train_in_run(
+    config: ToxicityConfig,
+    frame: pd.DataFrame,
+    force: bool = False,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train on a loaded frame inside the active MLflow run (the experiment runner opens it)."""
+    import mlflow
+
+    from models.toxicity.tracking import log_inputs
+
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("train_in_run needs an active MLflow run")
+    with tempfile.TemporaryDirectory() as tmp:
         log_inputs(config, frame)
         version = f"{config.model}-{run.info.run_id[:8]}"
         return _train_in_run(config, frame, version, Path(tmp), force, log)
@@ -143,6 +161,8 @@ def _train_in_run(
         table = pd.concat([table, routes], ignore_index=True)
     log_metrics_table(table)
     log_details(scorer, report, table, held, probs)
+    toxic = probs[:, scorer.labels.index("toxicity")]
+    mlflow.log_text(top_errors(held, toxic).to_csv(index=False), "top_errors.csv")
     model_uri = log_scorer(scorer, tmp / "model")
     valid = held[is_valid]
     score = mean_source_auc(valid, probs[is_valid, scorer.labels.index("toxicity")])
@@ -162,6 +182,17 @@ def _train_in_run(
     run = mlflow.active_run()
     run_id = run.info.run_id if run else ""
     return TrainResult(run_id, model_uri, version, table, promotion, scorer, details)
+
+
+def top_errors(held: pd.DataFrame, probability: Any, n: int = 10) -> pd.DataFrame:
+    """The test posts the model got most wrong: confident false alarms and missed toxic posts."""
+    frame = held.assign(probability=list(probability))
+    test = frame[(frame["split"] == "test") & frame["toxicity"].notna()]
+    is_toxic = test["toxicity"].astype(bool)
+    false_alarms = test[~is_toxic].nlargest(n, "probability").assign(error="false alarm")
+    missed = test[is_toxic].nsmallest(n, "probability").assign(error="missed")
+    columns = ["error", "probability", "source", "lang", "text"]
+    return pd.concat([false_alarms, missed], ignore_index=True)[columns]
 
 
 def load_scorer(model_uri: str = CHAMPION_URI) -> ToxicityScorer:

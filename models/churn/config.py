@@ -8,12 +8,15 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from models.config import StrictConfig, read_yaml_mapping
+from models.sweep import SweepSettings
 
 MODEL_NAME = "steward-churn"
 EXPERIMENT = "churn"
 
 
 _Strict = StrictConfig
+# Discriminated unions put the chosen member's tag in an error's location: not a key to show.
+_UNION_TAGS = ("lgbm", "logreg", "int", "float", "choice")
 
 
 class LgbmParams(_Strict):
@@ -74,16 +77,24 @@ class ReasonSettings(_Strict):
 class ChurnConfig(_Strict):
     """One churn experiment: which label, which data, which model, how it is judged."""
 
+    task: Literal["churn"] = "churn"
     name: str = "churn"
     label: Literal["activity", "subscription"] = "activity"
     # The member features folder; None: STEWARD_HOME/features/member_features.
     features: Path | None = None
+    # Feature columns left out of the model, as shell patterns (e.g. "*toxic_reply*"); a
+    # pattern that matches no column is an error, so a typo cannot silently keep a feature.
+    features_exclude: list[str] = []
     model: Annotated[LgbmParams | LogregParams, Field(discriminator="kind")] = LgbmParams()
     validation: ValidationSettings = ValidationSettings()
     tiers: Tiers = Tiers()
     reasons: ReasonSettings = ReasonSettings()
     registered_model: str = MODEL_NAME
+    # False: log the run without registering it (ablations and questions, not candidates).
+    register_model: bool = True
     seed: int = 7
+    # Read by `steward experiment sweep`; training ignores it.
+    sweep: SweepSettings | None = None
 
     @property
     def label_column(self) -> str:
@@ -95,7 +106,7 @@ def load_config(path: Path) -> ChurnConfig:
     """Read and validate an experiment file; errors are one line naming the key."""
     path = Path(path)
     config = parse_config(read_yaml_mapping(path), source=str(path))
-    return _resolve_paths(config, path.parent)
+    return resolve_paths(config, path.parent)
 
 
 def parse_config(raw: dict[str, Any], source: str = "config") -> ChurnConfig:
@@ -104,13 +115,13 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> ChurnConfig:
         return ChurnConfig.model_validate(raw)
     except ValidationError as exc:
         error = exc.errors()[0]
-        key = ".".join(str(p) for p in error["loc"] if str(p) not in ("lgbm", "logreg"))
+        key = ".".join(str(p) for p in error["loc"] if str(p) not in _UNION_TAGS)
         message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ValueError(f"{source}: {key or 'config'}: {message}{more}") from None
 
 
-def _resolve_paths(config: ChurnConfig, base: Path) -> ChurnConfig:
+def resolve_paths(config: ChurnConfig, base: Path) -> ChurnConfig:
     """Relative paths in a config file are relative to that file."""
     updates: dict[str, Any] = {}
     if config.features is not None and not config.features.is_absolute():

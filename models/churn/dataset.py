@@ -9,8 +9,10 @@ horizon) before it, so no training label window reaches past the validation date
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -65,8 +67,23 @@ def complete_dates(metadata: dict[str, Any]) -> list[date]:
     return [d for d in map(date.fromisoformat, metadata["as_of"]) if d + horizon <= end]
 
 
+def select_columns(columns: Sequence[str], exclude: Sequence[str]) -> list[str]:
+    """The columns no exclude pattern matches; a pattern matching nothing is an error (a typo)."""
+    for pattern in exclude:
+        if not any(fnmatch.fnmatchcase(c, pattern) for c in columns):
+            raise ValueError(f"features_exclude: {pattern!r} matches no feature column")
+    kept = [c for c in columns if not any(fnmatch.fnmatchcase(c, p) for p in exclude)]
+    if not kept:
+        raise ValueError("features_exclude leaves no feature column to train on")
+    return kept
+
+
 def load_churn_data(
-    features: Path, label: str, embargo_days: int | None = None, valid_date: date | None = None
+    features: Path,
+    label: str,
+    embargo_days: int | None = None,
+    valid_date: date | None = None,
+    exclude: Sequence[str] = (),
 ) -> ChurnData:
     """Labelled rows of complete dates, split: the latest (or valid_date) validates, earlier train."""
     metadata = read_metadata(features)
@@ -75,6 +92,7 @@ def load_churn_data(
         raise ValueError(
             f"the features at {features} were built with other feature columns: rebuild them"
         )
+    columns = select_columns(columns, exclude)
     dates = complete_dates(metadata)
     embargo = int(metadata["config"]["horizon_days"]) if embargo_days is None else embargo_days
     frame = read_features(features, dates).to_pandas()

@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from features.schemas import MODERATION_LABELS
 from models.config import StrictConfig, read_yaml_mapping
+from models.sweep import SweepSettings
 
 _Strict = StrictConfig
 
@@ -93,6 +94,7 @@ class TrackingConfig(_Strict):
 class ToxicityConfig(_Strict):
     """One toxicity experiment."""
 
+    task: Literal["toxicity"] = "toxicity"
     name: str = "toxicity"
     model: Literal["linear", "minilm"] = "linear"
     labels: list[str] = list(MODERATION_LABELS)
@@ -101,6 +103,8 @@ class ToxicityConfig(_Strict):
     transformer: TransformerConfig = TransformerConfig()
     thresholds: ThresholdConfig = ThresholdConfig()
     tracking: TrackingConfig = TrackingConfig()
+    # Read by `steward experiment sweep`; training ignores it.
+    sweep: SweepSettings | None = None
 
     @model_validator(mode="after")
     def _known_labels(self) -> ToxicityConfig:
