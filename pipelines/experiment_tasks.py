@@ -55,7 +55,10 @@ class ChurnTask:
         progress(f"fitting {config.model.kind} on {len(data.train):,} rows")
         fitted = fit_churn_model(config, data)
         progress("logging plots and the model")
-        report = log_and_register(config, data, fitted, force, register=register)
+        # The file can opt out of registering (a question, not a candidate); --no-register too.
+        report = log_and_register(
+            config, data, fitted, force, register=register and config.register_model
+        )
         mlflow.log_dict(top_reasons(fitted.scorer, data.valid, progress), "top_reasons.json")
         return Outcome(
             report.run_id, dict(report.metrics), report.version, report.promoted, report.reason

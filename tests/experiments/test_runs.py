@@ -192,8 +192,8 @@ def test_the_report_renders_in_a_real_headless_browser(first: RunResult, tmp_pat
 
 
 def test_excluded_features_never_reach_the_model(first: RunResult) -> None:
-    spec = load_experiment(first.spec.path, ["features_exclude=['*toxic_reply_received*']"])
-    result = run_experiment(spec, register=False)
+    sets = ["features_exclude=['*toxic_reply_received*']", "register_model=false"]
+    result = run_experiment(load_experiment(first.spec.path, sets))  # the file says: no registry
     assert not result.outcome.version and not result.outcome.promoted
     run = MlflowClient().get_run(result.outcome.run_id)
     importance = Path(result.report).parent / "feature_importance.csv"
