@@ -45,7 +45,7 @@ class ServeSettings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1_024)
     max_posts: int = Field(default=256, ge=1)
     max_text_chars: int = Field(default=10_000, ge=1)
-    max_events: int = Field(default=20_000, ge=1)
+    max_events: int = Field(default=5_000, ge=1)  # a member's 90+ days, well under max_body_bytes
     max_page: int = Field(default=1_000, ge=1)
     batch_max_size: int = Field(default=64, ge=1)
     batch_max_wait_ms: float = Field(default=2.0, ge=0)

@@ -45,8 +45,9 @@ def need(state: ServerState, part: str) -> Loaded:
 
 def not_loaded(state: ServerState, part: str) -> ApiError:
     """503 for a component that is not loaded, with the load error when there was one."""
-    if part not in state.settings.components and part != "at_risk":
-        return ApiError(503, f"this server does not serve {part} (STEWARD_SERVE_COMPONENTS)")
+    component = "churn" if part == "at_risk" else part  # the at-risk table comes with churn
+    if component not in state.settings.components:
+        return ApiError(503, f"this server does not serve {component} (STEWARD_SERVE_COMPONENTS)")
     error = state.holder.current.errors.get(part)
     if error:
         return ApiError(
