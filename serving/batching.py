@@ -4,7 +4,7 @@ A request's posts join a queue. One task takes what is queued (waiting at most
 `max_wait_ms` for more while the batch is below `max_size`), scores it in the model thread
 with `ToxicityScorer.score` (the batch pipeline's function, so scores are identical) and hands
 each request its results. While a batch is scored, new requests queue up and form the next
-one, so throughput grows with load while a lone request waits at most `max_wait_ms`.
+one, so throughput grows with load; a lone client (one request per batch) never waits.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class MicroBatcher:
         # One thread: batches never compete with each other for the 2 cores.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="steward-model")
         self.task: asyncio.Task[None] | None = None
+        self.last_requests = 0  # requests in the previous batch: a sign of concurrent traffic
 
     def start(self) -> None:
         """Start the batching task on the running loop."""
@@ -80,23 +81,29 @@ class MicroBatcher:
             await self._score(batch)
 
     async def _collect(self) -> list[Pending]:
-        """The next batch: whatever is queued, plus arrivals within max_wait while small."""
+        """The next batch: whatever is queued, plus arrivals within max_wait while small.
+
+        The wait applies only under concurrent traffic (this or the last batch joined several
+        requests): a lone client never waits for company that is not coming.
+        """
         batch = [await self.queue.get()]
         size = len(batch[0].texts)
+        while size < self.max_size and not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+            size += len(batch[-1].texts)
+        busy = len(batch) > 1 or self.last_requests > 1
         deadline = time.perf_counter() + self.max_wait
-        while size < self.max_size:
-            if self.queue.empty():
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self.queue.get(), left)
-                except TimeoutError:
-                    break
-            else:
-                item = self.queue.get_nowait()
+        while busy and size < self.max_size:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                break
+            try:
+                item = await asyncio.wait_for(self.queue.get(), left)
+            except TimeoutError:
+                break
             batch.append(item)
             size += len(item.texts)
+        self.last_requests = len(batch)
         return batch
 
     async def _score(self, batch: list[Pending]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
 import time
@@ -141,6 +142,18 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _freeze_heap() -> None:
+    """Move the loaded models out of the garbage collector's sight.
+
+    A TF-IDF vocabulary is hundreds of thousands of objects: every full collection walked
+    them for ~190 ms, which was the p99 under load. One collection now (which also frees a
+    replaced model) and a freeze keep later collections to new, short-lived objects.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 class ModelHolder:
     """The current Models, swapped atomically; reloads run one at a time."""
 
@@ -161,6 +174,7 @@ class ModelHolder:
                 # One reference assignment: requests in flight keep the Models they started with.
                 self.current = fresh
                 self.ready = self.complete(settings)
+                _freeze_heap()
             finally:
                 self.loading = False
                 self.last_load_seconds = time.perf_counter() - started

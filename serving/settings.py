@@ -48,7 +48,9 @@ class ServeSettings(BaseSettings):
     max_events: int = Field(default=5_000, ge=1)  # a member's 90+ days, well under max_body_bytes
     max_page: int = Field(default=1_000, ge=1)
     batch_max_size: int = Field(default=64, ge=1)
-    batch_max_wait_ms: float = Field(default=2.0, ge=0)
+    # 0: a batch is what queued while the model was busy; measured best on 2 cores for both
+    # models (bench/serving.py). A few ms can help where the model is slow and cores many.
+    batch_max_wait_ms: float = Field(default=0.0, ge=0)
     log_text: bool = False  # request text is never logged unless this is set
 
     @model_validator(mode="after")
