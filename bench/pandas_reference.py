@@ -25,7 +25,10 @@ def load_events(files: Sequence[Path]) -> pd.DataFrame:
         [pd.read_parquet(f, columns=["member_id", "ts", "event_type", "value"]) for f in files]
     )
     events["day"] = events["ts"].dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize()
+    # Both keys categorical, as a pandas user grouping by them again and again would make them:
+    # the reference factorizes each once here instead of in every groupby (12% of its time).
     events["event_type"] = events["event_type"].astype("category")
+    events["member_id"] = events["member_id"].astype("category")
     return events
 
 
