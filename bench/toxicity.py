@@ -118,10 +118,19 @@ def train_scorer(config_path: Path, workdir: Path, console: Console) -> Any:
 
 
 def load_model(uri: str) -> Any:
-    """The scorer of a logged or registered model."""
+    """The scorer of a logged or registered model, or of a folder a previous run saved."""
+    from models.toxicity.scoring import ToxicityScorer
     from pipelines.toxicity import load_scorer
 
+    if Path(uri).is_dir():
+        return ToxicityScorer.load(Path(uri))
     return load_scorer(uri)
+
+
+def keep(scorer: Any, folder: Path, console: Console) -> None:
+    """Save a freshly trained scorer so speed can be re-measured without retraining."""
+    scorer.save(folder)
+    console.print(f"  saved to {folder} (rerun with --{folder.name}-uri {folder})")
 
 
 def auc_by_split(test: pd.DataFrame, p: np.ndarray) -> dict[str, float]:
@@ -156,10 +165,12 @@ def main() -> None:
         "--minilm-config", type=Path, default=ROOT / "experiments" / "toxicity_minilm.yaml"
     )
     parser.add_argument(
-        "--linear-uri", help="benchmark this logged/registered model instead of training"
+        "--linear-uri",
+        help="benchmark this logged/registered model (or a folder saved by a previous run)",
     )
     parser.add_argument(
-        "--minilm-uri", help="benchmark this logged/registered model instead of training"
+        "--minilm-uri",
+        help="benchmark this logged/registered model (or a folder saved by a previous run)",
     )
     parser.add_argument("--skip-minilm", action="store_true")
     parser.add_argument("--skip-profanity", action="store_true")
@@ -197,6 +208,8 @@ def main() -> None:
             if args.linear_uri
             else train_scorer(args.linear_config, Path(tmp) / "linear", console)
         )
+        if not args.linear_uri:
+            keep(linear, args.out.parent / "toxicity-models" / "linear", console)
         quality["steward linear"] = auc_by_split(test, linear.predict_proba(texts)[0][:, 0])
         speeds["steward linear"] = speed(lambda b: linear.score(b, spans="none"), speed_texts)
         speeds["steward linear + spans of flagged posts"] = speed(
@@ -208,6 +221,8 @@ def main() -> None:
                 if args.minilm_uri
                 else train_scorer(args.minilm_config, Path(tmp) / "minilm", console)
             )
+            if not args.minilm_uri:
+                keep(minilm, args.out.parent / "toxicity-models" / "minilm", console)
             probs, langs = minilm.predict_proba(texts)
             quality[
                 f"steward minilm (served: {minilm.english_route} for English, linear for Chinese)"
@@ -276,7 +291,7 @@ def _print(
     )
     if "transformer_single_vs_batch_max_abs_diff" in notes:
         console.print(
-            f"dynamic int8: a post's transformer score moves by up to {notes['transformer_single_vs_batch_max_abs_diff']:.3f} between single and batched scoring"
+            f"served transformer ({notes['transformer_backend']}): a post's score moves by up to {notes['transformer_single_vs_batch_max_abs_diff']:.3f} between single and batched scoring"
         )
 
 
