@@ -1,0 +1,92 @@
+"""The MiniLM model served: batch/API parity and micro-batching (slow: trains a tiny model)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.serving.conftest import auth, settings_for
+from tests.serving.server import Running, start
+
+pytestmark = pytest.mark.slow
+
+ENGLISH = [
+    "You are a pathetic idiot.",
+    "Thanks for organising the meetup, it was great!",
+    "Shut up, nobody wants you here, loser.",
+    "Does anyone know when the next release is due?",
+    "I will find you and hurt you.",
+    "Great answer, this solved my problem.",
+]
+
+
+@pytest.fixture(scope="module")
+def minilm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, object]]:
+    """A tiny MiniLM champion in a home of its own, and a server for it."""
+    from models.toxicity.config import DataConfig, ToxicityConfig, TransformerConfig
+    from pipelines.toxicity import train_from_config
+
+    root = tmp_path_factory.mktemp("serving-minilm")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STEWARD_HOME", str(root))
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        data = DataConfig(
+            sources=["simulator", "seed"], eval_only=[], max_rows_per_source=2_000, min_positives=5
+        )
+        tiny = TransformerConfig(
+            budget_minutes=1.0,
+            max_train_examples=600,
+            max_valid_examples=200,
+            max_len=32,
+            epochs=1.0,
+            threads=1,
+            backend="onnx_int8_static",
+            english_route="transformer",
+            calibration_examples=64,
+        )
+        config = ToxicityConfig(name="serve-minilm", model="minilm", data=data, transformer=tiny)
+        result = train_from_config(config, log=lambda _: None)
+        home = type("H", (), {"root": root})()
+        running = start(settings_for(home, components=["toxicity"]))  # type: ignore[arg-type]
+        yield running, result.scorer
+        running.stop()
+
+
+def test_the_transformer_scores_match_the_batch_pipeline_alone_and_micro_batched(
+    minilm: tuple[Running, object],
+) -> None:
+    running, scorer = minilm
+    assert scorer.kind == "minilm"  # type: ignore[attr-defined]
+    batch = scorer.score(ENGLISH, spans="none")  # type: ignore[attr-defined]
+
+    async def fire() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=running.url, timeout=120) as ac:
+            calls = [
+                ac.post(
+                    "/v1/posts:score",
+                    json={"posts": [{"id": str(i), "text": t}], "spans": "none"},
+                    headers=auth("posts"),
+                )
+                for i, t in enumerate(ENGLISH * 4)
+            ]
+            return await asyncio.gather(*calls)
+
+    answers = asyncio.run(fire())
+    assert all(a.status_code == 200 for a in answers)
+    served = [a.json()["posts"][0] for a in answers]
+    for got, expected in zip(served, batch * 4, strict=True):
+        assert got["probabilities"] == expected.probabilities  # static int8: batch-invariant
+        assert got["action"] == expected.action
+    with httpx.Client(base_url=running.url, timeout=60) as c:
+        metrics = c.get("/metrics").text
+        spans = c.post(
+            "/v1/posts:score",
+            json={"posts": [{"id": "x", "text": ENGLISH[0]}], "spans": "all"},
+            headers=auth("posts"),
+        ).json()["posts"][0]["spans"]
+    count = next(ln for ln in metrics.splitlines() if ln.startswith("steward_batch_posts_count"))
+    assert float(count.split()[-1]) < len(answers)  # concurrent posts shared batches
+    assert all(ENGLISH[0][s["begin"] : s["end"]] == s["text"] for s in spans)
