@@ -16,7 +16,7 @@ from serving.errors import install_error_handlers
 from serving.limits import BodyLimitMiddleware
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.models import ModelHolder
-from serving.routes import admin, health, members, perspective, posts
+from serving.routes import admin, discovery, health, members, perspective, posts
 from serving.settings import ServeSettings
 from serving.state import ServerState
 
@@ -68,7 +68,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     metrics = Metrics()
     app.state.steward = ServerState(settings, KeyRing(settings), ModelHolder(), metrics)
     app.state.keys = app.state.steward.keys
-    for module in (posts, perspective, members, health, admin):
+    for module in (posts, perspective, discovery, members, health, admin):
         app.include_router(module.router)
     install_error_handlers(app)
     # Outermost last: the size limit runs before anything reads the body; metrics see all.

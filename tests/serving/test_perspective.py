@@ -169,3 +169,16 @@ def test_text_is_not_logged_by_default_nor_with_do_not_store(
             settings.log_text = False
     assert secret + "-kept" in caplog.text
     assert caplog.text.count(secret) == 1
+
+
+def test_the_discovery_document_leads_a_google_api_client_here(client: httpx.Client) -> None:
+    """What googleapiclient.discovery.build reads (checked by hand with google-api-python-client
+    2.202: Perspective's Python sample works with only discoveryServiceUrl changed)."""
+    found = client.get("/$discovery/rest?version=v1alpha1").json()
+    assert (found["name"], found["version"]) == ("commentanalyzer", "v1alpha1")
+    method = found["resources"]["comments"]["methods"]["analyze"]
+    assert method["httpMethod"] == "POST" and found["parameters"]["key"]["location"] == "query"
+    url = found["rootUrl"] + found["servicePath"] + method["path"]
+    assert url.startswith(str(client.base_url))
+    answer = client.post(f"{url}?key={KEYS['posts'][0]}&alt=json", json=DOC_EXAMPLE)
+    assert answer.status_code == 200 and "TOXICITY" in answer.json()["attributeScores"]
