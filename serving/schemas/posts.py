@@ -38,7 +38,9 @@ class SpanOut(BaseModel):
     text: str
     begin: int
     end: int
-    score: float
+    score: float = Field(
+        description="how much it pushed the label up: log-odds (linear), probability (MiniLM)"
+    )
 
 
 class PostOut(BaseModel):
