@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from serving.models import Loaded
 
 
+YIELDS = 3
+
+
 @dataclass
 class Pending:
     """One request's posts waiting to be scored."""
@@ -88,6 +91,11 @@ class MicroBatcher:
         """
         batch = [await self.queue.get()]
         size = len(batch[0].texts)
+        if self.last_requests > 1:
+            # Under concurrent traffic, let requests already read off the sockets reach the
+            # queue (a few loop turns, no timer) before the model thread takes the GIL.
+            for _ in range(YIELDS):
+                await asyncio.sleep(0)
         while size < self.max_size and not self.queue.empty():
             batch.append(self.queue.get_nowait())
             size += len(batch[-1].texts)
