@@ -2,7 +2,8 @@
 
 Prints ingest and feature-build throughput (events/s), wall time and peak RSS beside the
 same feature build written with pandas groupby, all in one run. Run: `make bench` or
-`python -m bench.features --members 60000`.
+`python -m bench.features --members 60000`; `--repeat 3` reports the median of three builds of
+each (the machine is shared), `--floor` adds what any SQL build of these features costs at least.
 """
 
 from __future__ import annotations
