@@ -41,7 +41,6 @@ class ServeSettings(BaseSettings):
     toxicity_uri: str = "models:/steward-toxicity@champion"
     churn_uri: str = "models:/steward-churn@champion"
     at_risk_path: Path | None = None  # default: STEWARD_HOME/scores/at_risk.parquet
-    model_threads: int = Field(default=1, ge=1)  # one thread per model is steadier on 2 cores
     max_body_bytes: int = Field(default=1_000_000, ge=1_024)
     max_posts: int = Field(default=256, ge=1)
     max_text_chars: int = Field(default=10_000, ge=1)
