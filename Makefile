@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.features
 	$(BIN)/python -m bench.churn
 	$(BIN)/python -m bench.toxicity
+	$(BIN)/python -m bench.serving
 
 clean:
 	rm -rf $(VENV) .steward .pytest_cache .mypy_cache .ruff_cache

@@ -178,11 +178,15 @@ def lake_status() -> None:
 def demo(
     members: Annotated[int, typer.Option(help="Members in the synthetic community.")] = 5_000,
     days: Annotated[int, typer.Option(help="Days simulated.")] = 180,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then start the scoring server on 127.0.0.1:8000.")
+    ] = False,
 ) -> None:
-    """Simulate, ingest, build features and print a summary: the whole job on built-in data."""
+    """Simulate, ingest, build features, train, score and print a summary: the whole job on
+    built-in data."""
     from pipelines.demo import run_demo
 
-    run_demo(members, days)
+    run_demo(members, days, serve)
 
 
 def main() -> None:

@@ -26,8 +26,9 @@ EXAMPLE_FEATURES = (
 )
 
 
-def run_demo(members: int, days: int) -> None:
-    """Simulate, ingest, build features every 14 days and print what came out."""
+def run_demo(members: int, days: int, serve: bool = False) -> None:
+    """Simulate, ingest, build features every 14 days, train, score and print what came out;
+    then tell how to start the server (or, with `serve`, start it)."""
     # The demo is read by people: MLflow's advice to developers and progress bars are noise here.
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -52,6 +53,23 @@ def run_demo(members: int, days: int) -> None:
     out.print(
         f"done in {time.perf_counter() - started:.1f} s; data under {Lake.default().root.parent}"
     )
+    out.rule("serve the models")
+    # soft_wrap keeps each curl line whole, so it can be copied and pasted.
+    out.print(serving_hint(), markup=False, highlight=False, soft_wrap=True)
+    if serve:
+        from pipelines.cli_serve import serve_cmd
+
+        serve_cmd(no_auth=True)
+
+
+def serving_hint() -> str:
+    """How to start `steward serve` and curl it, with the demo's riskiest member as example."""
+    from pipelines.churn import at_risk
+    from serving.hints import curl_examples
+
+    top = at_risk(top=1)
+    member = str(top["member_id"].iloc[0]) if len(top) else "MEMBER_ID"
+    return curl_examples(member_id=member)
 
 
 def observation_summary(lake: Lake, features: Path) -> object:
