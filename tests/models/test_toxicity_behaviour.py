@@ -148,10 +148,13 @@ def test_full_minilm_model_at_least_matches_the_linear_one_on_english(
         s: test[("transformer", f"transformer.source:{s}")] for s in ("davidson", "stormfront")
     }
     served = {s: test[("served", f"source:{s}")] for s in ("davidson", "stormfront")}
-    # Measured (16k examples, 2 epochs): Davidson 0.978 vs linear 0.981; forum 0.886 vs 0.844.
+    # Measured (2026-11-25, budget cut at 1,000 steps): transformer alone Davidson 0.978 vs
+    # linear 0.981, forum 0.885 vs 0.844; served (the average, chosen on validation because the
+    # transformer alone loses on Davidson) 0.983 and 0.889. The served model must at least
+    # match the linear one on every English source: 0.003 allows for test-split noise.
     assert alone["davidson"] >= linear["davidson"] - 0.01
     assert alone["stormfront"] >= linear["stormfront"] + 0.015
-    assert all(served[s] >= linear[s] - 0.01 for s in served)
+    assert all(served[s] >= linear[s] - 0.003 for s in served), (served, linear)
     backends = {b["backend"]: b for b in result.details["backends"]}
     chosen = result.scorer.transformer.kind
     # Measured: static ONNX int8 wins (the dynamic ones move a post's score by 0.06-0.31
