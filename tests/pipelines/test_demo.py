@@ -35,9 +35,13 @@ def test_demo_runs_the_whole_job(tmp_path: Path) -> None:
     assert Lake(tmp_path / "lake").read("events").num_rows > 50_000
     assert (tmp_path / "scores" / "at_risk.parquet").exists()
     # It ends by telling how to serve, with a curl for the riskiest member it just scored.
-    top = duckdb.connect().execute(
-        "SELECT member_id FROM read_parquet(?) ORDER BY probability DESC, member_id LIMIT 1",
-        [str(tmp_path / "scores" / "at_risk.parquet")],
-    ).fetchall()
+    top = (
+        duckdb.connect()
+        .execute(
+            "SELECT member_id FROM read_parquet(?) ORDER BY probability DESC, member_id LIMIT 1",
+            [str(tmp_path / "scores" / "at_risk.parquet")],
+        )
+        .fetchall()
+    )
     assert "steward serve --no-auth" in out
     assert f"/v1/members/{top[0][0]}/churn" in out
