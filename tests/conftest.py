@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,3 +31,14 @@ def steward_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "steward"
     monkeypatch.setenv("STEWARD_HOME", str(home))
     return home
+
+
+@contextmanager
+def isolated_home(root: Path) -> Iterator[pytest.MonkeyPatch]:
+    """STEWARD_HOME and MLflow's store pinned to root until the block ends (module fixtures)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STEWARD_HOME", str(root))
+        # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI, which steward reads first: pin it
+        # to this home, so that it points here and is put back when the block ends.
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        yield patch

@@ -12,6 +12,7 @@ from features.lake import Lake
 from features.member_features import build_member_features
 from pipelines.ingest import ingest_source
 from pipelines.simulate import simulate, write_community
+from tests.conftest import isolated_home
 
 # Small enough for about 2 s of set-up; enough churners for a stable AUC on the validation date.
 MEMBERS, DAYS, SEED = 1_500, 120, 7
@@ -21,11 +22,7 @@ MEMBERS, DAYS, SEED = 1_500, 120, 7
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A STEWARD_HOME (lake, features, MLflow store) for one test module."""
     root = tmp_path_factory.mktemp("experiments-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STEWARD_HOME", str(root))
-        # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI, which steward reads first: pin
-        # it to this home so that it is put back when the module is done.
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    with isolated_home(root) as patch:
         patch.setenv("STEWARD_NO_PROGRESS", "1")
         yield root
 

@@ -31,6 +31,7 @@ from pipelines.churn import (
     train_churn,
 )
 from pipelines.cli_churn import at_risk_cmd, score_app, train_app
+from tests.conftest import isolated_home
 from tests.models.test_churn_model import simulated_lake
 
 
@@ -38,11 +39,7 @@ from tests.models.test_churn_model import simulated_lake
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A STEWARD_HOME with a simulated lake, its features, and the demo's two churn models."""
     root = tmp_path_factory.mktemp("churn-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STEWARD_HOME", str(root))
-        # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI, which steward reads first: set
-        # it here so that it points at this home and is put back when the module is done.
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    with isolated_home(root):
         yield root
 
 

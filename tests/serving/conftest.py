@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from serving.settings import ApiKey, ServeSettings, hash_key
+from tests.conftest import isolated_home
 from tests.serving.server import Running, start
 
 KEYS = {
@@ -50,10 +51,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     from tests.models.test_churn_model import simulated_lake
 
     root = tmp_path_factory.mktemp("serving-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STEWARD_HOME", str(root))
-        # steward reads MLFLOW_TRACKING_URI first; set it so the package's store is this one.
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    with isolated_home(root):
         quiet_mlflow()
         _, features = simulated_lake(root)
         train_churn(

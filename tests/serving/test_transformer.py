@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.conftest import isolated_home
 from tests.serving.conftest import auth, settings_for
 from tests.serving.server import Running, start
 
@@ -30,9 +31,7 @@ def minilm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, 
     from pipelines.toxicity import train_from_config
 
     root = tmp_path_factory.mktemp("serving-minilm")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STEWARD_HOME", str(root))
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    with isolated_home(root):
         data = DataConfig(
             sources=["simulator", "seed"], eval_only=[], max_rows_per_source=2_000, min_positives=5
         )
