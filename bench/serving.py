@@ -6,11 +6,13 @@ sends single-post requests at concurrency 1, 8 and 32, then 256-post requests (b
 throughput). Every scenario is a fixed number of requests; any non-200 answer is an error.
 
 Models live in their own STEWARD_HOME under --home (default /tmp/steward-bench-serving),
-trained there once when absent: the linear config on the simulator's posts, and (unless
---skip-minilm) MiniLM with a reduced budget (3 minutes, 3,000 English examples, static ONNX
-int8) so that the benchmark prepares in about 6 minutes instead of 15.
+trained there once when absent. With `--data real` (the default when ../shared/data holds the
+public corpora) they are what steward ships: experiments/toxicity_linear.yaml and
+experiments/toxicity_minilm.yaml on the corpora (MiniLM about 6 minutes on a quiet machine),
+scored on English posts of the held-out test splits. With `--data simulator`: the simulator's
+posts, MiniLM on a reduced budget (3 minutes, 3,000 English examples, static ONNX int8).
 
-Run: python -m bench.serving [--skip-minilm] [--out FILE]
+Run: python -m bench.serving [--data real|simulator] [--skip-minilm] [--out FILE]
 """
 
 from __future__ import annotations
@@ -60,16 +62,24 @@ def _data_config() -> Any:
     )
 
 
-def prepare(home: Path, model: str) -> None:
+def prepare(home: Path, model: str, data: str) -> None:
     """Train and register the model in its own home unless a champion is already there."""
     from models.registry import champion_version
-    from models.toxicity.config import ToxicityConfig, TransformerConfig
+    from models.toxicity.config import ToxicityConfig, TransformerConfig, load_config
     from models.tracking import configure_tracking
     from pipelines.toxicity import train_from_config
 
     os.environ["STEWARD_HOME"] = str(home)
     configure_tracking()
     if champion_version("steward-toxicity") is not None:
+        return
+
+    def log(message: str) -> None:
+        print(f"  {message}", flush=True)
+
+    if data == "real":
+        print(f"training the shipped {model} model on the corpora in {home} (once) ...", flush=True)
+        train_from_config(load_config(ROOT / "experiments" / f"toxicity_{model}.yaml"), log=log)
         return
     transformer = TransformerConfig(
         budget_minutes=3.0,
@@ -88,14 +98,23 @@ def prepare(home: Path, model: str) -> None:
         transformer=transformer,
     )
     print(f"training the {model} model in {home} (once) ...", flush=True)
-    train_from_config(config, log=lambda m: print(f"  {m}", flush=True))
+    train_from_config(config, log=log)
 
 
-def english_posts(n: int) -> list[str]:
-    """English posts of the simulator (the transformer's language), toxic and clean."""
+def english_posts(n: int, data: str) -> list[str]:
+    """English posts (the transformer's language), toxic and clean: the corpora's held-out
+    test splits, or the simulator's posts."""
     from features.corpora import load_simulated
 
-    frame = load_simulated(members=1_500, days=60, seed=23)
+    if data == "real":
+        from models.toxicity.config import load_config
+        from pipelines.toxicity import load_training_frame
+
+        config = load_config(ROOT / "experiments" / "toxicity_linear.yaml")
+        frame = load_training_frame(config.data)
+        frame = frame[frame["split"] == "test"]
+    else:
+        frame = load_simulated(members=1_500, days=60, seed=23)
     texts = frame[frame["lang"] == "en"]["text"].drop_duplicates().tolist()
     rng = np.random.default_rng(0)
     return [texts[i] for i in rng.choice(len(texts), size=min(n, len(texts)), replace=False)]
@@ -269,7 +288,10 @@ def print_table(results: list[Result], notes: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"steward serve on loopback (load average {notes['load_average']})")
+    table = Table(
+        title=f"steward serve on loopback, models trained on {notes['data']} data "
+        f"(load average {notes['load_average']})"
+    )
     for name in (
         "model",
         "scenario",
@@ -297,11 +319,24 @@ def print_table(results: list[Result], notes: dict[str, Any]) -> None:
     Console().print(table)
 
 
+def _corpora_present() -> bool:
+    """Whether ../shared/data holds the public corpora the shipped configs train on."""
+    from features.corpora import real_data_available
+
+    return real_data_available(("davidson", "stormfront", "cold"))
+
+
 def main() -> None:
     """Prepare the models, benchmark each, print and save the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=Path("/tmp/steward-bench-serving"))
     parser.add_argument("--skip-minilm", action="store_true")
+    parser.add_argument(
+        "--data",
+        choices=["real", "simulator"],
+        default=None,
+        help="train on the public corpora (default when present) or on the simulator's posts",
+    )
     parser.add_argument(
         "--singles", type=int, default=2_000, help="single-post requests per scenario"
     )
@@ -316,13 +351,18 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     models = ["linear"] if args.skip_minilm else ["linear", "minilm"]
+    data = args.data or ("real" if _corpora_present() else "simulator")
     for model in models:
-        prepare(args.home / model, model)
-    texts = english_posts(3_000)
-    notes: dict[str, Any] = {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()}
+        prepare(args.home / data / model, model, data)
+    texts = english_posts(3_000, data)
+    notes: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+        "data": data,
+    }
     results: list[Result] = []
     for model in models:
-        results += bench_model(args.home / model, model, texts, args)
+        results += bench_model(args.home / data / model, model, texts, args)
     notes["load_average"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     notes["load_average_at_end"] = os.getloadavg()
     print_table(results, notes)

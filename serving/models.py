@@ -85,12 +85,16 @@ def resolve(uri: str) -> tuple[str, str]:
     return name, str(version)
 
 
-def load_toxicity(uri: str) -> Loaded:
-    """The toxicity scorer at uri, pinned to the version the alias names now."""
+def load_toxicity(uri: str, threads: int | None = None) -> Loaded:
+    """The toxicity scorer at uri, pinned to the version the alias names now; its transformer
+    (if any) runs on `threads` threads (None: as saved)."""
+    from models.toxicity.backends import load_backend
     from pipelines.toxicity import load_scorer
 
     name, version = resolve(uri)
     scorer: ToxicityScorer = load_scorer(f"models:/{name}/{version}")
+    if threads is not None and scorer.transformer is not None:
+        scorer.transformer = load_backend(scorer.transformer.folder, threads)
     scorer.score(["warm-up"], ["en"], "none")  # first call pays lazy initialisation, not a client
     return Loaded(name, version, uri, scorer)
 
@@ -123,7 +127,7 @@ def load_models(settings: ServeSettings, current: Models | None = None) -> Model
     fresh = Models()
     loaders: dict[str, Any] = {}
     if "toxicity" in settings.components:
-        loaders["toxicity"] = lambda: load_toxicity(settings.toxicity_uri)
+        loaders["toxicity"] = lambda: load_toxicity(settings.toxicity_uri, settings.model_threads)
     if "churn" in settings.components:
         loaders["churn"] = lambda: load_churn(settings.churn_uri)
         loaders["at_risk"] = lambda: AtRiskTable.read(at_risk_file(settings))

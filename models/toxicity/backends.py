@@ -58,8 +58,9 @@ class OnnxBackend(TransformerBackend):
 
         super().__init__(folder, meta)
         self.kind = str(meta["backend"])
+        self.threads = threads
         options = ort.SessionOptions()
-        # One thread per process held p99 steadier on two shared cores than two threads.
+        # Saved with one thread (steadier under shared load); the server sets its own count.
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(

@@ -89,3 +89,6 @@ def test_the_transformer_scores_match_the_batch_pipeline_alone_and_micro_batched
     count = next(ln for ln in metrics.splitlines() if ln.startswith("steward_batch_posts_count"))
     assert float(count.split()[-1]) < len(answers)  # concurrent posts shared batches
     assert all(ENGLISH[0][s["begin"] : s["end"]] == s["text"] for s in spans)
+    # The server runs the transformer on its own thread count, not the one saved (1).
+    served_model = running.app.state.steward.holder.current.toxicity.scorer
+    assert served_model.transformer.threads == running.app.state.steward.settings.model_threads == 2
