@@ -86,7 +86,7 @@ def at_risk_cmd(
 
     if top < 1:
         raise ValueError(f"--top {top}: give a positive number of members")
-    found = at_risk(top=top, tier=tier, segment=_parse_segment(segment))
+    found = at_risk(top=top, tier=tier, segment=parse_segment(segment))
     if csv is not None:
         csv_frame(found).to_csv(csv, index=False)
         console().print(f"wrote {len(found):,} members to {csv}")
@@ -102,13 +102,15 @@ def csv_frame(found: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _parse_segment(pairs: list[str]) -> dict[str, str]:
-    """KEY=VALUE pairs; anything else is a one-line error."""
+def parse_segment(
+    pairs: list[str], what: str = "--segment", example: str = "channel=ios"
+) -> dict[str, str]:
+    """KEY=VALUE pairs (the CLI's --segment, the API's segment=); anything else a ValueError."""
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise ValueError(f"--segment {pair!r} is not KEY=VALUE (e.g. channel=ios)")
+            raise ValueError(f"{what} {pair!r} is not KEY=VALUE (e.g. {example})")
         out[key.strip()] = value.strip()
     return out
 

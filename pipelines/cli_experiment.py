@@ -18,7 +18,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from pipelines.experiment import Progress
+    from pipelines.experiment import ExperimentSpec, Progress
 
 experiment_app = typer.Typer(
     help="Rerun, tune and compare the experiments in experiments/*.yaml.", no_args_is_help=True
@@ -34,6 +34,16 @@ SetOption = Annotated[
 ProgressOption = Annotated[
     bool, typer.Option("--progress/--no-progress", help="Progress bars (shown on a terminal).")
 ]
+
+
+def _start(file: Path, overrides: list[str]) -> tuple[ExperimentSpec, Console]:
+    """The validated experiment file and the console, MLflow's chatter turned down."""
+    from pipelines.churn import quiet_mlflow
+    from pipelines.experiment import load_experiment
+    from pipelines.reporting import console
+
+    quiet_mlflow()
+    return load_experiment(file, overrides), console()
 
 
 @experiment_app.command("run")
@@ -53,14 +63,10 @@ def run_cmd(
     progress: ProgressOption = True,
 ) -> None:
     """Run an experiment file, log it to MLflow and show its metrics beside the champion's."""
-    from pipelines.churn import quiet_mlflow
-    from pipelines.experiment import load_experiment
     from pipelines.experiment_run import champion_rows, run_experiment
-    from pipelines.reporting import console, rows_table
+    from pipelines.reporting import rows_table
 
-    quiet_mlflow()
-    spec = load_experiment(file, set_)
-    out = console()
+    spec, out = _start(file, set_)
     with progress_bars(out, progress) as report:
         result = run_experiment(spec, register=register, force=force, progress=report)
     champion = result.champion
@@ -105,14 +111,10 @@ def sweep_cmd(
     progress: ProgressOption = True,
 ) -> None:
     """Search the file's sweep ranges with Optuna; each trial is a nested MLflow run."""
-    from pipelines.churn import quiet_mlflow
-    from pipelines.experiment import load_experiment
     from pipelines.experiment_sweep import sweep_experiment
-    from pipelines.reporting import console, rows_table
+    from pipelines.reporting import rows_table
 
-    quiet_mlflow()
-    spec = load_experiment(file, set_)
-    out = console()
+    spec, out = _start(file, set_)
     with progress_bars(out, progress) as report:
         result = sweep_experiment(spec, trials, promote=promote, force=force, progress=report)
     keys = list(result.best.params)
@@ -129,11 +131,9 @@ def sweep_cmd(
     )
     settings = " ".join(f"--set {k}={v}" for k, v in result.best.params.items())
     if result.promoted is not None:
-        name = (
-            spec.config.registered_model
-            if spec.task == "churn"
-            else spec.config.tracking.registered_model
-        )
+        from pipelines.experiment_tasks import task_for
+
+        name = task_for(spec.task).registered_model(spec.config)
         out.print(f"best retrained: {_registry_line(result.promoted, name, True)}")
     else:
         out.print(

@@ -93,8 +93,9 @@ def load_toxicity(uri: str, threads: int | None = None) -> Loaded:
 
     name, version = resolve(uri)
     scorer: ToxicityScorer = load_scorer(f"models:/{name}/{version}")
-    if threads is not None and scorer.transformer is not None:
-        scorer.transformer = load_backend(scorer.transformer.folder, threads)
+    transformer = scorer.transformer
+    if threads is not None and transformer is not None and transformer.threads != threads:
+        scorer.transformer = load_backend(transformer.folder, threads)
     scorer.score(["warm-up"], ["en"], "none")  # first call pays lazy initialisation, not a client
     return Loaded(name, version, uri, scorer)
 

@@ -27,6 +27,7 @@ class TransformerBackend:
     """Probabilities per label for raw English texts from a saved MiniLM classifier."""
 
     kind = "base"
+    threads = 1  # intra-op threads the backend runs on
 
     def __init__(self, folder: Path, meta: dict[str, Any]) -> None:
         self.folder = Path(folder)

@@ -150,7 +150,7 @@ def choose_route(
     }
     scores: dict[str, float] = {}
     for route, aucs in per_source.items():
-        scores[route] = float(np.mean(list(aucs.values()))) if aucs else float("nan")
+        scores[route] = _mean(aucs)
         gains = [auc - per_source["linear"][s] for s, auc in aucs.items()]
         scores[f"{route}.worst_gain"] = min(gains) if gains else float("nan")
     if wanted in ("transformer", "ensemble"):
@@ -173,7 +173,11 @@ def source_aucs(frame: pd.DataFrame, p: np.ndarray, label: str = "toxicity") -> 
 
 def mean_source_auc(frame: pd.DataFrame, p: np.ndarray, label: str = "toxicity") -> float:
     """ROC-AUC of one label averaged over sources (each source counts once)."""
-    aucs = source_aucs(frame, p, label)
+    return _mean(source_aucs(frame, p, label))
+
+
+def _mean(aucs: dict[str, float]) -> float:
+    """The mean of per-source ROC-AUCs; NaN when no source could be scored."""
     return float(np.mean(list(aucs.values()))) if aucs else float("nan")
 
 

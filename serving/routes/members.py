@@ -38,13 +38,12 @@ def _table(state: ServerState) -> AtRiskTable:
 
 def _segment(pairs: list[str]) -> dict[str, str]:
     """segment=KEY=VALUE query values as a dict; 422 for anything else."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise ApiError(422, f"segment {pair!r} is not KEY=VALUE (e.g. segment=channel=ios)")
-        out[key.strip()] = value.strip()
-    return out
+    from pipelines.cli_churn import parse_segment
+
+    try:
+        return parse_segment(pairs, "segment", "segment=channel=ios")
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
 
 
 @router.get("/v1/members/at-risk", response_model=AtRiskPage)
