@@ -162,13 +162,18 @@ FROM (
 JOIN steward_obs o ON p.first_as_of <= o.as_of
 GROUP BY p.member_id, o.as_of;
 
+-- view: steward_listed
+-- The join day the members table gives: the earliest, as repeated ingests may list a member twice.
+SELECT member_id, MIN(CAST(joined_at AS DATE)) AS joined
+FROM members
+GROUP BY member_id;
+
 -- view: steward_members
--- The join day: the members table's (the earliest, as repeated ingests may list a member
--- twice), or the first event's day for members the table does not list.
+-- The join day: the members table's, or the first event's day for members it does not list.
 SELECT member_id, COALESCE(MIN(joined_listed), MIN(first_event)) AS joined
 FROM (
-    SELECT member_id, CAST(joined_at AS DATE) AS joined_listed, CAST(NULL AS DATE) AS first_event
-    FROM members
+    SELECT member_id, joined AS joined_listed, CAST(NULL AS DATE) AS first_event
+    FROM steward_listed
     UNION ALL
     SELECT member_id, CAST(NULL AS DATE) AS joined_listed, MIN(first_day) AS first_event
     FROM steward_buckets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -76,9 +78,30 @@ def connect(
 def build(
     con: duckdb.DuckDBPyConnection, as_of: Sequence[date], **config: Any
 ) -> dict[tuple[str, date], dict[str, Any]]:
-    """Rows of build_features keyed by (member_id, as_of)."""
-    table = mf.build_features(con, as_of, FeatureConfig(**config))
+    """Rows of build_features keyed by (member_id, as_of), from both engines, which must agree:
+    every test written against these rows checks the arrays engine and the SQL alike."""
+    table = mf.build_features(con, as_of, FeatureConfig(**config), engine="arrays")
+    assert_same_table(table, mf.build_features(con, as_of, FeatureConfig(**config), engine="sql"))
     return {(r["member_id"], r["as_of"]): r for r in table.to_pylist()}
+
+
+def assert_same_table(got: pa.Table, want: pa.Table) -> None:
+    """Same schema, rows in the same order, same values (doubles to 12 significant digits:
+    the engines add points in different orders)."""
+    assert got.schema == want.schema
+    assert got.num_rows == want.num_rows
+    for name in want.schema.names:
+        mine, theirs = got[name].to_pylist(), want[name].to_pylist()
+        if pa.types.is_floating(want.schema.field(name).type):
+            differ = [
+                i
+                for i, (a, b) in enumerate(zip(mine, theirs, strict=True))
+                if (a is None) != (b is None)
+                or (a is not None and not math.isclose(a, b, rel_tol=1e-12))
+            ]
+            assert not differ, (name, [(mine[i], theirs[i]) for i in differ[:5]])
+        else:
+            assert mine == theirs, name
 
 
 def timeline() -> list[dict[str, Any]]:
@@ -407,6 +430,47 @@ def test_build_member_features_from_a_lake(tmp_path: Path) -> None:
     a = {r["member_id"]: r for r in mf.read_features(tmp_path / "features").to_pylist()}["a"]
     assert a["n_login_7d"] == 3 and a["tenure_days"] == 120
     assert a["churned_activity"] is None  # T + 30 is past the last event day
+
+
+def test_engines_agree_on_a_simulated_community(tmp_path: Path) -> None:
+    # Thousands of members over two ingests (two events files, each with its own dictionaries),
+    # some subscribed without any event: the arrays engine must write exactly the SQL's table.
+    from pipelines.simulate import simulate
+
+    community = simulate(members=1500, days=150, seed=5)
+    events = pa.Table.from_pandas(community.events, preserve_index=False).cast(EVENTS.schema)
+    members = pa.Table.from_pandas(community.members, preserve_index=False)
+    members = members.select(MEMBERS.schema.names).cast(MEMBERS.schema)
+    newcomer = {"member_id": "only-subscribed", "joined_at": datetime(2026, 3, 1, tzinfo=UTC)}
+    members = pa.concat_tables([members, pa.Table.from_pylist([newcomer], MEMBERS.schema)])
+    noon = datetime.combine(date(2026, 3, 1), time(12), UTC)
+    subscriptions = pa.Table.from_pylist(
+        [
+            {"member_id": m, "start_at": noon + timedelta(days=i % 40), "end_at": end}
+            for i, m in enumerate(members["member_id"].to_pylist()[:300])
+            for end in [None if i % 3 else noon + timedelta(days=60 + i % 50)]
+        ]
+        + [{"member_id": "only-subscribed", "start_at": noon, "end_at": None}],
+        schema=SUBSCRIPTIONS.schema,
+    )
+    lake = Lake(tmp_path / "lake")
+    half = events.num_rows // 2
+    with lake.transaction("test", "first half") as txn:
+        txn.write("events", events.slice(0, half))
+        txn.write("members", members)
+        txn.write("subscriptions", subscriptions)
+    with lake.transaction("test", "second half") as txn:
+        txn.write("events", events.slice(half))
+    assert len(lake.files("events")) == 2
+    built = {
+        engine: mf.build_member_features(lake, tmp_path / engine, every_days=14, engine=engine)
+        for engine in mf.ENGINES
+    }
+    assert built["arrays"].rows > 1000 and len(built["arrays"].as_of) >= 6
+    got, want = (mf.read_features(tmp_path / engine) for engine in ("arrays", "sql"))
+    assert_same_table(got, want)
+    assert "only-subscribed" in got["member_id"].to_pylist()
+    assert pc.sum(got["churned_subscription"]).as_py() > 0
 
 
 def test_observation_dates_step_back_from_the_end() -> None:

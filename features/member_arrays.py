@@ -1,0 +1,541 @@
+"""The arrays engine: the features and labels of sql/member_features.sql, counted with NumPy.
+
+Why a second engine: the SQL build spends two thirds of its CPU in hash aggregations and joins
+over (member, bucket, event type) rows, and no rewrite of it came within 2x of the 5M events/s
+the feature build must reach on two cores (twelve variants measured, README "Feature build").
+Here the same cells are dense arrays indexed by integer codes: one bincount puts every event in
+its (bucket, member, event type) cell, a cumulative sum over buckets turns each window into the
+difference of two slices, and nothing is hashed or joined. The SQL stays the definition (and
+what runs on Spark): tests build every case with both engines and require the same table.
+
+The small, row-wise parts (open tickets, subscription coverage and its label, join days from
+the members table) run as the SQL file's own steps on the same connection, so each of those
+definitions exists once.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.schemas import EVENT_TYPES
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from features.member_features import FeatureConfig
+
+EPOCH = date(1970, 1, 1)
+NO_DAY = np.iinfo(np.int32).min  # "no such event": the day arrays' NULL
+INTERACTION_TYPES = ("like_given", "comment")  # distinct_members_interacted_30d's events
+TICKET_TYPES = ("ticket_opened", "ticket_resolved")
+TICKS_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+
+
+@dataclass(frozen=True)
+class CodedEvents:
+    """Events as integer arrays: what the arrays engine counts."""
+
+    member: np.ndarray  # int32 index into members
+    day: np.ndarray  # int32 UTC day number (days since 1970-01-01)
+    kind: np.ndarray  # int8 index into EVENT_TYPES; len(EVENT_TYPES) for any other type
+    value: np.ndarray  # float64, 0 where NULL (SQL's SUM skips NULLs)
+    members: pa.Array  # member_id strings
+    target_ids: pa.ChunkedArray  # target_id as read: only interactions need it, coded then
+
+    def __len__(self) -> int:
+        return len(self.member)
+
+
+def encode_events(table: pa.Table) -> CodedEvents:
+    """Integer codes for member_id, event_type and target_id, and UTC day numbers for ts."""
+    members = _dictionary(table["member_id"])
+    kinds = _dictionary(table["event_type"])
+    known = {name: i for i, name in enumerate(EVENT_TYPES)}
+    kind_of = np.array(
+        [known.get(k, len(EVENT_TYPES)) for k in kinds.dictionary.to_pylist()] or [0],
+        dtype=np.int8,
+    )
+    return CodedEvents(
+        member=_values(members.indices, np.int32, 0),
+        day=_days(table["ts"]),
+        kind=kind_of[_values(kinds.indices, np.int32, 0)],
+        value=_values(table["value"].combine_chunks(), np.float64, 0.0),
+        members=members.dictionary,
+        target_ids=table["target_id"],
+    )
+
+
+def _values(array: pa.Array, dtype: type[np.generic], fill: float) -> np.ndarray:
+    """A fixed-width Arrow array as NumPy without a conversion pass, fill where NULL."""
+    data = array.buffers()[1]
+    if data is None:  # an all-NULL array of the null type
+        return np.full(len(array), fill, dtype=dtype)
+    values = np.frombuffer(data, dtype=dtype)[array.offset : array.offset + len(array)]
+    if array.null_count:
+        return np.where(array.is_valid().to_numpy(zero_copy_only=False), values, fill)
+    return values
+
+
+def _dictionary(column: pa.ChunkedArray) -> pa.DictionaryArray:
+    """One dictionary-encoded array (read_dictionary chunks unified, plain strings encoded)."""
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    chunks = column.unify_dictionaries().chunks if column.num_chunks else []
+    if not chunks:
+        return pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string()))
+    combined = pa.chunked_array(chunks).combine_chunks()
+    assert isinstance(combined, pa.DictionaryArray)
+    if combined.indices.type != pa.int32():
+        combined = pa.DictionaryArray.from_arrays(
+            combined.indices.cast(pa.int32()), combined.dictionary
+        )
+    return combined
+
+
+def _days(ts: pa.ChunkedArray) -> np.ndarray:
+    """UTC day numbers of a timestamp column (any unit, with or without a zone)."""
+    ticks = TICKS_PER_DAY[ts.type.unit]
+    days = np.empty(len(ts), dtype=np.int32)
+    at = 0
+    for chunk in ts.chunks:  # chunk by chunk into one array: no combined copy of the column
+        raw = _values(chunk.view(pa.int64()), np.int64, 0)
+        np.floor_divide(raw, ticks, out=days[at : at + len(raw)], casting="unsafe")
+        at += len(raw)
+    return days
+
+
+def day_number(day: date) -> int:
+    """A date as a UTC day number."""
+    return (day - EPOCH).days
+
+
+def to_date(number: int) -> date:
+    """A UTC day number as a date."""
+    return EPOCH + timedelta(days=int(number))
+
+
+@dataclass(frozen=True)
+class SideTables:
+    """What the SQL steps give the arrays engine: per-(member, as_of) rows and join days."""
+
+    tickets: pa.Table  # member_id, as_of, tickets_open_unresolved, oldest_opened
+    subscribed: pa.Table  # member_id, as_of, cov_end
+    listed: pa.Table  # member_id, joined: MIN(joined_at) of the members table, as a DATE
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Observation dates, window edges and the buckets between them, as day numbers."""
+
+    dates: np.ndarray  # int32 as_of day numbers, ascending
+    edges: np.ndarray  # int32, ascending: every window edge of every date
+    windows: dict[str, tuple[int, int]]  # name -> (start, end): days d with start <= T-d < end
+    horizon: int
+    lookback: int
+    data_end: int
+
+    def at(self, t: int, offset: int) -> int:
+        """The bucket index of the edge `offset` days before t (after, when negative)."""
+        return int(np.searchsorted(self.edges, t - offset))
+
+
+def layout(dates: list[date], config: FeatureConfig, data_end: date) -> Layout:
+    """The edges of every feature and label window of every date."""
+    from features.member_features import _windows
+
+    windows = _windows(config)
+    offsets = {0, *(day for window in windows.values() for day in window)}
+    numbers = np.array([day_number(d) for d in dates], dtype=np.int32)
+    edges = {int(t) - k for t in numbers for k in offsets} | {
+        int(t) + config.horizon_days for t in numbers
+    }
+    return Layout(
+        dates=numbers,
+        edges=np.array(sorted(edges), dtype=np.int32),
+        windows=windows,
+        horizon=config.horizon_days,
+        lookback=config.lookback_days,
+        data_end=day_number(data_end),
+    )
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Events placed on a layout, grouped by event type: their bucket cells and date slots."""
+
+    members: int  # the stride of cell and slot: members with events
+    buckets: int
+    cell: np.ndarray  # bucket * members + member (int32 where it fits)
+    slot: np.ndarray  # slot * members + member; slot: the first date on or after the day
+    day: np.ndarray  # int32
+    order: np.ndarray  # int64: the events' rows, to look up what only some types need
+    value: np.ndarray  # float64 per event row (not sorted): points' values
+    bounds: np.ndarray  # events of EVENT_TYPES[k] are [bounds[k], bounds[k + 1])
+    width: int = 0  # members in the arrays it returns (more, when some have no events)
+
+    def of(self, kind: int, column: np.ndarray) -> np.ndarray:
+        """One column's values for the events of one type."""
+        return column[self.bounds[kind] : self.bounds[kind + 1]]
+
+    def cumulative(self, kinds: list[int], values: np.ndarray | None = None) -> np.ndarray:
+        """(buckets, members): events of these types (or the sum of their values) on or before
+        each edge."""
+        cells = np.concatenate([self.of(k, self.cell) for k in kinds])
+        weights = (
+            np.concatenate([values[self.of(k, self.order)] for k in kinds])
+            if values is not None
+            else None
+        )
+        found = np.bincount(cells, weights, minlength=self.buckets * self.members)
+        return self._wide(np.cumsum(found.reshape(self.buckets, self.members), axis=0))
+
+    def last_days(self, kind: int, dates: int) -> np.ndarray:
+        """(dates, members): the last day with an event of this type on or before each date."""
+        flat = np.full((dates + 1) * self.members, NO_DAY, dtype=np.int32)
+        np.maximum.at(flat, self.of(kind, self.slot), self.of(kind, self.day))
+        last = np.maximum.accumulate(flat.reshape(dates + 1, self.members), axis=0)
+        return self._wide(last[:dates], NO_DAY)
+
+    def _wide(self, found: np.ndarray, fill: int = 0) -> np.ndarray:
+        """found with a column (fill) for each member beyond those with events."""
+        extra = self.width - self.members
+        return np.pad(found, ((0, 0), (0, extra)), constant_values=fill) if extra > 0 else found
+
+
+def place(events: CodedEvents, members: int, lay: Layout) -> Grid:
+    """Bucket and slot every event of a known type up to the last edge (later days play no
+    part, as in the SQL), sorted by type."""
+    edges, types = lay.edges, len(EVENT_TYPES)
+    first, after = int(edges[0]), int(edges[-1]) + 1
+    # int32 offsets whenever they fit: every array here is as long as the events, and memory
+    # traffic (page faults on fresh arrays) is most of this function's time.
+    fits = max(len(edges), len(lay.dates) + 1) * members < np.iinfo(np.int32).max
+    offset = np.int32 if fits else np.int64
+    # Per-day lookups instead of a search per event: day -> bucket, day -> date slot.
+    days = np.arange(first, after + 1, dtype=np.int32)
+    bucket_of = (np.searchsorted(edges, days) * members).astype(offset)
+    slot_of = (np.searchsorted(lay.dates, days) * members).astype(offset)
+    # A stable radix sort of the one-byte type code groups the events by type.
+    order = np.argsort(events.kind, kind="stable")
+    kind, day = events.kind[order], events.day[order]
+    index = np.clip(day, first, after)
+    index -= first
+    keep = (index < after - first) & (kind < types)
+    if not keep.all():
+        order, kind, day, index = order[keep], kind[keep], day[keep], index[keep]
+    member = events.member[order]
+    cell, slot = bucket_of[index], slot_of[index]
+    cell += member
+    slot += member
+    return Grid(
+        members=members,
+        buckets=len(edges),
+        cell=cell,
+        slot=slot,
+        day=day,
+        order=order,
+        value=events.value,
+        bounds=np.searchsorted(kind, np.arange(types + 1)),
+    )
+
+
+def first_days(events: CodedEvents, lay: Layout, needed: np.ndarray) -> np.ndarray:
+    """Each needed member's first event day up to the last edge (NO_DAY: none, or not needed)."""
+    first = np.full(len(needed), np.iinfo(np.int32).max, dtype=np.int32)
+    if needed.any():
+        mine = needed[events.member] & (events.day <= lay.edges[-1])
+        np.minimum.at(first, events.member[mine], events.day[mine])
+    first[first == np.iinfo(np.int32).max] = NO_DAY
+    return first
+
+
+def active_days(events: CodedEvents, qualifying: np.ndarray, lay: Layout) -> tuple[np.ndarray, int]:
+    """Distinct qualifying days per member with events, cumulated over a day range: (counts,
+    first day); counts[m, j] is the number of days before first day + j with qualifying activity."""
+    from features.member_features import ACTIVE_DAY_WINDOWS
+
+    start = int(lay.dates.min()) - max(ACTIVE_DAY_WINDOWS) + 1
+    end = int(lay.dates.max())
+    mine = qualifying[events.kind] & (events.day >= start) & (events.day <= end)
+    width = end - start + 2
+    flat = np.zeros(len(events.members) * width, dtype=np.int32)
+    # Column j + 1 marks day start + j; a day seen twice is still one day.
+    flat[events.member[mine].astype(np.int64) * width + (events.day[mine] - start + 1)] = 1
+    seen = flat.reshape(len(events.members), width)
+    return np.cumsum(seen, axis=1, out=seen), start
+
+
+def interactions_30d(events: CodedEvents, lay: Layout) -> np.ndarray:
+    """(dates, members with events): distinct targets of each member's likes and comments on
+    days T-29 .. T."""
+    is_interaction = np.zeros(len(EVENT_TYPES) + 1, dtype=bool)
+    is_interaction[[EVENT_TYPES.index(k) for k in INTERACTION_TYPES]] = True
+    rows = np.flatnonzero(is_interaction[events.kind])
+    # Only these rows need target codes: one dictionary over them, not over the whole column.
+    targets = _dictionary(events.target_ids.take(pa.array(rows)))
+    target = _values(targets.indices, np.int32, -1)
+    known = target >= 0
+    width = max(len(targets.dictionary), 1)
+    pairs = events.member[rows[known]].astype(np.int64) * width + target[known]
+    days = events.day[rows[known]]
+    found = np.zeros((len(lay.dates), len(events.members)), dtype=np.int64)
+    for i, t in enumerate(int(t) for t in lay.dates):
+        ordered = np.sort(pairs[(days > t - 30) & (days <= t)])
+        distinct = ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if ordered.size else ordered
+        found[i] = np.bincount(distinct // width, minlength=len(events.members))
+    return found
+
+
+def _pad(found: np.ndarray, members: int, axis: int, fill: int = 0) -> np.ndarray:
+    """found with entries (fill) along axis for members without events, up to members."""
+    extra = members - found.shape[axis]
+    if extra <= 0:
+        return found
+    widths = [(0, 0)] * found.ndim
+    widths[axis] = (0, extra)
+    return np.pad(found, widths, constant_values=fill)
+
+
+def build(
+    events: CodedEvents, dates: list[date], config: FeatureConfig, data_end: date,
+    pending: Future[SideTables],
+) -> pa.Table:  # fmt: skip
+    """Features and labels at each date (ascending), ordered by as_of and member_id.
+
+    Active days, interactions and then each event type's counts run on two threads (NumPy's
+    sorting, bincount and gathers let go of the GIL); the SQL's side tables are waited for
+    once the events are placed.
+    """
+    from features.member_features import output_schema
+
+    lay = layout(dates, config, data_end)
+    qualifying = np.zeros(len(EVENT_TYPES) + 1, dtype=bool)
+    qualifying[[EVENT_TYPES.index(k) for k in config.qualifying]] = True
+    with ThreadPoolExecutor(2) as pool:
+        interacted = pool.submit(interactions_30d, events, lay)
+        active = pool.submit(active_days, events, qualifying, lay)
+        grid = place(events, len(events.members), lay)
+        sql = pending.result()
+        members = _universe(events.members, sql.subscribed["member_id"])
+        grid = replace(grid, width=len(members))
+        listed = _by_member(sql.listed, members, "joined", NO_DAY)
+        first = first_days(events, lay, listed == NO_DAY)
+        joined = np.where(listed != NO_DAY, listed, first)
+        sides = [_side(sql, members, int(t)) for t in lay.dates]
+        counted = _Counted(grid, lay, qualifying, joined, sides, _ranks(members))
+        columns = counted.by_type(pool)
+        counts, start = active.result()
+        counted.finish(
+            columns,
+            _pad(counts, len(members), 0),
+            start,
+            _pad(interacted.result(), len(members), 1),
+        )
+    schema = output_schema()
+    codes = np.concatenate(counted.rows)
+    arrays: list[pa.Array] = [
+        members.take(pa.array(codes, pa.int64())),
+        pa.array(np.repeat(lay.dates, [len(r) for r in counted.rows])).cast(pa.date32()),
+    ]
+    for name in schema.names[2:]:
+        values = np.concatenate([found[name] for found in columns])
+        arrays.append(_nullable(name, values).cast(schema.field(name).type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _ranks(members: pa.Array) -> np.ndarray:
+    """Each member code's position in member_id order (the output's order within a date)."""
+    rank = np.empty(len(members), dtype=np.int64)
+    rank[pc.sort_indices(members).to_numpy()] = np.arange(len(members))
+    return rank
+
+
+class _Counted:
+    """The per-date columns of one build, filled type by type, then the rest."""
+
+    def __init__(
+        self,
+        grid: Grid,
+        lay: Layout,
+        qualifying: np.ndarray,
+        joined: np.ndarray,
+        sides: list[Side],
+        rank: np.ndarray,
+    ) -> None:
+        self.grid, self.lay, self.qualifying, self.joined, self.sides = (
+            grid, lay, qualifying, joined, sides,
+        )  # fmt: skip
+        self.dates = [int(t) for t in lay.dates]
+        self.qualifying_cum = grid.cumulative([k for k in range(len(EVENT_TYPES)) if qualifying[k]])
+        self.lookback = [self.window(self.qualifying_cum, t, "lookback") for t in self.dates]
+        self.rows: list[np.ndarray] = []
+        for t, side, seen in zip(self.dates, sides, self.lookback, strict=True):
+            with_row = ((seen > 0) | side.subscribed) & (joined != NO_DAY) & (joined <= t)
+            codes = np.flatnonzero(with_row)
+            self.rows.append(codes[np.argsort(rank[codes], kind="stable")])
+        self.series: dict[str, np.ndarray] = {"qualifying": self.qualifying_cum}
+        self.last_qualifying = np.full((len(self.dates), grid.width), NO_DAY, dtype=np.int32)
+
+    def window(self, cum: np.ndarray, t: int, name: str) -> np.ndarray:
+        """A window's total at date t from cumulative values at the edges."""
+        start, end = self.lay.windows[name]
+        return cum[self.lay.at(t, start)] - cum[self.lay.at(t, end)]
+
+    def by_type(self, pool: ThreadPoolExecutor) -> list[dict[str, np.ndarray]]:
+        """Counts per window and days since the last event, one event type per task (so only
+        a type or two's cumulative counts are held at once; NumPy lets go of the GIL)."""
+        columns: list[dict[str, np.ndarray]] = [{} for _ in self.dates]
+        for k, found, last in pool.map(self._one_type, range(len(EVENT_TYPES))):
+            for i, mine in enumerate(found):
+                columns[i].update(mine)
+            if self.qualifying[k]:
+                np.maximum(self.last_qualifying, last, out=self.last_qualifying)
+        return columns
+
+    def _one_type(self, k: int) -> tuple[int, list[dict[str, np.ndarray]], np.ndarray]:
+        """One event type's columns at each date, and its last days (for the qualifying one)."""
+        from features.member_features import COUNT_WINDOWS
+
+        kind = EVENT_TYPES[k]
+        cum = self.grid.cumulative([k])
+        last = self.grid.last_days(k, len(self.dates))
+        found: list[dict[str, np.ndarray]] = []
+        for i, (t, codes) in enumerate(zip(self.dates, self.rows, strict=True)):
+            mine = {f"n_{kind}_{w}d": self.window(cum, t, f"{w}d")[codes] for w in COUNT_WINDOWS}
+            mine[f"days_since_last_{kind}"] = _since(t, last[i][codes])
+            found.append(mine)
+        if kind in ("post", "login", "reply_received", "like_received"):
+            self.series[kind] = cum
+        return k, found, last
+
+    def finish(
+        self,
+        columns: list[dict[str, np.ndarray]],
+        active: np.ndarray,
+        start: int,
+        interacted: np.ndarray,
+    ) -> None:
+        """The remaining features and both labels, in place."""
+        from features.member_features import ACTIVE_DAY_WINDOWS, FEATURE_COLUMNS, TREND_DAYS, TRENDS
+
+        earned = self.grid.cumulative([EVENT_TYPES.index("points_earned")], self.grid.value)
+        redeemed = self.grid.cumulative([EVENT_TYPES.index("points_redeemed")], self.grid.value)
+        for i, (t, codes, side) in enumerate(zip(self.dates, self.rows, self.sides, strict=True)):
+            found = columns[i]
+            column = t - start + 1
+            for w in ACTIVE_DAY_WINDOWS:
+                found[f"active_days_{w}d"] = active[codes, column] - active[codes, column - w]
+            found["days_since_last_activity"] = _since(t, self.last_qualifying[i][codes])
+            found["tenure_days"] = t - self.joined[codes]
+            for name, s in TRENDS.items():
+                recent = self.window(self.series[s], t, f"{TREND_DAYS}d")[codes]
+                previous = self.window(self.series[s], t, f"previous_{TREND_DAYS}d")[codes]
+                found[f"trend_{name}_{TREND_DAYS}d"] = (recent + 1.0) / (previous + 1.0)
+            found["distinct_members_interacted_30d"] = interacted[i][codes]
+            posts = self.window(self.series["post"], t, "30d")[codes]
+            for feature, kind in (("replies", "reply_received"), ("likes", "like_received")):
+                received = self.window(self.series[kind], t, "30d")[codes]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = np.where(posts > 0, received / posts, np.nan)
+                found[f"{feature}_received_per_post_30d"] = ratio
+            found["tickets_open_unresolved"] = side.tickets[codes]
+            found["oldest_open_ticket_days"] = _since(t, side.oldest_opened[codes])
+            now = self.lay.at(t, 0)
+            found["points_balance"] = (earned[now] - redeemed[now])[codes]
+            found["points_redeemed_90d"] = self.window(redeemed, t, "90d")[codes]
+            if set(found) != set(FEATURE_COLUMNS):  # the SQL's check, for the same reason
+                raise RuntimeError("feature arrays and FEATURE_COLUMNS disagree")
+            activity = _activity_label(t, self.lay, self.qualifying_cum, self.lookback[i])
+            found["churned_activity"] = activity[codes]
+            found["churned_subscription"] = _subscription_label(t, self.lay, side)[codes]
+
+
+def _since(t: int, day: np.ndarray) -> np.ndarray:
+    """Whole days from day to t, NO_DAY where there is no day."""
+    return np.where(day == NO_DAY, NO_DAY, t - day)
+
+
+@dataclass(frozen=True)
+class Side:
+    """SideTables at one date, as arrays over member codes."""
+
+    subscribed: np.ndarray  # bool: coverage in force at the end of the date
+    cov_end: np.ndarray  # int32 coverage end, or NO_DAY when open (or not subscribed)
+    tickets: np.ndarray  # int64 tickets open and unresolved
+    oldest_opened: np.ndarray  # int32, or NO_DAY
+
+
+def _activity_label(
+    t: int, lay: Layout, qualifying: np.ndarray, lookback: np.ndarray
+) -> np.ndarray:
+    """1 churned, 0 stayed, -1 NULL (not active at t, or the label window passes data_end)."""
+    if t + lay.horizon > lay.data_end:
+        return np.full(len(lookback), -1, dtype=np.int32)
+    after = qualifying[lay.at(t, -lay.horizon)] - qualifying[lay.at(t, 0)]
+    return np.where(lookback == 0, -1, np.where(after > 0, 0, 1)).astype(np.int32)
+
+
+def _subscription_label(t: int, lay: Layout, side: Side) -> np.ndarray:
+    """1 coverage ends in (t, t+horizon] by data_end, 0 runs past it, -1 NULL (as the SQL)."""
+    label_end = t + lay.horizon
+    ends = (side.cov_end != NO_DAY) & (side.cov_end <= label_end)
+    label = np.where(
+        ends,
+        np.where(side.cov_end <= lay.data_end, 1, -1),
+        np.where(label_end <= lay.data_end, 0, -1),
+    )
+    return np.where(side.subscribed, label, -1).astype(np.int32)
+
+
+def _nullable(name: str, values: np.ndarray) -> pa.Array:
+    """An Arrow array with the engine's NULL markers as nulls: -1 labels, NaN, NO_DAY."""
+    if name in ("churned_activity", "churned_subscription"):
+        return pa.array(values, mask=values == -1)
+    if values.dtype.kind == "f":
+        return pa.array(values, mask=np.isnan(values))
+    return pa.array(values, mask=values == NO_DAY if values.dtype == np.int32 else None)
+
+
+def _universe(event_members: pa.Array, subscribed: pa.ChunkedArray) -> pa.Array:
+    """Member ids: the events' dictionary, then subscribed members without events."""
+    ids = subscribed.combine_chunks() if subscribed.num_chunks else pa.array([], pa.string())
+    extra = pc.unique(ids.filter(pc.invert(pc.is_in(ids, value_set=event_members))))
+    return pa.concat_arrays([event_members.cast(pa.string()), extra.cast(pa.string())])
+
+
+def _by_member(table: pa.Table, members: pa.Array, column: str, missing: int) -> np.ndarray:
+    """A DATE column of (member_id, column) rows as day numbers per member code."""
+    out = np.full(len(members), missing, dtype=np.int32)
+    if table.num_rows:
+        codes = pc.index_in(table["member_id"], value_set=members).to_numpy(zero_copy_only=False)
+        days = table[column].cast(pa.int32()).fill_null(missing).to_numpy()
+        known = ~np.isnan(codes.astype(np.float64))
+        out[codes[known].astype(np.int64)] = days[known]
+    return out
+
+
+def _side(sql: SideTables, members: pa.Array, t: int) -> Side:
+    """The SQL's per-(member, as_of) rows at day t, as arrays over member codes."""
+    at = pa.scalar(t, pa.int32()).cast(pa.date32())
+    subscribed = sql.subscribed.filter(pc.equal(sql.subscribed["as_of"], at))
+    tickets = sql.tickets.filter(pc.equal(sql.tickets["as_of"], at))
+    is_subscribed = np.zeros(len(members), dtype=bool)
+    if subscribed.num_rows:
+        is_subscribed[pc.index_in(subscribed["member_id"], value_set=members).to_numpy()] = True
+    count = np.zeros(len(members), dtype=np.int64)
+    if tickets.num_rows:
+        codes = pc.index_in(tickets["member_id"], value_set=members).to_numpy()
+        count[codes] = tickets["tickets_open_unresolved"].to_numpy()
+    return Side(
+        subscribed=is_subscribed,
+        cov_end=_by_member(subscribed, members, "cov_end", NO_DAY),
+        tickets=count,
+        oldest_opened=_by_member(tickets, members, "oldest_opened", NO_DAY),
+    )
