@@ -45,7 +45,7 @@ class CodedEvents:
     member: np.ndarray  # int32 index into members
     day: np.ndarray  # int32 UTC day number (days since 1970-01-01)
     kind: np.ndarray  # int8 index into EVENT_TYPES; len(EVENT_TYPES) for any other type
-    value: np.ndarray  # float64, 0 where NULL (SQL's SUM skips NULLs)
+    values: pa.ChunkedArray  # value as read: only points events need it, taken then
     members: pa.Array  # member_id strings
     target_ids: pa.ChunkedArray  # target_id as read: only interactions need it, coded then
 
@@ -56,20 +56,35 @@ class CodedEvents:
 def encode_events(table: pa.Table) -> CodedEvents:
     """Integer codes for member_id, event_type and target_id, and UTC day numbers for ts."""
     members = _dictionary(table["member_id"])
-    kinds = _dictionary(table["event_type"])
-    known = {name: i for i, name in enumerate(EVENT_TYPES)}
-    kind_of = np.array(
-        [known.get(k, len(EVENT_TYPES)) for k in kinds.dictionary.to_pylist()] or [0],
-        dtype=np.int8,
-    )
     return CodedEvents(
         member=_values(members.indices, np.int32, 0),
         day=_days(table["ts"]),
-        kind=kind_of[_values(kinds.indices, np.int32, 0)],
-        value=_values(table["value"].combine_chunks(), np.float64, 0.0),
+        kind=_kinds(table["event_type"]),
+        values=table["value"],
         members=members.dictionary,
         target_ids=table["target_id"],
     )
+
+
+def _kinds(column: pa.ChunkedArray) -> np.ndarray:
+    """Each event type's index in EVENT_TYPES (len(EVENT_TYPES) for others), chunk by chunk:
+    a chunk's few dictionary entries are looked up once, its rows through them."""
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    known = {name: i for i, name in enumerate(EVENT_TYPES)}
+    kinds = np.empty(len(column), dtype=np.int8)
+    at = 0
+    for chunk in column.chunks:
+        names = chunk.dictionary.to_pylist()
+        lookup = np.array([known.get(k, len(EVENT_TYPES)) for k in names] or [0], np.int8)
+        kinds[at : at + len(chunk)] = lookup[_values(chunk.indices, _index_type(chunk), 0)]
+        at += len(chunk)
+    return kinds
+
+
+def _index_type(chunk: pa.DictionaryArray) -> type[np.generic]:
+    """The NumPy type of a dictionary array's indices."""
+    return np.dtype(chunk.indices.type.to_pandas_dtype()).type
 
 
 def _values(array: pa.Array, dtype: type[np.generic], fill: float) -> np.ndarray:
@@ -81,6 +96,12 @@ def _values(array: pa.Array, dtype: type[np.generic], fill: float) -> np.ndarray
     if array.null_count:
         return np.where(array.is_valid().to_numpy(zero_copy_only=False), values, fill)
     return values
+
+
+def _taken(values: pa.ChunkedArray, rows: np.ndarray) -> np.ndarray:
+    """values at these rows as float64, 0 where NULL (SQL's SUM skips NULLs)."""
+    taken = values.take(pa.array(rows)).combine_chunks()
+    return _values(taken.cast(pa.float64()), np.float64, 0.0)
 
 
 def _dictionary(column: pa.ChunkedArray) -> pa.DictionaryArray:
@@ -168,40 +189,65 @@ def layout(dates: list[date], config: FeatureConfig, data_end: date) -> Layout:
 
 @dataclass(frozen=True)
 class Grid:
-    """Events placed on a layout, grouped by event type: their bucket cells and date slots."""
+    """Events placed on a layout: each event's bucket cell and date slot, one type at a time.
 
-    members: int  # the stride of cell and slot: members with events
+    Nothing here is as long as the events but the type column: a type's rows are found when
+    it is counted, so every array made is as long as one type's events (memory traffic, page
+    faults on fresh arrays, is what these passes cost most on a small machine).
+    """
+
+    events: CodedEvents
+    kind: np.ndarray  # int8 event type, len(EVENT_TYPES) for days after the last edge
+    bucket_of: np.ndarray  # day - first -> bucket * members
+    slot_of: np.ndarray  # day - first -> slot * members (slot: the first date on or after it)
+    first: int  # the first edge: earlier days fall in bucket 0
+    after: int  # the day after the last edge
+    members: int  # the stride of cells and slots: members with events
     buckets: int
-    cell: np.ndarray  # bucket * members + member (int32 where it fits)
-    slot: np.ndarray  # slot * members + member; slot: the first date on or after the day
-    day: np.ndarray  # int32
-    order: np.ndarray  # int64: the events' rows, to look up what only some types need
-    value: np.ndarray  # float64 per event row (not sorted): points' values
-    bounds: np.ndarray  # events of EVENT_TYPES[k] are [bounds[k], bounds[k + 1])
     width: int = 0  # members in the arrays it returns (more, when some have no events)
 
-    def of(self, kind: int, column: np.ndarray) -> np.ndarray:
-        """One column's values for the events of one type."""
-        return column[self.bounds[kind] : self.bounds[kind + 1]]
+    def rows(self, kinds: list[int]) -> np.ndarray:
+        """The rows of events of these types up to the last edge."""
+        if len(kinds) == 1:
+            return np.flatnonzero(self.kind == kinds[0])
+        wanted = np.zeros(len(EVENT_TYPES) + 1, dtype=bool)
+        wanted[kinds] = True
+        return np.flatnonzero(wanted[self.kind])
 
-    def cumulative(self, kinds: list[int], values: np.ndarray | None = None) -> np.ndarray:
+    def cells(self, rows: np.ndarray, *lookups: np.ndarray) -> list[np.ndarray]:
+        """lookup[day] + member of these rows, for each lookup (bucket or slot offsets)."""
+        index = np.clip(self.events.day[rows], self.first, self.after)
+        index -= self.first
+        member = self.events.member[rows]
+        found = []
+        for lookup in lookups:
+            cells = lookup[index]
+            cells += member
+            found.append(cells)
+        return found
+
+    def cumulative(self, kinds: list[int], values: pa.ChunkedArray | None = None) -> np.ndarray:
         """(buckets, members): events of these types (or the sum of their values) on or before
         each edge."""
-        cells = np.concatenate([self.of(k, self.cell) for k in kinds])
-        weights = (
-            np.concatenate([values[self.of(k, self.order)] for k in kinds])
-            if values is not None
-            else None
-        )
-        found = np.bincount(cells, weights, minlength=self.buckets * self.members)
-        return self._wide(np.cumsum(found.reshape(self.buckets, self.members), axis=0))
+        rows = self.rows(kinds)
+        weights = _taken(values, rows) if values is not None else None
+        (cells,) = self.cells(rows, self.bucket_of)
+        return self._counted(np.bincount(cells, weights, minlength=self.buckets * self.members))
 
-    def last_days(self, kind: int, dates: int) -> np.ndarray:
-        """(dates, members): the last day with an event of this type on or before each date."""
+    def by_type(self, kind: int, dates: int) -> tuple[np.ndarray, np.ndarray]:
+        """One type's cumulative counts (as cumulative()) and (dates, members) the last day with
+        such an event on or before each date (NO_DAY: none)."""
+        rows = self.rows([kind])
+        cells, slots = self.cells(rows, self.bucket_of, self.slot_of)
+        counts = self._counted(np.bincount(cells, minlength=self.buckets * self.members))
         flat = np.full((dates + 1) * self.members, NO_DAY, dtype=np.int32)
-        np.maximum.at(flat, self.of(kind, self.slot), self.of(kind, self.day))
+        np.maximum.at(flat, slots, self.events.day[rows])
         last = np.maximum.accumulate(flat.reshape(dates + 1, self.members), axis=0)
-        return self._wide(last[:dates], NO_DAY)
+        return counts, self._wide(last[:dates], NO_DAY)
+
+    def _counted(self, found: np.ndarray) -> np.ndarray:
+        """Per-cell totals as (buckets, members), cumulated over buckets."""
+        return self._wide(np.cumsum(found.reshape(self.buckets, self.members), axis=0))
 
     def _wide(self, found: np.ndarray, fill: int = 0) -> np.ndarray:
         """found with a column (fill) for each member beyond those with events."""
@@ -210,39 +256,27 @@ class Grid:
 
 
 def place(events: CodedEvents, members: int, lay: Layout) -> Grid:
-    """Bucket and slot every event of a known type up to the last edge (later days play no
-    part, as in the SQL), sorted by type."""
+    """The lookups that place events on the layout's buckets and date slots; days after the
+    last edge play no part (as in the SQL)."""
     edges, types = lay.edges, len(EVENT_TYPES)
     first, after = int(edges[0]), int(edges[-1]) + 1
-    # int32 offsets whenever they fit: every array here is as long as the events, and memory
-    # traffic (page faults on fresh arrays) is most of this function's time.
+    # int32 cells whenever they fit (unless members x edges passes 2^31): half the memory.
     fits = max(len(edges), len(lay.dates) + 1) * members < np.iinfo(np.int32).max
     offset = np.int32 if fits else np.int64
     # Per-day lookups instead of a search per event: day -> bucket, day -> date slot.
     days = np.arange(first, after + 1, dtype=np.int32)
-    bucket_of = (np.searchsorted(edges, days) * members).astype(offset)
-    slot_of = (np.searchsorted(lay.dates, days) * members).astype(offset)
-    # A stable radix sort of the one-byte type code groups the events by type.
-    order = np.argsort(events.kind, kind="stable")
-    kind, day = events.kind[order], events.day[order]
-    index = np.clip(day, first, after)
-    index -= first
-    keep = (index < after - first) & (kind < types)
-    if not keep.all():
-        order, kind, day, index = order[keep], kind[keep], day[keep], index[keep]
-    member = events.member[order]
-    cell, slot = bucket_of[index], slot_of[index]
-    cell += member
-    slot += member
+    kind = events.kind
+    if len(events) and int(events.day.max()) >= after:
+        kind = np.where(events.day < after, kind, np.int8(types))
     return Grid(
+        events=events,
+        kind=kind,
+        bucket_of=(np.searchsorted(edges, days) * members).astype(offset),
+        slot_of=(np.searchsorted(lay.dates, days) * members).astype(offset),
+        first=first,
+        after=after,
         members=members,
         buckets=len(edges),
-        cell=cell,
-        slot=slot,
-        day=day,
-        order=order,
-        value=events.value,
-        bounds=np.searchsorted(kind, np.arange(types + 1)),
     )
 
 
@@ -265,9 +299,14 @@ def active_days(events: CodedEvents, qualifying: np.ndarray, lay: Layout) -> tup
     end = int(lay.dates.max())
     mine = qualifying[events.kind] & (events.day >= start) & (events.day <= end)
     width = end - start + 2
-    flat = np.zeros(len(events.members) * width, dtype=np.int32)
+    cells = len(events.members) * width
+    flat = np.zeros(cells, dtype=np.int32)
+    member = events.member[mine].astype(np.int64 if cells > np.iinfo(np.int32).max else np.int32)
     # Column j + 1 marks day start + j; a day seen twice is still one day.
-    flat[events.member[mine].astype(np.int64) * width + (events.day[mine] - start + 1)] = 1
+    member *= width
+    member += events.day[mine]
+    member += 1 - start
+    flat[member] = 1
     seen = flat.reshape(len(events.members), width)
     return np.cumsum(seen, axis=1, out=seen), start
 
@@ -339,15 +378,16 @@ def build(
             _pad(interacted.result(), len(members), 1),
         )
     schema = output_schema()
-    codes = np.concatenate(counted.rows)
-    arrays: list[pa.Array] = [
-        members.take(pa.array(codes, pa.int64())),
-        pa.array(np.repeat(lay.dates, [len(r) for r in counted.rows])).cast(pa.date32()),
-    ]
-    for name in schema.names[2:]:
-        values = np.concatenate([found[name] for found in columns])
-        arrays.append(_nullable(name, values).cast(schema.field(name).type))
-    return pa.Table.from_arrays(arrays, schema=schema)
+    parts = []
+    # One table per date, put together without copying (the writer slices them apart again).
+    for t, codes, found in zip(lay.dates, counted.rows, columns, strict=True):
+        arrays = [
+            members.take(pa.array(codes, pa.int64())),
+            pa.array(np.full(len(codes), t, dtype=np.int32)).cast(pa.date32()),
+            *(_nullable(n, found[n]).cast(schema.field(n).type) for n in schema.names[2:]),
+        ]
+        parts.append(pa.Table.from_arrays(arrays, schema=schema))
+    return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
 def _ranks(members: pa.Array) -> np.ndarray:
@@ -404,8 +444,7 @@ class _Counted:
         from features.member_features import COUNT_WINDOWS
 
         kind = EVENT_TYPES[k]
-        cum = self.grid.cumulative([k])
-        last = self.grid.last_days(k, len(self.dates))
+        cum, last = self.grid.by_type(k, len(self.dates))
         found: list[dict[str, np.ndarray]] = []
         for i, (t, codes) in enumerate(zip(self.dates, self.rows, strict=True)):
             mine = {f"n_{kind}_{w}d": self.window(cum, t, f"{w}d")[codes] for w in COUNT_WINDOWS}
@@ -425,8 +464,9 @@ class _Counted:
         """The remaining features and both labels, in place."""
         from features.member_features import ACTIVE_DAY_WINDOWS, FEATURE_COLUMNS, TREND_DAYS, TRENDS
 
-        earned = self.grid.cumulative([EVENT_TYPES.index("points_earned")], self.grid.value)
-        redeemed = self.grid.cumulative([EVENT_TYPES.index("points_redeemed")], self.grid.value)
+        values = self.grid.events.values
+        earned = self.grid.cumulative([EVENT_TYPES.index("points_earned")], values)
+        redeemed = self.grid.cumulative([EVENT_TYPES.index("points_redeemed")], values)
         for i, (t, codes, side) in enumerate(zip(self.dates, self.rows, self.sides, strict=True)):
             found = columns[i]
             column = t - start + 1

@@ -81,6 +81,7 @@ METADATA = "_features.json"
 Engine = Literal["arrays", "sql"]
 ENGINES: tuple[str, ...] = ("arrays", "sql")
 EVENT_COLUMNS: tuple[str, ...] = ("member_id", "ts", "event_type", "value", "target_id")
+SIDE_INPUTS: tuple[str, ...] = ("members", "subscriptions")  # what the arrays engine's SQL reads
 EPOCH = date(1970, 1, 1)  # date32 counts days from here
 DAY_BITS = 62  # steward_calendar's day mask: bits 0..61 of a BIGINT
 
@@ -197,7 +198,13 @@ def build_features(
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     with _build_session(con):
         if engine == "arrays":
-            return _build_arrays(con, dates, config, events)
+            if events is None:
+                events = con.sql(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events").to_arrow_table()
+            tables = {
+                "events": events,
+                **{n: con.sql(f"SELECT * FROM {n}").to_arrow_table() for n in SIDE_INPUTS},
+            }
+            return _build_arrays(tables, dates, config)
         data_end = config.data_end or _last_event_day(con) or dates[-1]
         *steps, final = _render_steps(config, data_end)
         with _steps_on(con, dates, steps):
@@ -206,44 +213,38 @@ def build_features(
 
 
 def _build_arrays(
-    con: duckdb.DuckDBPyConnection,
-    dates: list[date],
-    config: FeatureConfig,
-    events: pa.Table | None,
+    tables: dict[str, pa.Table], dates: list[date], config: FeatureConfig
 ) -> pa.Table:
-    """The arrays engine, with the SQL's tickets, subscription and members steps beside it."""
+    """The arrays engine over Arrow tables (events, members, subscriptions), with the SQL's
+    tickets, subscription and members steps beside it."""
     from features import member_arrays
 
-    if events is None:
-        events = con.sql(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events").to_arrow_table()
-    data_end = config.data_end or _last_day(events) or dates[-1]
+    events = tables["events"]
+    data_end = config.data_end or _day_range(events)[1] or dates[-1]
     # DuckDB runs the SQL steps on the other core (it lets go of the GIL) while NumPy counts.
     with ThreadPoolExecutor(1) as pool:
-        side = pool.submit(_side_tables, con, events, dates, config, data_end)
+        side = pool.submit(_side_tables, tables, dates, config, data_end)
         coded = member_arrays.encode_events(events)
         return member_arrays.build(coded, dates, config, data_end, side)
 
 
 def _side_tables(
-    con: duckdb.DuckDBPyConnection,
-    events: pa.Table,
-    dates: list[date],
-    config: FeatureConfig,
-    data_end: date,
+    tables: dict[str, pa.Table], dates: list[date], config: FeatureConfig, data_end: date
 ) -> SideTables:
     """The SQL steps the arrays engine takes as they are: tickets, subscriptions, join days.
 
-    They run on a connection of their own whose events are the ticket events alone (the
-    tickets step reads nothing else of them), beside con's members and subscriptions.
+    They run on a connection of their own over the Arrow tables, whose events are the ticket
+    events alone (the tickets step reads nothing else of them).
     """
     from features.member_arrays import TICKET_TYPES, SideTables
 
+    events = tables["events"]
     side = duckdb.connect()
     try:
         tickets = pc.is_in(events["event_type"].cast(pa.string()), pa.array(TICKET_TYPES))
         side.register("events", events.filter(tickets))
-        for name in ("members", "subscriptions"):
-            side.register(name, con.sql(f"SELECT * FROM {name}").to_arrow_table())
+        for name in SIDE_INPUTS:
+            side.register(name, tables[name])
         steps = {s.name: s for s in _render_steps(config, data_end)}
         wanted = ("steward_obs", "steward_listed", "steward_coverage", "steward_subscribed")
         with _build_session(side), _steps_on(side, dates, [steps[name] for name in wanted]):
@@ -301,17 +302,14 @@ def _build_session(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def open_lake(
-    lake: Lake,
-    con: duckdb.DuckDBPyConnection | None = None,
-    files: dict[str, list[Path]] | None = None,
+    lake: Lake, con: duckdb.DuckDBPyConnection | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """A connection with views events, members and subscriptions over the lake's published files
-    (or these files of each table)."""
+    """A connection with views events, members and subscriptions over the lake's published files."""
     con = con or duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     for name in ("events", "members", "subscriptions"):
         table = TABLES[name]
-        paths = files[name] if files is not None else lake.files(name)
+        paths = lake.files(name)
         if paths:
             # read_parquet with a list literal is DuckDB's; on Spark these are spark.read views.
             quoted = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
@@ -342,12 +340,18 @@ def observation_dates(
     lookback_days: int = DEFAULT_CONFIG.lookback_days,
 ) -> list[date]:
     """Dates every_days apart back from data_end (or the last event day) with a full lookback."""
-    if every_days < 1:
-        raise ValueError(f"every_days must be at least 1, got {every_days}")
     with _build_session(con):
         query = "SELECT MIN(CAST(ts AS DATE)), MAX(CAST(ts AS DATE)) FROM events"
         first, last = con.execute(query).fetchall()[0]
-    end = data_end or last
+    return dates_back(first, data_end or last, every_days, lookback_days)
+
+
+def dates_back(
+    first: date | None, end: date | None, every_days: int, lookback_days: int
+) -> list[date]:
+    """Dates every_days apart back from end, none before first + lookback_days - 1."""
+    if every_days < 1:
+        raise ValueError(f"every_days must be at least 1, got {every_days}")
     if first is None or end is None:
         return []
     earliest = first + timedelta(days=lookback_days - 1)
@@ -416,22 +420,31 @@ def build_member_features(
     if as_of is not None and every_days is not None:
         raise ValueError("give as_of or every_days, not both")
     started = time.perf_counter()
-    snapshot, con, events = _open_snapshot(lake, read=engine == "arrays")
-    try:
-        if events is not None:
-            count, last = events.num_rows, _last_day(events)
-        else:
-            count, last = int(_scalar(con, "SELECT COUNT(*) FROM events") or 0), None
-        data_end = config.data_end or last or _last_event_day(con)
-        if data_end is None:
-            raise ValueError(f"the lake at {lake.root} has no events to build features from")
+    if engine == "arrays":
+        snapshot, tables = _read_snapshot(lake)
+        count = tables["events"].num_rows
+        first, last = _day_range(tables["events"])
+        data_end = _data_end(lake, config.data_end or last)
         if as_of is None:
-            every = every_days or DEFAULT_EVERY_DAYS
-            as_of = observation_dates(con, every, data_end, config.lookback_days)
+            as_of = dates_back(
+                first, data_end, every_days or DEFAULT_EVERY_DAYS, config.lookback_days
+            )
         resolved = replace(config, data_end=data_end)
-        table = build_features(con, as_of, resolved, engine, events)
-    finally:
-        con.close()
+        _validate(resolved)
+        dates = sorted(set(as_of))
+        table = _build_arrays(tables, dates, resolved) if dates else output_schema().empty_table()
+    else:
+        snapshot, con = _open_snapshot(lake)
+        try:
+            count = int(_scalar(con, "SELECT COUNT(*) FROM events") or 0)
+            data_end = _data_end(lake, config.data_end or _last_event_day(con))
+            if as_of is None:
+                every = every_days or DEFAULT_EVERY_DAYS
+                as_of = observation_dates(con, every, data_end, config.lookback_days)
+            resolved = replace(config, data_end=data_end)
+            table = build_features(con, as_of, resolved, engine)
+        finally:
+            con.close()
     write_features(table, out, resolved, as_of, snapshot)
     return FeatureBuildReport(
         out=Path(out),
@@ -446,37 +459,57 @@ def build_member_features(
     )
 
 
-def read_events(files: Sequence[Path]) -> pa.Table | None:
-    """The lake's events files as one Arrow table, ids dictionary-encoded (None without files)."""
+def _data_end(lake: Lake, day: date | None) -> date:
+    """The given or found data end; a lake without events has none, which is an error."""
+    if day is None:
+        raise ValueError(f"the lake at {lake.root} has no events to build features from")
+    return day
+
+
+def read_events(files: Sequence[Path]) -> pa.Table:
+    """The lake's events files as one Arrow table, ids dictionary-encoded."""
     if not files:
-        return None
+        return TABLES["events"].schema.empty_table()
     ids = ["member_id", "event_type", "target_id"]
     return pq.read_table(list(files), columns=list(EVENT_COLUMNS), read_dictionary=ids)
 
 
-def _last_day(events: pa.Table) -> date | None:
-    """The latest UTC event day of an events table."""
-    latest = pc.max(events["ts"]).as_py()
-    if latest is None:
-        return None
-    return latest.astimezone(UTC).date() if latest.tzinfo else latest.date()
-
-
-def _open_snapshot(
-    lake: Lake, read: bool, tries: int = 3
-) -> tuple[str, duckdb.DuckDBPyConnection, pa.Table | None]:
-    """Views over the lake, the snapshot they show (an ingest may publish in between), and
-    (when read) the same snapshot's events in Arrow."""
+def _read_snapshot(lake: Lake, tries: int = 3) -> tuple[str, dict[str, pa.Table]]:
+    """The lake's events, members and subscriptions in Arrow, and the snapshot they are."""
     for _ in range(tries):
         snapshot = lake.snapshot_id()
-        files = {name: lake.files(name) for name in ("events", "members", "subscriptions")}
-        # DuckDB's first connection takes a fifth of a second to start: start it meanwhile.
-        with ThreadPoolExecutor(1) as pool:
-            opening = pool.submit(open_lake, lake, None, files)
-            events = read_events(files["events"]) if read else None
-            con = opening.result()
+        files = {name: lake.files(name) for name in ("events", *SIDE_INPUTS)}
+        if lake.snapshot_id() != snapshot:
+            continue  # an ingest published in between: list again
+        tables = {"events": read_events(files["events"])}
+        for name in SIDE_INPUTS:
+            parts = [pq.read_table(p) for p in files[name]]
+            empty = TABLES[name].schema.empty_table()
+            tables[name] = pa.concat_tables(parts, promote_options="default") if parts else empty
+        return snapshot, tables
+    raise RuntimeError(f"the lake at {lake.root} kept changing while it was being read")
+
+
+def _day_range(events: pa.Table) -> tuple[date | None, date | None]:
+    """The first and last UTC event days of an events table."""
+    found = pc.min_max(events["ts"]).as_py()
+    return _utc_day(found["min"]), _utc_day(found["max"])
+
+
+def _utc_day(ts: datetime | None) -> date | None:
+    """A timestamp's UTC day (plain timestamps are UTC already)."""
+    if ts is None:
+        return None
+    return ts.astimezone(UTC).date() if ts.tzinfo else ts.date()
+
+
+def _open_snapshot(lake: Lake, tries: int = 3) -> tuple[str, duckdb.DuckDBPyConnection]:
+    """Views over the lake and the snapshot they show (an ingest may publish in between)."""
+    for _ in range(tries):
+        snapshot = lake.snapshot_id()
+        con = open_lake(lake)
         if lake.snapshot_id() == snapshot:
-            return snapshot, con, events
+            return snapshot, con
         con.close()
     raise RuntimeError(f"the lake at {lake.root} kept changing while it was being opened")
 

@@ -432,9 +432,9 @@ def test_build_member_features_from_a_lake(tmp_path: Path) -> None:
     assert a["churned_activity"] is None  # T + 30 is past the last event day
 
 
-def test_engines_agree_on_a_simulated_community(tmp_path: Path) -> None:
-    # Thousands of members over two ingests (two events files, each with its own dictionaries),
-    # some subscribed without any event: the arrays engine must write exactly the SQL's table.
+def simulated_lake(root: Path) -> Lake:
+    """A synthetic community of 1,500 members over 150 days in two ingests (two events files,
+    each with its own dictionaries), 300 of them subscribed, one subscribed without any event."""
     from pipelines.simulate import simulate
 
     community = simulate(members=1500, days=150, seed=5)
@@ -453,7 +453,7 @@ def test_engines_agree_on_a_simulated_community(tmp_path: Path) -> None:
         + [{"member_id": "only-subscribed", "start_at": noon, "end_at": None}],
         schema=SUBSCRIPTIONS.schema,
     )
-    lake = Lake(tmp_path / "lake")
+    lake = Lake(root)
     half = events.num_rows // 2
     with lake.transaction("test", "first half") as txn:
         txn.write("events", events.slice(0, half))
@@ -461,6 +461,13 @@ def test_engines_agree_on_a_simulated_community(tmp_path: Path) -> None:
         txn.write("subscriptions", subscriptions)
     with lake.transaction("test", "second half") as txn:
         txn.write("events", events.slice(half))
+    return lake
+
+
+def test_engines_agree_on_a_simulated_community(tmp_path: Path) -> None:
+    # Thousands of members, two events files, subscriptions, a member with no events: the
+    # arrays engine must write exactly the SQL's table.
+    lake = simulated_lake(tmp_path / "lake")
     assert len(lake.files("events")) == 2
     built = {
         engine: mf.build_member_features(lake, tmp_path / engine, every_days=14, engine=engine)
