@@ -29,7 +29,7 @@ test-all: lint
 	$(BIN)/pytest -q -m ''
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.features
+	$(BIN)/python -m bench.features --repeat 3
 	$(BIN)/python -m bench.churn
 	$(BIN)/python -m bench.toxicity
 	$(BIN)/python -m bench.serving

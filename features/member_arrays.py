@@ -1,23 +1,24 @@
 """The arrays engine: the features and labels of sql/member_features.sql, counted with NumPy.
 
 Why a second engine: the SQL build spends two thirds of its CPU in hash aggregations and joins
-over (member, bucket, event type) rows, and no rewrite of it came within 2x of the 5M events/s
-the feature build must reach on two cores (twelve variants measured, README "Feature build").
-Here the same cells are dense arrays indexed by integer codes: one bincount puts every event in
-its (bucket, member, event type) cell, a cumulative sum over buckets turns each window into the
-difference of two slices, and nothing is hashed or joined. The SQL stays the definition (and
-what runs on Spark): tests build every case with both engines and require the same table.
+over (member, bucket, event type) rows, and none of ten rewrites of it gained more than 10%,
+far from the 5M events/s the feature build must reach on two cores (README, "Features").
+Here the same cells are dense arrays indexed by integer codes: for each event type, one
+bincount puts its events in (bucket, member) cells, where buckets are the day ranges between
+window edges; a cumulative sum over buckets turns every window into the difference of two rows,
+and nothing is hashed or joined. The SQL stays the definition (and what runs on Spark): the
+tests build every case with both engines and require the same table.
 
 The small, row-wise parts (open tickets, subscription coverage and its label, join days from
-the members table) run as the SQL file's own steps on the same connection, so each of those
-definitions exists once.
+the members table) run as the SQL file's own steps, on a DuckDB connection of their own, so
+each of those definitions exists once.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,6 +36,7 @@ EPOCH = date(1970, 1, 1)
 NO_DAY = np.iinfo(np.int32).min  # "no such event": the day arrays' NULL
 INTERACTION_TYPES = ("like_given", "comment")  # distinct_members_interacted_30d's events
 TICKET_TYPES = ("ticket_opened", "ticket_resolved")
+CELL_BUDGET = 1 << 24  # (edges x members) cells per array: 128 MB of int64
 TICKS_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
 
 
@@ -54,7 +56,8 @@ class CodedEvents:
 
 
 def encode_events(table: pa.Table) -> CodedEvents:
-    """Integer codes for member_id, event_type and target_id, and UTC day numbers for ts."""
+    """Integer codes for member_id and event_type, and UTC day numbers for ts (value and
+    target_id are kept as read: the few events that need them are looked up later)."""
     members = _dictionary(table["member_id"])
     return CodedEvents(
         member=_values(members.indices, np.int32, 0),
@@ -137,11 +140,6 @@ def day_number(day: date) -> int:
     return (day - EPOCH).days
 
 
-def to_date(number: int) -> date:
-    """A UTC day number as a date."""
-    return EPOCH + timedelta(days=int(number))
-
-
 @dataclass(frozen=True)
 class SideTables:
     """What the SQL steps give the arrays engine: per-(member, as_of) rows and join days."""
@@ -167,12 +165,19 @@ class Layout:
         return int(np.searchsorted(self.edges, t - offset))
 
 
+def _offsets(config: FeatureConfig) -> set[int]:
+    """Days before a date where its feature windows start or end."""
+    from features.member_features import _windows
+
+    return {0, *(day for window in _windows(config).values() for day in window)}
+
+
 def layout(dates: list[date], config: FeatureConfig, data_end: date) -> Layout:
     """The edges of every feature and label window of every date."""
     from features.member_features import _windows
 
     windows = _windows(config)
-    offsets = {0, *(day for window in windows.values() for day in window)}
+    offsets = _offsets(config)
     numbers = np.array([day_number(d) for d in dates], dtype=np.int32)
     edges = {int(t) - k for t in numbers for k in offsets} | {
         int(t) + config.horizon_days for t in numbers
@@ -348,8 +353,27 @@ def build(
 ) -> pa.Table:  # fmt: skip
     """Features and labels at each date (ascending), ordered by as_of and member_id.
 
+    Dates are taken a group at a time, so that a group's (edges x members) arrays stay within
+    CELL_BUDGET whatever the number of dates: years of dates over a million members would
+    otherwise need gigabytes per array.
+    """
+    per_date = len(_offsets(config)) + 1  # the most edges one more date can add
+    group = max(1, CELL_BUDGET // max(per_date * len(events.members), 1))
+    parts = [
+        _build_group(events, dates[i : i + group], config, data_end, pending)
+        for i in range(0, len(dates), group)
+    ]
+    return pa.concat_tables(parts)
+
+
+def _build_group(
+    events: CodedEvents, dates: list[date], config: FeatureConfig, data_end: date,
+    pending: Future[SideTables],
+) -> pa.Table:  # fmt: skip
+    """build() for one group of dates.
+
     Active days, interactions and then each event type's counts run on two threads (NumPy's
-    sorting, bincount and gathers let go of the GIL); the SQL's side tables are waited for
+    bincount, sorting and gathers let go of the GIL); the SQL's side tables are waited for
     once the events are placed.
     """
     from features.member_features import output_schema

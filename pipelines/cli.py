@@ -143,10 +143,21 @@ def features_build(
         str | None,
         typer.Option(help="Last day the data is complete for (default: the last event day)."),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="arrays (NumPy, the fast default) or sql (DuckDB running the portable SQL "
+            "that defines the features, as Spark would): the same table either way."
+        ),
+    ] = "arrays",
 ) -> None:
     """Build point-in-time member features and churn labels."""
+    from features.member_features import ENGINES, Engine
+
     if bool(as_of) == bool(every):
         raise UserError("give either --as-of DATE (repeatable) or --every 14d")
+    if engine not in ENGINES:
+        raise UserError(f"--engine {engine!r}: give one of {', '.join(ENGINES)}")
     dates = [_parse_date(d) for d in as_of] or None
     every_days = _parse_every(every) if every else None
 
@@ -154,7 +165,8 @@ def features_build(
     from pipelines.steps import build_features_step
 
     end = _parse_date(data_end, "--data-end") if data_end else None
-    report = build_features_step(dates, every_days, horizon, lookback, end)
+    chosen: Engine = "sql" if engine == "sql" else "arrays"
+    report = build_features_step(dates, every_days, horizon, lookback, end, chosen)
     console().print(report.table())
 
 

@@ -11,7 +11,12 @@ from rich.table import Table
 
 from features.adapters.canonical import CanonicalFolderSource
 from features.lake import QUARANTINE, Lake, steward_home
-from features.member_features import FeatureBuildReport, FeatureConfig, build_member_features
+from features.member_features import (
+    Engine,
+    FeatureBuildReport,
+    FeatureConfig,
+    build_member_features,
+)
 from features.schemas import TABLES
 from pipelines.ingest import IngestReport, ingest_source
 from pipelines.reporting import rows_table
@@ -41,12 +46,14 @@ def build_features_step(
     horizon: int,
     lookback: int,
     data_end: date | None = None,
+    engine: Engine = "arrays",
 ) -> FeatureBuildReport:
     """Build member features over the default lake into the default features folder."""
     config = FeatureConfig(horizon_days=horizon, lookback_days=lookback, data_end=data_end)
     return build_member_features(
-        Lake.default(), features_dir(), as_of=as_of, every_days=every_days, config=config
-    )
+        Lake.default(), features_dir(), as_of=as_of, every_days=every_days, config=config,
+        engine=engine,
+    )  # fmt: skip
 
 
 def lake_counts(lake: Lake) -> dict[str, int]:

@@ -432,6 +432,19 @@ def test_build_member_features_from_a_lake(tmp_path: Path) -> None:
     assert a["churned_activity"] is None  # T + 30 is past the last event day
 
 
+def test_arrays_engine_takes_dates_a_group_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Years of dates over many members are built a few dates at a time (memory stays bounded):
+    # one date per group must give the table that all dates at once give, and the SQL's.
+    from features import member_arrays
+
+    con = connect(timeline(), members=[("a", day(-100))])
+    dates = [day(-40), day(-20), day(-3), T]
+    whole = build(con, dates, data_end=day(60))
+    monkeypatch.setattr(member_arrays, "CELL_BUDGET", 1)
+    assert build(con, dates, data_end=day(60)) == whole
+    assert {as_of for _, as_of in whole} == set(dates)
+
+
 def simulated_lake(root: Path) -> Lake:
     """A synthetic community of 1,500 members over 150 days in two ingests (two events files,
     each with its own dictionaries), 300 of them subscribed, one subscribed without any event."""

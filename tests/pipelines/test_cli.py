@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from features.lake import Lake
+from features.member_features import read_features
 
 
 def steward(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -45,6 +46,22 @@ def test_errors_are_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert missing.returncode == 1
     assert "Traceback" not in missing.stderr and "nope.csv" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_features_build_with_either_engine_writes_the_same_files(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert steward("simulate", "--members", "300", "--days", "90", home=home).returncode == 0
+    written = {}
+    for engine in ("sql", "arrays"):
+        result = steward("features", "build", "--every", "14d", "--engine", engine, home=home)
+        assert result.returncode == 0, result.stderr
+        assert "events/s" in result.stdout
+        written[engine] = read_features(home / "features" / "member_features")
+    assert written["arrays"].num_rows > 0
+    assert written["arrays"].equals(written["sql"])
+    wrong = steward("features", "build", "--every", "14d", "--engine", "spark", home=home)
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip() == "steward: error: --engine 'spark': give one of arrays, sql"
 
 
 def test_mapping_typo_names_the_column(tmp_path: Path) -> None:
