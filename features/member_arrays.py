@@ -69,6 +69,32 @@ def encode_events(table: pa.Table) -> CodedEvents:
     )
 
 
+def rows_of(events: CodedEvents, kinds: tuple[str, ...]) -> np.ndarray:
+    """The rows of events of these types."""
+    wanted = np.zeros(len(EVENT_TYPES) + 1, dtype=bool)
+    wanted[[EVENT_TYPES.index(k) for k in kinds]] = True
+    return np.flatnonzero(wanted[events.kind])
+
+
+def take_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """These rows of a table, dictionary columns decoded (see take_column)."""
+    return pa.table({name: take_column(table[name], rows) for name in table.column_names})
+
+
+def take_column(column: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
+    """These rows (ascending) of a column, chunk by chunk: Arrow's take over dictionary chunks
+    first unifies every chunk's dictionary, which costs more than a few rows are worth."""
+    if not pa.types.is_dictionary(column.type):
+        return column.take(pa.array(rows)).combine_chunks()
+    starts = np.cumsum([0, *(len(c) for c in column.chunks)])
+    cuts = np.searchsorted(rows, starts)
+    parts = [
+        chunk.take(pa.array(rows[cuts[i] : cuts[i + 1]] - starts[i])).dictionary_decode()
+        for i, chunk in enumerate(column.chunks)
+    ]
+    return pa.concat_arrays(parts) if parts else pa.array([], column.type.value_type)
+
+
 def _kinds(column: pa.ChunkedArray) -> np.ndarray:
     """Each event type's index in EVENT_TYPES (len(EVENT_TYPES) for others), chunk by chunk:
     a chunk's few dictionary entries are looked up once, its rows through them."""
@@ -323,7 +349,7 @@ def interactions_30d(events: CodedEvents, lay: Layout) -> np.ndarray:
     is_interaction[[EVENT_TYPES.index(k) for k in INTERACTION_TYPES]] = True
     rows = np.flatnonzero(is_interaction[events.kind])
     # Only these rows need target codes: one dictionary over them, not over the whole column.
-    targets = _dictionary(events.target_ids.take(pa.array(rows)))
+    targets = _dictionary(pa.chunked_array([take_column(events.target_ids, rows)]))
     target = _values(targets.indices, np.int32, -1)
     known = target >= 0
     width = max(len(targets.dictionary), 1)

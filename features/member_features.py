@@ -47,7 +47,6 @@ from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -57,6 +56,7 @@ from features.lake import Lake
 from features.schemas import EVENT_TYPES, QUALIFYING_EVENT_TYPES, TABLES, TS, Table
 
 if TYPE_CHECKING:
+    import duckdb
     from rich.table import Table as RichTable
 
     from features.member_arrays import SideTables
@@ -221,10 +221,14 @@ def _build_arrays(
 
     events = tables["events"]
     data_end = config.data_end or _day_range(events)[1] or dates[-1]
+    coded = member_arrays.encode_events(events)
+    # The tickets step reads ticket events alone: the SQL runs on just those rows.
+    tickets = member_arrays.take_rows(
+        events, member_arrays.rows_of(coded, member_arrays.TICKET_TYPES)
+    )
     # DuckDB runs the SQL steps on the other core (it lets go of the GIL) while NumPy counts.
     with ThreadPoolExecutor(1) as pool:
-        side = pool.submit(_side_tables, tables, dates, config, data_end)
-        coded = member_arrays.encode_events(events)
+        side = pool.submit(_side_tables, {**tables, "events": tickets}, dates, config, data_end)
         return member_arrays.build(coded, dates, config, data_end, side)
 
 
@@ -233,17 +237,15 @@ def _side_tables(
 ) -> SideTables:
     """The SQL steps the arrays engine takes as they are: tickets, subscriptions, join days.
 
-    They run on a connection of their own over the Arrow tables, whose events are the ticket
-    events alone (the tickets step reads nothing else of them).
+    They run on a connection of their own over the Arrow tables.
     """
-    from features.member_arrays import TICKET_TYPES, SideTables
+    import duckdb  # here, on the side thread: its import overlaps the counting
 
-    events = tables["events"]
+    from features.member_arrays import SideTables
+
     side = duckdb.connect()
     try:
-        tickets = pc.is_in(events["event_type"].cast(pa.string()), pa.array(TICKET_TYPES))
-        side.register("events", events.filter(tickets))
-        for name in SIDE_INPUTS:
+        for name in ("events", *SIDE_INPUTS):
             side.register(name, tables[name])
         steps = {s.name: s for s in _render_steps(config, data_end)}
         wanted = ("steward_obs", "steward_listed", "steward_coverage", "steward_subscribed")
@@ -305,6 +307,8 @@ def open_lake(
     lake: Lake, con: duckdb.DuckDBPyConnection | None = None
 ) -> duckdb.DuckDBPyConnection:
     """A connection with views events, members and subscriptions over the lake's published files."""
+    import duckdb
+
     con = con or duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     for name in ("events", "members", "subscriptions"):
