@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     import duckdb
     from rich.table import Table as RichTable
 
-    from features.member_arrays import SideTables
+    from features.member_arrays import CodedEvents, SideTables
 
 FEATURE_DEFINITION_VERSION = "1"
 COUNT_WINDOWS: tuple[int, ...] = (7, 14, 30, 90)
@@ -198,13 +198,12 @@ def build_features(
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     with _build_session(con):
         if engine == "arrays":
+            from features.member_arrays import encode_table
+
             if events is None:
                 events = con.sql(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events").to_arrow_table()
-            tables = {
-                "events": events,
-                **{n: con.sql(f"SELECT * FROM {n}").to_arrow_table() for n in SIDE_INPUTS},
-            }
-            return _build_arrays(tables, dates, config)
+            tables = {n: con.sql(f"SELECT * FROM {n}").to_arrow_table() for n in SIDE_INPUTS}
+            return _build_arrays(encode_table(events), tables, dates, config)
         data_end = config.data_end or _last_event_day(con) or dates[-1]
         *steps, final = _render_steps(config, data_end)
         with _steps_on(con, dates, steps):
@@ -213,22 +212,18 @@ def build_features(
 
 
 def _build_arrays(
-    tables: dict[str, pa.Table], dates: list[date], config: FeatureConfig
+    coded: CodedEvents, tables: dict[str, pa.Table], dates: list[date], config: FeatureConfig
 ) -> pa.Table:
-    """The arrays engine over Arrow tables (events, members, subscriptions), with the SQL's
-    tickets, subscription and members steps beside it."""
+    """The arrays engine over coded events, with the SQL's tickets, subscription and members
+    steps beside it (tables: members and subscriptions)."""
     from features import member_arrays
 
-    events = tables["events"]
-    data_end = config.data_end or _day_range(events)[1] or dates[-1]
-    coded = member_arrays.encode_events(events)
-    # The tickets step reads ticket events alone: the SQL runs on just those rows.
-    tickets = member_arrays.take_rows(
-        events, member_arrays.rows_of(coded, member_arrays.TICKET_TYPES)
-    )
-    # DuckDB runs the SQL steps on the other core (it lets go of the GIL) while NumPy counts.
+    data_end = config.data_end or coded.day_range()[1] or dates[-1]
+    # DuckDB runs the SQL steps on the other core (it lets go of the GIL) while NumPy counts;
+    # the tickets step reads ticket events alone, so it gets just those.
+    inputs = {**tables, "events": coded.tickets}
     with ThreadPoolExecutor(1) as pool:
-        side = pool.submit(_side_tables, {**tables, "events": tickets}, dates, config, data_end)
+        side = pool.submit(_side_tables, inputs, dates, config, data_end)
         return member_arrays.build(coded, dates, config, data_end, side)
 
 
@@ -425,9 +420,9 @@ def build_member_features(
         raise ValueError("give as_of or every_days, not both")
     started = time.perf_counter()
     if engine == "arrays":
-        snapshot, tables = _read_snapshot(lake)
-        count = tables["events"].num_rows
-        first, last = _day_range(tables["events"])
+        snapshot, coded, tables = _read_snapshot(lake)
+        count = len(coded)
+        first, last = coded.day_range()
         data_end = _data_end(lake, config.data_end or last)
         if as_of is None:
             as_of = dates_back(
@@ -436,7 +431,11 @@ def build_member_features(
         resolved = replace(config, data_end=data_end)
         _validate(resolved)
         dates = sorted(set(as_of))
-        table = _build_arrays(tables, dates, resolved) if dates else output_schema().empty_table()
+        table = (
+            _build_arrays(coded, tables, dates, resolved)
+            if dates
+            else output_schema().empty_table()
+        )
     else:
         snapshot, con = _open_snapshot(lake)
         try:
@@ -470,41 +469,22 @@ def _data_end(lake: Lake, day: date | None) -> date:
     return day
 
 
-def read_events(files: Sequence[Path]) -> pa.Table:
-    """The lake's events files as one Arrow table, ids dictionary-encoded."""
-    if not files:
-        return TABLES["events"].schema.empty_table()
-    ids = ["member_id", "event_type", "target_id"]
-    return pq.read_table(list(files), columns=list(EVENT_COLUMNS), read_dictionary=ids)
+def _read_snapshot(lake: Lake, tries: int = 3) -> tuple[str, CodedEvents, dict[str, pa.Table]]:
+    """The lake's events (coded for the arrays engine), members and subscriptions, and the
+    snapshot they are."""
+    from features.member_arrays import encode_files, read_parquet
 
-
-def _read_snapshot(lake: Lake, tries: int = 3) -> tuple[str, dict[str, pa.Table]]:
-    """The lake's events, members and subscriptions in Arrow, and the snapshot they are."""
     for _ in range(tries):
         snapshot = lake.snapshot_id()
         files = {name: lake.files(name) for name in ("events", *SIDE_INPUTS)}
         if lake.snapshot_id() != snapshot:
             continue  # an ingest published in between: list again
-        tables = {"events": read_events(files["events"])}
+        tables = {}
         for name in SIDE_INPUTS:
-            parts = [pq.read_table(p) for p in files[name]]
-            empty = TABLES[name].schema.empty_table()
-            tables[name] = pa.concat_tables(parts, promote_options="default") if parts else empty
-        return snapshot, tables
+            found = files[name]
+            tables[name] = read_parquet(found) if found else TABLES[name].schema.empty_table()
+        return snapshot, encode_files(files["events"]), tables
     raise RuntimeError(f"the lake at {lake.root} kept changing while it was being read")
-
-
-def _day_range(events: pa.Table) -> tuple[date | None, date | None]:
-    """The first and last UTC event days of an events table."""
-    found = pc.min_max(events["ts"]).as_py()
-    return _utc_day(found["min"]), _utc_day(found["max"])
-
-
-def _utc_day(ts: datetime | None) -> date | None:
-    """A timestamp's UTC day (plain timestamps are UTC already)."""
-    if ts is None:
-        return None
-    return ts.astimezone(UTC).date() if ts.tzinfo else ts.date()
 
 
 def _open_snapshot(lake: Lake, tries: int = 3) -> tuple[str, duckdb.DuckDBPyConnection]:
