@@ -18,245 +18,28 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
-from pathlib import Path
+from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from features.schemas import EVENT_TYPES, EVENTS
+from features.event_codes import (
+    CodedEvents,
+    day_number,
+    dictionary_codes,
+    numpy_values,
+)
+from features.schemas import EVENT_TYPES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
     from concurrent.futures import Future
 
     from features.member_features import FeatureConfig
 
-EPOCH = date(1970, 1, 1)
 NO_DAY = np.iinfo(np.int32).min  # "no such event": the day arrays' NULL
-INTERACTION_TYPES = ("like_given", "comment")  # distinct_members_interacted_30d's events
-TICKET_TYPES = ("ticket_opened", "ticket_resolved")
 CELL_BUDGET = 1 << 24  # (edges x members) cells per array: 128 MB of int64
-TICKS_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
-
-
-@dataclass(frozen=True)
-class CodedEvents:
-    """Events as integer arrays (what the arrays engine counts), and the few columns that only
-    some event types need, for those events alone."""
-
-    member: np.ndarray  # int32 index into members
-    day: np.ndarray  # int32 UTC day number (days since 1970-01-01)
-    kind: np.ndarray  # int8 index into EVENT_TYPES; len(EVENT_TYPES) for any other type
-    members: pa.Array  # member_id strings
-    point_rows: np.ndarray  # int64 rows of points events, ascending
-    point_values: np.ndarray  # float64 their value, 0 where NULL (SQL's SUM skips NULLs)
-    interaction_rows: np.ndarray  # int64 rows of likes given and comments, ascending
-    interaction_targets: pa.Array  # their target_id strings
-    tickets: pa.Table  # ticket events, as the canonical events table (for the SQL's step)
-
-    def __len__(self) -> int:
-        return len(self.member)
-
-    def day_range(self) -> tuple[date | None, date | None]:
-        """The first and last event days."""
-        if not len(self):
-            return None, None
-        return _to_date(int(self.day.min())), _to_date(int(self.day.max()))
-
-
-STREAMED = ("ts", "event_type", "value", "target_id")  # read a row group at a time
-POINT_TYPES = ("points_earned", "points_redeemed")
-# Columns only some event types need, kept for those events alone.
-KEPT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "points": (POINT_TYPES, ("value",)),
-    "interactions": (INTERACTION_TYPES, ("target_id",)),
-    "tickets": (TICKET_TYPES, ("ts", "event_type", "value", "target_id")),
-}
-
-
-def encode_table(table: pa.Table) -> CodedEvents:
-    """encode_events over an events table already in memory."""
-    batches = table.select(list(STREAMED)).to_batches()
-    return encode_events(table["member_id"], batches, table.num_rows)
-
-
-def encode_files(files: Sequence[Path]) -> CodedEvents:
-    """encode_events over Parquet events files: member_id is read whole, the rest a row group
-    at a time into the coded arrays, so no other column is ever held whole (every fresh
-    megabyte costs page faults, a large part of this build's time when memory is cold)."""
-    if not files:
-        return encode_table(EVENTS.schema.empty_table())
-    ids = read_parquet(files, ["member_id"], dictionary=["member_id"])
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        groups = [
-            (events, group)
-            for events in (
-                pq.ParquetFile(p, read_dictionary=["event_type", "target_id"]) for p in files
-            )
-            for group in range(events.num_row_groups)
-        ]
-        # The next row group is read (Arrow lets go of the GIL) while this one is coded.
-        with ThreadPoolExecutor(1) as reader:
-            pending = reader.submit(_read_group, *groups[0]) if groups else None
-            for following in [*groups[1:], None]:
-                current = pending.result() if pending else None
-                pending = reader.submit(_read_group, *following) if following else None
-                if current is not None:
-                    yield from current.to_batches()
-
-    return encode_events(ids["member_id"], batches(), ids.num_rows)
-
-
-def _read_group(events: pq.ParquetFile, group: int) -> pa.Table:
-    """One row group's streamed columns."""
-    return events.read_row_group(group, columns=list(STREAMED))
-
-
-def read_parquet(
-    paths: Sequence[Path], columns: list[str] | None = None, dictionary: list[str] | None = None
-) -> pa.Table:
-    """Parquet files as one table. ParquetFile, not pq.read_table: that one loads
-    pyarrow.dataset, which loads pandas, a fifth of a second before anything is read."""
-    parts = [pq.ParquetFile(p, read_dictionary=dictionary).read(columns=columns) for p in paths]
-    return pa.concat_tables(parts, promote_options="default")
-
-
-def encode_events(
-    member_ids: pa.ChunkedArray, batches: Iterable[pa.RecordBatch], rows: int
-) -> CodedEvents:
-    """Integer codes for member_id and event_type and UTC day numbers for ts, batch by batch
-    (batches: the other event columns, in member_ids' row order), keeping value for points
-    events, target_id for interactions, and ticket events whole."""
-    members = _dictionary(member_ids)
-    member = _values(members.indices, np.int32, 0)
-    day = np.empty(rows, dtype=np.int32)
-    kind = np.empty(rows, dtype=np.int8)
-    masks = {name: _kind_mask(kinds) for name, (kinds, _) in KEPT.items()}
-    kept: dict[str, list[tuple[np.ndarray, pa.RecordBatch]]] = {name: [] for name in KEPT}
-    at = 0
-    for batch in batches:
-        size = batch.num_rows
-        day[at : at + size] = _days(batch.column("ts"))
-        kind[at : at + size] = _kinds(batch.column("event_type"))
-        for name, (_, columns) in KEPT.items():
-            local = np.flatnonzero(masks[name][kind[at : at + size]])
-            kept[name].append((local + at, _take_decoded(batch.select(list(columns)), local)))
-        at += size
-    if at != rows:
-        raise ValueError(f"the events' columns disagree on their length: {at} != {rows}")
-    point_rows, points = _joined(kept["points"], KEPT["points"][1])
-    interaction_rows, interactions = _joined(kept["interactions"], KEPT["interactions"][1])
-    ticket_rows, tickets = _joined(kept["tickets"], KEPT["tickets"][1])
-    return CodedEvents(
-        member=member,
-        day=day,
-        kind=kind,
-        members=members.dictionary,
-        point_rows=point_rows,
-        point_values=_values(_one(points["value"], pa.float64()), np.float64, 0.0),
-        interaction_rows=interaction_rows,
-        interaction_targets=_one(interactions["target_id"], pa.string()),
-        tickets=pa.table(
-            {
-                "member_id": members.dictionary.take(pa.array(member[ticket_rows])),
-                **{name: tickets[name] for name in STREAMED},
-            }
-        ),
-    )
-
-
-def _kind_mask(kinds: tuple[str, ...]) -> np.ndarray:
-    """A lookup from type code to whether it is one of these types."""
-    mask = np.zeros(len(EVENT_TYPES) + 1, dtype=bool)
-    mask[[EVENT_TYPES.index(k) for k in kinds]] = True
-    return mask
-
-
-def _take_decoded(batch: pa.RecordBatch, rows: np.ndarray) -> pa.RecordBatch:
-    """These rows of a batch, dictionary columns decoded (to outlive the batch's dictionaries)."""
-    taken = batch.take(pa.array(rows, pa.int64()))
-    columns = [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in taken]
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
-
-
-def _joined(
-    parts: list[tuple[np.ndarray, pa.RecordBatch]], columns: tuple[str, ...]
-) -> tuple[np.ndarray, pa.Table]:
-    """Rows and batches kept from each batch, end to end (empty, as canonical columns)."""
-    if not parts:
-        empty = pa.schema([EVENTS.schema.field(c) for c in columns]).empty_table()
-        return np.empty(0, np.int64), empty
-    rows = np.concatenate([r for r, _ in parts]).astype(np.int64)
-    return rows, pa.Table.from_batches([b for _, b in parts])
-
-
-def _one(column: pa.ChunkedArray, kind: pa.DataType) -> pa.Array:
-    """A column as one array of this type."""
-    return column.cast(kind).combine_chunks() if column.num_chunks else pa.array([], kind)
-
-
-def _kinds(column: pa.Array) -> np.ndarray:
-    """Each event type's index in EVENT_TYPES (len(EVENT_TYPES) for others): the column's few
-    dictionary entries are looked up once, its rows through them."""
-    if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column)
-    known = {name: i for i, name in enumerate(EVENT_TYPES)}
-    names = column.dictionary.to_pylist()
-    lookup = np.array([known.get(k, len(EVENT_TYPES)) for k in names] or [0], np.int8)
-    return lookup[_values(column.indices, _index_type(column), 0)]
-
-
-def _index_type(chunk: pa.DictionaryArray) -> type[np.generic]:
-    """The NumPy type of a dictionary array's indices."""
-    return np.dtype(chunk.indices.type.to_pandas_dtype()).type
-
-
-def _values(array: pa.Array, dtype: type[np.generic], fill: float) -> np.ndarray:
-    """A fixed-width Arrow array as NumPy without a conversion pass, fill where NULL."""
-    data = array.buffers()[1]
-    if data is None:  # an all-NULL array of the null type
-        return np.full(len(array), fill, dtype=dtype)
-    values = np.frombuffer(data, dtype=dtype)[array.offset : array.offset + len(array)]
-    if array.null_count:
-        return np.where(array.is_valid().to_numpy(zero_copy_only=False), values, fill)
-    return values
-
-
-def _dictionary(column: pa.ChunkedArray) -> pa.DictionaryArray:
-    """One dictionary-encoded array (read_dictionary chunks unified, plain strings encoded)."""
-    if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column)
-    chunks = column.unify_dictionaries().chunks if column.num_chunks else []
-    if not chunks:
-        return pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string()))
-    combined = pa.chunked_array(chunks).combine_chunks()
-    assert isinstance(combined, pa.DictionaryArray)
-    if combined.indices.type != pa.int32():
-        combined = pa.DictionaryArray.from_arrays(
-            combined.indices.cast(pa.int32()), combined.dictionary
-        )
-    return combined
-
-
-def _days(ts: pa.Array) -> np.ndarray:
-    """UTC day numbers of a timestamp column (any unit, with or without a zone)."""
-    raw = _values(ts.view(pa.int64()), np.int64, 0)
-    return np.floor_divide(raw, TICKS_PER_DAY[ts.type.unit]).astype(np.int32)
-
-
-def day_number(day: date) -> int:
-    """A date as a UTC day number."""
-    return (day - EPOCH).days
-
-
-def _to_date(number: int) -> date:
-    """A UTC day number as a date."""
-    return EPOCH + timedelta(days=number)
 
 
 @dataclass(frozen=True)
@@ -442,8 +225,8 @@ def interactions_30d(events: CodedEvents, lay: Layout) -> np.ndarray:
     """(dates, members with events): distinct targets of each member's likes and comments on
     days T-29 .. T."""
     rows = events.interaction_rows
-    targets = _dictionary(pa.chunked_array([events.interaction_targets]))
-    target = _values(targets.indices, np.int32, -1)
+    targets = dictionary_codes(pa.chunked_array([events.interaction_targets]))
+    target = numpy_values(targets.indices, np.int32, -1)
     known = target >= 0
     width = max(len(targets.dictionary), 1)
     pairs = events.member[rows[known]].astype(np.int64) * width + target[known]

@@ -59,7 +59,8 @@ if TYPE_CHECKING:
     import duckdb
     from rich.table import Table as RichTable
 
-    from features.member_arrays import CodedEvents, SideTables
+    from features.event_codes import CodedEvents
+    from features.member_arrays import SideTables
 
 FEATURE_DEFINITION_VERSION = "1"
 COUNT_WINDOWS: tuple[int, ...] = (7, 14, 30, 90)
@@ -198,7 +199,7 @@ def build_features(
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     with _build_session(con):
         if engine == "arrays":
-            from features.member_arrays import encode_table
+            from features.event_codes import encode_table
 
             if events is None:
                 events = con.sql(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events").to_arrow_table()
@@ -472,7 +473,7 @@ def _data_end(lake: Lake, day: date | None) -> date:
 def _read_snapshot(lake: Lake, tries: int = 3) -> tuple[str, CodedEvents, dict[str, pa.Table]]:
     """The lake's events (coded for the arrays engine), members and subscriptions, and the
     snapshot they are."""
-    from features.member_arrays import encode_files, read_parquet
+    from features.event_codes import encode_files, read_parquet
 
     for _ in range(tries):
         snapshot = lake.snapshot_id()
