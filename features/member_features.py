@@ -480,11 +480,12 @@ def _read_snapshot(lake: Lake, tries: int = 3) -> tuple[str, CodedEvents, dict[s
         files = {name: lake.files(name) for name in ("events", *SIDE_INPUTS)}
         if lake.snapshot_id() != snapshot:
             continue  # an ingest published in between: list again
+        coded = encode_files(files["events"])  # first: it starts what runs on the side
         tables = {}
         for name in SIDE_INPUTS:
             found = files[name]
             tables[name] = read_parquet(found) if found else TABLES[name].schema.empty_table()
-        return snapshot, encode_files(files["events"]), tables
+        return snapshot, coded, tables
     raise RuntimeError(f"the lake at {lake.root} kept changing while it was being read")
 
 
