@@ -9,6 +9,7 @@ whole: on a small machine, fresh memory (page faults) is a large part of a build
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 from features.schemas import EVENT_TYPES, EVENTS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
 EPOCH = date(1970, 1, 1)
@@ -68,10 +69,18 @@ KEPT: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
+Piece = tuple[int, "Callable[[], pa.Table]"]  # the row it starts at, and how to load it
+
+
 def encode_table(table: pa.Table) -> CodedEvents:
     """encode_events over an events table already in memory."""
-    batches = table.select(list(STREAMED)).to_batches()
-    return encode_events(table["member_id"], batches, table.num_rows)
+    streamed = table.select(list(STREAMED))
+    starts = np.cumsum([0, *(b.num_rows for b in streamed.to_batches())])
+    pieces: list[Piece] = [
+        (int(at), functools.partial(pa.Table.from_batches, [batch]))
+        for at, batch in zip(starts, streamed.to_batches(), strict=False)
+    ]
+    return encode_events(table["member_id"], pieces, table.num_rows)
 
 
 def encode_files(files: Sequence[Path]) -> CodedEvents:
@@ -84,36 +93,21 @@ def encode_files(files: Sequence[Path]) -> CodedEvents:
     # second: done on the side while the files are read.
     threading.Thread(target=_import_pandas, daemon=True).start()
     ids = read_parquet(files, ["member_id"], dictionary=["member_id"])
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        groups = [
-            (events, group)
-            for events in (
-                pq.ParquetFile(p, read_dictionary=["event_type", "target_id"]) for p in files
-            )
-            for group in range(events.num_row_groups)
-        ]
-        # The next row group is read (Arrow lets go of the GIL) while this one is coded.
-        with ThreadPoolExecutor(1) as reader:
-            pending = reader.submit(_read_group, *groups[0]) if groups else None
-            for following in [*groups[1:], None]:
-                current = pending.result() if pending else None
-                pending = reader.submit(_read_group, *following) if following else None
-                if current is not None:
-                    yield from current.to_batches()
-
-    return encode_events(ids["member_id"], batches(), ids.num_rows)
+    pieces: list[Piece] = []
+    at = 0
+    for path in files:
+        events = pq.ParquetFile(path, read_dictionary=["event_type", "target_id"])
+        for group in range(events.num_row_groups):
+            columns = list(STREAMED)
+            pieces.append((at, functools.partial(events.read_row_group, group, columns=columns)))
+            at += events.metadata.row_group(group).num_rows
+    return encode_events(ids["member_id"], pieces, ids.num_rows)
 
 
 def _import_pandas() -> None:
     """Import pandas if it is there (pyarrow will)."""
     with contextlib.suppress(ImportError):
         importlib.import_module("pandas")
-
-
-def _read_group(events: pq.ParquetFile, group: int) -> pa.Table:
-    """One row group's streamed columns."""
-    return events.read_row_group(group, columns=list(STREAMED))
 
 
 def read_parquet(
@@ -125,29 +119,39 @@ def read_parquet(
     return pa.concat_tables(parts, promote_options="default")
 
 
-def encode_events(
-    member_ids: pa.ChunkedArray, batches: Iterable[pa.RecordBatch], rows: int
-) -> CodedEvents:
-    """Integer codes for member_id and event_type and UTC day numbers for ts, batch by batch
-    (batches: the other event columns, in member_ids' row order), keeping value for points
-    events, target_id for interactions, and ticket events whole."""
-    members = dictionary_codes(member_ids)
-    member = numpy_values(members.indices, np.int32, 0)
+def encode_events(member_ids: pa.ChunkedArray, pieces: list[Piece], rows: int) -> CodedEvents:
+    """Integer codes for member_id and event_type and UTC day numbers for ts, keeping value for
+    points events, target_id for interactions, and ticket events whole.
+
+    pieces: the other event columns, a row range each, loaded and coded on two threads (Arrow
+    and NumPy let go of the GIL), each into its own rows of the coded arrays.
+    """
     day = np.empty(rows, dtype=np.int32)
     kind = np.empty(rows, dtype=np.int8)
     masks = {name: _kind_mask(kinds) for name, (kinds, _) in KEPT.items()}
-    kept: dict[str, list[tuple[np.ndarray, pa.RecordBatch]]] = {name: [] for name in KEPT}
-    at = 0
-    for batch in batches:
-        size = batch.num_rows
-        day[at : at + size] = _days(batch.column("ts"))
-        kind[at : at + size] = _kinds(batch.column("event_type"))
+
+    def code(piece: Piece) -> dict[str, tuple[np.ndarray, pa.RecordBatch]]:
+        at, load = piece
+        batch = load().combine_chunks().to_batches()
+        if not batch:
+            return {}
+        (part,) = batch
+        end = at + part.num_rows
+        day[at:end] = _days(part.column("ts"))
+        kind[at:end] = _kinds(part.column("event_type"))
+        found = {}
         for name, (_, columns) in KEPT.items():
-            local = np.flatnonzero(masks[name][kind[at : at + size]])
-            kept[name].append((local + at, _take_decoded(batch.select(list(columns)), local)))
-        at += size
-    if at != rows:
-        raise ValueError(f"the events' columns disagree on their length: {at} != {rows}")
+            local = np.flatnonzero(masks[name][kind[at:end]])
+            found[name] = (local + at, _take_decoded(part.select(list(columns)), local))
+        return found
+
+    with ThreadPoolExecutor(2) as pool:
+        coded = list(pool.map(code, pieces))
+        members = dictionary_codes(member_ids)
+    member = numpy_values(members.indices, np.int32, 0)
+    if len(member) != rows:
+        raise ValueError(f"the events' columns disagree on their length: {len(member)} != {rows}")
+    kept = {name: [k[name] for k in coded if k] for name in KEPT}
     point_rows, points = _joined(kept["points"], KEPT["points"][1])
     interaction_rows, interactions = _joined(kept["interactions"], KEPT["interactions"][1])
     ticket_rows, tickets = _joined(kept["tickets"], KEPT["tickets"][1])
@@ -178,9 +182,16 @@ def _kind_mask(kinds: tuple[str, ...]) -> np.ndarray:
 
 def _take_decoded(batch: pa.RecordBatch, rows: np.ndarray) -> pa.RecordBatch:
     """These rows of a batch, dictionary columns decoded (to outlive the batch's dictionaries)."""
-    taken = batch.take(pa.array(rows, pa.int64()))
+    taken = batch.take(_indices(rows))
     columns = [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in taken]
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _indices(rows: np.ndarray) -> pa.Array:
+    """Row numbers as an Arrow array, built from the buffer: pa.array() would wait for pyarrow's
+    first import of pandas, which runs on the side meanwhile."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
 
 
 def _joined(
