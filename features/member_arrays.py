@@ -261,11 +261,13 @@ def build(
     """
     per_date = len(_offsets(config)) + 1  # the most edges one more date can add
     group = max(1, CELL_BUDGET // max(per_date * len(events.members), 1))
+    from features.member_features import output_schema
+
     parts = [
         _build_group(events, dates[i : i + group], config, data_end, pending)
         for i in range(0, len(dates), group)
     ]
-    return pa.concat_tables(parts)
+    return pa.concat_tables(parts) if parts else output_schema().empty_table()
 
 
 def _build_group(

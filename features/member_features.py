@@ -25,8 +25,11 @@ read once into per member/bucket/event-type parts, where buckets are day ranges 
 window edge of every as_of, so each window is a sum over a few bucket rows instead of over
 events. This module fills the SQL's slots (literals, and column lists generated from the same
 names as FEATURE_COLUMNS) and owns the DuckDB-specific parts: views over the lake, session
-settings, and turning steps into temporary tables or views. Output: one Parquet file per as_of
-under as_of=YYYY-MM-DD/ (Hive layout) plus _features.json, swapped in atomically.
+settings, and turning steps into temporary tables or views. Two engines build the same table:
+"sql" runs the file whole; "arrays" (the default, member_arrays.py) counts the same buckets with
+NumPy and runs only the file's small steps (tickets, subscriptions, join days). Output: one
+Parquet file per as_of under as_of=YYYY-MM-DD/ (Hive layout) plus _features.json, swapped in
+atomically.
 """
 
 from __future__ import annotations
