@@ -96,12 +96,19 @@ def encode_files(files: Sequence[Path]) -> CodedEvents:
     pieces: list[Piece] = []
     at = 0
     for path in files:
-        events = pq.ParquetFile(path, read_dictionary=["event_type", "target_id"])
-        for group in range(events.num_row_groups):
-            columns = list(STREAMED)
-            pieces.append((at, functools.partial(events.read_row_group, group, columns=columns)))
-            at += events.metadata.row_group(group).num_rows
+        metadata = pq.read_metadata(path)
+        for group in range(metadata.num_row_groups):
+            pieces.append((at, functools.partial(_read_group, path, group)))
+            at += metadata.row_group(group).num_rows
     return encode_events(ids["member_id"], pieces, ids.num_rows)
+
+
+def _read_group(path: Path, group: int) -> pa.Table:
+    """One row group's streamed columns, on the calling thread with a reader of its own: two
+    threads reading one ParquetFile through Arrow's thread pool hung here once (a futex wait in
+    Arrow's future that never ended); the row groups are what runs in parallel instead."""
+    events = pq.ParquetFile(path, read_dictionary=["event_type", "target_id"])
+    return events.read_row_group(group, columns=list(STREAMED), use_threads=False)
 
 
 def _import_pandas() -> None:

@@ -16,6 +16,7 @@ each of those definitions exists once.
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
@@ -26,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.event_codes import (
+    POINT_TYPES,
     CodedEvents,
     day_number,
     dictionary_codes,
@@ -289,22 +291,24 @@ def _build_group(
         interacted = pool.submit(interactions_30d, events, lay)
         active = pool.submit(active_days, events, qualifying, lay)
         grid = place(events, len(events.members), lay)
+        # Counted while DuckDB finishes the SQL steps (nothing here waits for them).
+        quals = [k for k in range(len(EVENT_TYPES)) if qualifying[k]]
+        qualifying_cum = grid.cumulative(quals)
         sql = pending.result()
         members = _universe(events.members, sql.subscribed["member_id"])
         grid = replace(grid, width=len(members))
+        qualifying_cum = _pad(qualifying_cum, len(members), 1)
         listed = _by_member(sql.listed, members, "joined", NO_DAY)
         first = first_days(events, lay, listed == NO_DAY)
         joined = np.where(listed != NO_DAY, listed, first)
         sides = [_side(sql, members, int(t)) for t in lay.dates]
-        counted = _Counted(grid, lay, qualifying, joined, sides, _ranks(members))
+        counted = _Counted(grid, lay, qualifying, qualifying_cum, joined, sides, _ranks(members))
         columns = counted.by_type(pool)
         counts, start = active.result()
-        counted.finish(
-            columns,
-            _pad(counts, len(members), 0),
-            start,
-            _pad(interacted.result(), len(members), 1),
+        rest = _Rest(
+            _pad(counts, len(members), 0), start, _pad(interacted.result(), len(members), 1)
         )
+        list(pool.map(functools.partial(counted.finish, columns, rest), range(len(lay.dates))))
     schema = output_schema()
     parts = []
     # One table per date, put together without copying (the writer slices them apart again).
@@ -333,6 +337,7 @@ class _Counted:
         grid: Grid,
         lay: Layout,
         qualifying: np.ndarray,
+        qualifying_cum: np.ndarray,
         joined: np.ndarray,
         sides: list[Side],
         rank: np.ndarray,
@@ -341,7 +346,9 @@ class _Counted:
             grid, lay, qualifying, joined, sides,
         )  # fmt: skip
         self.dates = [int(t) for t in lay.dates]
-        self.qualifying_cum = grid.cumulative([k for k in range(len(EVENT_TYPES)) if qualifying[k]])
+        self.qualifying_cum = qualifying_cum  # (buckets, members): qualifying events by each edge
+        weighted = {k: grid.cumulative([EVENT_TYPES.index(k)], weighted=True) for k in POINT_TYPES}
+        self.earned, self.redeemed = weighted["points_earned"], weighted["points_redeemed"]
         self.lookback = [self.window(self.qualifying_cum, t, "lookback") for t in self.dates]
         self.rows: list[np.ndarray] = []
         for t, side, seen in zip(self.dates, sides, self.lookback, strict=True):
@@ -382,46 +389,46 @@ class _Counted:
             self.series[kind] = cum
         return k, found, last
 
-    def finish(
-        self,
-        columns: list[dict[str, np.ndarray]],
-        active: np.ndarray,
-        start: int,
-        interacted: np.ndarray,
-    ) -> None:
-        """The remaining features and both labels, in place."""
+    def finish(self, columns: list[dict[str, np.ndarray]], rest: _Rest, i: int) -> None:
+        """The remaining features and both labels of date i, into columns[i]."""
         from features.member_features import ACTIVE_DAY_WINDOWS, FEATURE_COLUMNS, TREND_DAYS, TRENDS
 
-        earned = self.grid.cumulative([EVENT_TYPES.index("points_earned")], weighted=True)
-        redeemed = self.grid.cumulative([EVENT_TYPES.index("points_redeemed")], weighted=True)
-        for i, (t, codes, side) in enumerate(zip(self.dates, self.rows, self.sides, strict=True)):
-            found = columns[i]
-            column = t - start + 1
-            for w in ACTIVE_DAY_WINDOWS:
-                found[f"active_days_{w}d"] = active[codes, column] - active[codes, column - w]
-            found["days_since_last_activity"] = _since(t, self.last_qualifying[i][codes])
-            found["tenure_days"] = t - self.joined[codes]
-            for name, s in TRENDS.items():
-                recent = self.window(self.series[s], t, f"{TREND_DAYS}d")[codes]
-                previous = self.window(self.series[s], t, f"previous_{TREND_DAYS}d")[codes]
-                found[f"trend_{name}_{TREND_DAYS}d"] = (recent + 1.0) / (previous + 1.0)
-            found["distinct_members_interacted_30d"] = interacted[i][codes]
-            posts = self.window(self.series["post"], t, "30d")[codes]
-            for feature, kind in (("replies", "reply_received"), ("likes", "like_received")):
-                received = self.window(self.series[kind], t, "30d")[codes]
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ratio = np.where(posts > 0, received / posts, np.nan)
-                found[f"{feature}_received_per_post_30d"] = ratio
-            found["tickets_open_unresolved"] = side.tickets[codes]
-            found["oldest_open_ticket_days"] = _since(t, side.oldest_opened[codes])
-            now = self.lay.at(t, 0)
-            found["points_balance"] = (earned[now] - redeemed[now])[codes]
-            found["points_redeemed_90d"] = self.window(redeemed, t, "90d")[codes]
-            if set(found) != set(FEATURE_COLUMNS):  # the SQL's check, for the same reason
-                raise RuntimeError("feature arrays and FEATURE_COLUMNS disagree")
-            activity = _activity_label(t, self.lay, self.qualifying_cum, self.lookback[i])
-            found["churned_activity"] = activity[codes]
-            found["churned_subscription"] = _subscription_label(t, self.lay, side)[codes]
+        t, codes, side, found = self.dates[i], self.rows[i], self.sides[i], columns[i]
+        column = t - rest.active_start + 1
+        for w in ACTIVE_DAY_WINDOWS:
+            found[f"active_days_{w}d"] = rest.active[codes, column] - rest.active[codes, column - w]
+        found["days_since_last_activity"] = _since(t, self.last_qualifying[i][codes])
+        found["tenure_days"] = t - self.joined[codes]
+        for name, s in TRENDS.items():
+            recent = self.window(self.series[s], t, f"{TREND_DAYS}d")[codes]
+            previous = self.window(self.series[s], t, f"previous_{TREND_DAYS}d")[codes]
+            found[f"trend_{name}_{TREND_DAYS}d"] = (recent + 1.0) / (previous + 1.0)
+        found["distinct_members_interacted_30d"] = rest.interacted[i][codes]
+        posts = self.window(self.series["post"], t, "30d")[codes]
+        for feature, kind in (("replies", "reply_received"), ("likes", "like_received")):
+            received = self.window(self.series[kind], t, "30d")[codes]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(posts > 0, received / posts, np.nan)
+            found[f"{feature}_received_per_post_30d"] = ratio
+        found["tickets_open_unresolved"] = side.tickets[codes]
+        found["oldest_open_ticket_days"] = _since(t, side.oldest_opened[codes])
+        now = self.lay.at(t, 0)
+        found["points_balance"] = (self.earned[now] - self.redeemed[now])[codes]
+        found["points_redeemed_90d"] = self.window(self.redeemed, t, "90d")[codes]
+        if set(found) != set(FEATURE_COLUMNS):  # the SQL's check, for the same reason
+            raise RuntimeError("feature arrays and FEATURE_COLUMNS disagree")
+        activity = _activity_label(t, self.lay, self.qualifying_cum, self.lookback[i])
+        found["churned_activity"] = activity[codes]
+        found["churned_subscription"] = _subscription_label(t, self.lay, side)[codes]
+
+
+@dataclass(frozen=True)
+class _Rest:
+    """What the second thread counted for the remaining features."""
+
+    active: np.ndarray  # (members, days + 1): qualifying days before active_start + j
+    active_start: int
+    interacted: np.ndarray  # (dates, members): distinct targets in the 30 days to each date
 
 
 def _since(t: int, day: np.ndarray) -> np.ndarray:
