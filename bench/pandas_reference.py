@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.event_codes import INTERACTION_TYPES as SOCIAL
+from features.member_features import ACTIVE_DAY_WINDOWS, COUNT_WINDOWS
 from features.schemas import EVENT_TYPES, QUALIFYING_EVENT_TYPES
 
-COUNT_WINDOWS = (7, 14, 30, 90)
-ACTIVE_DAY_WINDOWS = (7, 30, 90)
-SOCIAL = ("like_given", "comment")  # what distinct_members_interacted_30d counts
 OPEN_END = pd.Timestamp("9000-01-01")  # an open subscription's end while merging periods
 
 

@@ -56,7 +56,7 @@ class CodedEvents:
         """The first and last event days."""
         if not len(self):
             return None, None
-        return _to_date(int(self.day.min())), _to_date(int(self.day.max()))
+        return to_date(int(self.day.min())), to_date(int(self.day.max()))
 
 
 STREAMED = ("ts", "event_type", "value", "target_id")  # read a row group at a time
@@ -74,11 +74,11 @@ Piece = tuple[int, "Callable[[], pa.Table]"]  # the row it starts at, and how to
 
 def encode_table(table: pa.Table) -> CodedEvents:
     """encode_events over an events table already in memory."""
-    streamed = table.select(list(STREAMED))
-    starts = np.cumsum([0, *(b.num_rows for b in streamed.to_batches())])
+    batches = table.select(list(STREAMED)).to_batches()
+    starts = np.cumsum([0, *(b.num_rows for b in batches)])
     pieces: list[Piece] = [
         (int(at), functools.partial(pa.Table.from_batches, [batch]))
-        for at, batch in zip(starts, streamed.to_batches(), strict=False)
+        for at, batch in zip(starts, batches, strict=False)
     ]
     return encode_events(table["member_id"], pieces, table.num_rows)
 
@@ -266,6 +266,6 @@ def day_number(day: date) -> int:
     return (day - EPOCH).days
 
 
-def _to_date(number: int) -> date:
+def to_date(number: int) -> date:
     """A UTC day number as a date."""
     return EPOCH + timedelta(days=number)

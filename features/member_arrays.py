@@ -61,7 +61,6 @@ class Layout:
     edges: np.ndarray  # int32, ascending: every window edge of every date
     windows: dict[str, tuple[int, int]]  # name -> (start, end): days d with start <= T-d < end
     horizon: int
-    lookback: int
     data_end: int
 
     def at(self, t: int, offset: int) -> int:
@@ -91,7 +90,6 @@ def layout(dates: list[date], config: FeatureConfig, data_end: date) -> Layout:
         edges=np.array(sorted(edges), dtype=np.int32),
         windows=windows,
         horizon=config.horizon_days,
-        lookback=config.lookback_days,
         data_end=day_number(data_end),
     )
 
@@ -163,8 +161,7 @@ class Grid:
 
     def _wide(self, found: np.ndarray, fill: int = 0) -> np.ndarray:
         """found with a column (fill) for each member beyond those with events."""
-        extra = self.width - self.members
-        return np.pad(found, ((0, 0), (0, extra)), constant_values=fill) if extra > 0 else found
+        return _pad(found, self.width, 1, fill)
 
 
 def place(events: CodedEvents, members: int, lay: Layout) -> Grid:

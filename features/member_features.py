@@ -48,13 +48,14 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from string import Template
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from features.event_codes import to_date
 from features.lake import Lake
 from features.schemas import EVENT_TYPES, QUALIFYING_EVENT_TYPES, TABLES, TS, Table
 
@@ -83,10 +84,9 @@ BAND_COLUMNS: tuple[str, ...] = (
 )
 METADATA = "_features.json"
 Engine = Literal["arrays", "sql"]
-ENGINES: tuple[str, ...] = ("arrays", "sql")
+ENGINES: tuple[str, ...] = get_args(Engine)
 EVENT_COLUMNS: tuple[str, ...] = ("member_id", "ts", "event_type", "value", "target_id")
 SIDE_INPUTS: tuple[str, ...] = ("members", "subscriptions")  # what the arrays engine's SQL reads
-EPOCH = date(1970, 1, 1)  # date32 counts days from here
 DAY_BITS = 62  # steward_calendar's day mask: bits 0..61 of a BIGINT
 
 # The single source of truth for the features and their order; the SQL is generated from it.
@@ -185,14 +185,12 @@ def build_features(
     as_of: Sequence[date],
     config: FeatureConfig,
     engine: Engine = "arrays",
-    events: pa.Table | None = None,
 ) -> pa.Table:
     """Features and labels at each as_of date from the events, members, subscriptions on con.
 
     engine "sql" runs sql/member_features.sql whole (the definition, portable to Spark);
     "arrays" (the default, several times faster) counts the events with NumPy and runs the
-    SQL's steps for tickets, subscriptions and join days: the same table. `events` (the arrays
-    engine only) is the events table already in Arrow, instead of reading con's view.
+    SQL's steps for tickets, subscriptions and join days: the same table.
     """
     _validate(config)
     dates = sorted(set(as_of))
@@ -204,8 +202,7 @@ def build_features(
         if engine == "arrays":
             from features.event_codes import encode_table
 
-            if events is None:
-                events = con.sql(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events").to_arrow_table()
+            events = con.sql(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events").to_arrow_table()
             tables = {n: con.sql(f"SELECT * FROM {n}").to_arrow_table() for n in SIDE_INPUTS}
             return _build_arrays(encode_table(events), tables, dates, config)
         data_end = config.data_end or _last_event_day(con) or dates[-1]
@@ -312,11 +309,11 @@ def open_lake(
     con.execute("SET TimeZone = 'UTC'")
     for name in ("events", "members", "subscriptions"):
         table = TABLES[name]
-        paths = lake.files(name)
-        if paths:
+        files = lake.files(name)
+        if files:
             # read_parquet with a list literal is DuckDB's; on Spark these are spark.read views.
-            quoted = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
-            source = f"read_parquet([{quoted}], union_by_name = true)"
+            paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+            source = f"read_parquet([{paths}], union_by_name = true)"
         else:
             source = f"steward_empty_{name}"
             con.register(source, table.schema.empty_table())
@@ -747,7 +744,7 @@ def _by_as_of(table: pa.Table) -> dict[date, pa.Table]:
     found, starts = np.unique(days, return_index=True)
     ends = [*starts[1:], len(days)]
     return {
-        EPOCH + timedelta(days=int(d)): table.slice(int(a), int(b) - int(a))
+        to_date(int(d)): table.slice(int(a), int(b) - int(a))
         for d, a, b in zip(found, starts, ends, strict=True)
     }
 
