@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+# Names that become folder names (an MLflow experiment's artifacts live under
+# STEWARD_HOME/mlartifacts/<experiment>): no separators, no "..", nothing hidden.
+SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+SafeName = Annotated[
+    str,
+    Field(
+        pattern=SAFE_NAME, description="letters, digits, '.', '_' and '-', starting alphanumeric"
+    ),
+]
 
 
 class StrictConfig(BaseModel):

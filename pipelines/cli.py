@@ -76,9 +76,13 @@ def ingest_generic(
 ) -> None:
     """Ingest one file with a column mapping."""
     from features.adapters.generic import GenericSource
+    from pipelines.paths import input_file
 
     source = GenericSource(
-        path, table, _parse_pairs(map_, "--map"), _parse_pairs(event_type, "--event-type")
+        input_file(path, "file"),
+        table,
+        _parse_pairs(map_, "--map"),
+        _parse_pairs(event_type, "--event-type"),
     )
     _ingest(source)
 
@@ -89,8 +93,9 @@ def ingest_stackexchange(
 ) -> None:
     """Ingest a Stack Exchange data dump."""
     from features.adapters.stackexchange import StackExchangeSource
+    from pipelines.paths import input_folder
 
-    _ingest(StackExchangeSource(folder))
+    _ingest(StackExchangeSource(input_folder(folder, "folder")))
 
 
 @ingest_app.command("fightchurn")
@@ -101,8 +106,9 @@ def ingest_fightchurn(
 ) -> None:
     """Ingest the account/subscription/event layout of the Fighting Churn With Data simulator."""
     from features.adapters.fightchurn import FightChurnSource
+    from pipelines.paths import input_folder
 
-    _ingest(FightChurnSource(folder))
+    _ingest(FightChurnSource(input_folder(folder, "folder")))
 
 
 def _ingest(source: object) -> None:

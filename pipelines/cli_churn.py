@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 train_app = typer.Typer(help="Train models and register them in MLflow.", no_args_is_help=True)
 score_app = typer.Typer(help="Batch scoring with the champion models.", no_args_is_help=True)
@@ -77,29 +74,35 @@ def at_risk_cmd(
         typer.Option(help="KEY=VALUE on member attributes (e.g. channel=ios), repeatable."),
     ] = [],  # noqa: B006
     csv: Annotated[
-        Path | None, typer.Option(help="Write the rows to this CSV file instead of printing them.")
+        Path | None, typer.Option(help="Write the rows to this .csv file instead of printing them.")
     ] = None,
+    fields: Annotated[
+        list[str],
+        typer.Option(
+            help="CSV columns, comma-separated or repeated (default: member_id, as_of, "
+            "probability, tier, reasons, intervention, model_version; attributes only if named)."
+        ),
+    ] = [],  # noqa: B006
 ) -> None:
     """The members most likely to churn, with reasons and interventions."""
     from pipelines.churn import at_risk, at_risk_table
+    from pipelines.export import parse_fields, to_csv_text
+    from pipelines.paths import output_file, write_text
     from pipelines.reporting import console
 
     if top < 1:
         raise ValueError(f"--top {top}: give a positive number of members")
+    if fields and csv is None:
+        raise ValueError("--fields chooses the columns of --csv FILE: give --csv too")
+    columns = parse_fields(fields)
+    if csv is not None:
+        output_file(csv, "--csv", ".csv")  # checked before the table is read
     found = at_risk(top=top, tier=tier, segment=parse_segment(segment))
     if csv is not None:
-        csv_frame(found).to_csv(csv, index=False)
-        console().print(f"wrote {len(found):,} members to {csv}")
+        write_text(csv, to_csv_text(found, columns))
+        console().print(f"wrote {len(found):,} members ({', '.join(columns)}) to {csv}")
         return
     console().print(at_risk_table(found, f"{len(found):,} members most at risk"))
-
-
-def csv_frame(found: pd.DataFrame) -> pd.DataFrame:
-    """The at-risk rows with list columns joined by '; ' (plain CSV cells)."""
-    frame = found.copy()
-    for column in ("reasons", "interventions", "drivers"):
-        frame[column] = frame[column].map("; ".join)
-    return frame
 
 
 def parse_segment(

@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import platform
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,7 @@ from typing import Any, Protocol
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from models.config import read_yaml_mapping
+from models.config import SAFE_NAME, read_yaml_mapping
 
 TASKS = ("churn", "toxicity")
 # Versions recorded with every run: what can change a metric when the code does not.
@@ -81,6 +82,11 @@ def load_experiment(path: Path, sets: Sequence[str] = ()) -> ExperimentSpec:
     """Read an experiment file and apply `--set key=value` overrides; one-line errors."""
     path = Path(path)
     raw = read_yaml_mapping(path)
+    if not re.match(SAFE_NAME, path.stem):
+        raise ValueError(
+            f"{path}: the file's name is the MLflow experiment's (and its artifact folder's): "
+            "use letters, digits, '.', '_' and '-', starting with a letter or digit"
+        )
     task = raw.get("task")
     if task not in TASKS:
         shown = "missing" if task is None else f"{task!r} is not one of {', '.join(TASKS)}"

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from models.config import StrictConfig, read_yaml_mapping
+from models.config import SafeName, StrictConfig, read_yaml_mapping
 from models.sweep import SweepSettings
 
 MODEL_NAME = "steward-churn"
@@ -89,7 +89,7 @@ class ChurnConfig(_Strict):
     validation: ValidationSettings = ValidationSettings()
     tiers: Tiers = Tiers()
     reasons: ReasonSettings = ReasonSettings()
-    registered_model: str = MODEL_NAME
+    registered_model: SafeName = MODEL_NAME
     # False: log the run without registering it (ablations and questions, not candidates).
     register_model: bool = True
     seed: int = 7

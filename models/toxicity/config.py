@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, model_validator
 
 from features.schemas import MODERATION_LABELS
-from models.config import StrictConfig, read_yaml_mapping
+from models.config import SafeName, StrictConfig, read_yaml_mapping
 from models.sweep import SweepSettings
 
 _Strict = StrictConfig
@@ -86,8 +86,8 @@ class ThresholdConfig(_Strict):
 class TrackingConfig(_Strict):
     """Where the run is recorded and under which registered model."""
 
-    experiment: str = "toxicity"
-    registered_model: str = "steward-toxicity"
+    experiment: SafeName = "toxicity"
+    registered_model: SafeName = "steward-toxicity"
     register_model: bool = True
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -25,6 +24,7 @@ from serving.schemas.members import (
 from serving.state import ServerState, State, need, not_loaded
 
 router = APIRouter(tags=["members"])
+JSON_FIELDS = ("member_id", "probability", "tier", "reasons", "intervention", "attributes")
 Reader = Annotated[Caller, Depends(require("members:read"))]
 
 
@@ -46,7 +46,7 @@ def _segment(pairs: list[str]) -> dict[str, str]:
         raise ApiError(422, str(exc)) from None
 
 
-@router.get("/v1/members/at-risk", response_model=AtRiskPage)
+@router.get("/v1/members/at-risk", response_model=AtRiskPage, response_model_exclude_unset=True)
 async def at_risk_members(
     state: State,
     caller: Reader,
@@ -56,16 +56,25 @@ async def at_risk_members(
     min_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
     segment: Annotated[list[str], Query(description="KEY=VALUE on attributes, repeatable")] = [],  # noqa: B006
     format: Literal["json", "csv"] = "json",
+    fields: Annotated[
+        list[str],
+        Query(
+            description="only these fields (comma-separated or repeated); member_id always. "
+            f"JSON: any of {', '.join(JSON_FIELDS)} (default: all of them). CSV: any column of "
+            "`steward at-risk --fields` (default: without attributes and drivers)."
+        ),
+    ] = [],  # noqa: B006
 ) -> Any:
     """The members most likely to churn, highest probability first (JSON page or CSV)."""
     if limit > state.settings.max_page:
         raise limit_error(422, "max_page", state.settings.max_page, f"limit={limit:,}")
+    columns = _fields(fields, format)
     table = _table(state)
     rows = table.select(tier, min_probability, _segment(segment))
     page = rows[offset : offset + limit]
     if format == "csv":
-        return _csv(table, page)
-    members = [_at_risk_member(table.row(int(i))) for i in page]
+        return _csv(table, page, columns)
+    members = [_at_risk_member(table.row(int(i)), columns) for i in page]
     version = table.model_version
     model = (
         ModelRef(name=str(table.frame["model_name"].iloc[0]), version=version) if version else None
@@ -75,20 +84,36 @@ async def at_risk_members(
     )
 
 
-def _at_risk_member(row: dict[str, Any]) -> AtRiskMember:
-    """One list entry from a table row."""
-    keys = ("member_id", "probability", "tier", "reasons", "intervention", "attributes")
-    return AtRiskMember(**{k: row[k] for k in keys})
+def _fields(fields: list[str], format: str) -> list[str]:
+    """The fields asked for, checked against what the format carries; 422 naming the rest."""
+    from pipelines.export import DEFAULT_FIELDS, FIELDS, parse_fields
+
+    try:
+        if format == "csv":
+            return parse_fields(fields, DEFAULT_FIELDS)
+        chosen = parse_fields(fields, JSON_FIELDS)
+    except ValueError as exc:
+        raise ApiError(422, f"fields: {exc}") from None
+    extra = [f for f in chosen if f not in JSON_FIELDS]
+    if extra:
+        csv_only = ", ".join(f for f in FIELDS if f not in JSON_FIELDS)
+        raise ApiError(
+            422, f"fields {extra} are in the CSV export only ({csv_only}); add format=csv"
+        )
+    return chosen
 
 
-def _csv(table: AtRiskTable, page: np.ndarray) -> Response:
+def _at_risk_member(row: dict[str, Any], fields: list[str]) -> AtRiskMember:
+    """One list entry from a table row, with only the fields asked for."""
+    return AtRiskMember(**{k: row[k] for k in fields})
+
+
+def _csv(table: AtRiskTable, page: np.ndarray, fields: list[str]) -> Response:
     """The page as CSV, in the layout of `steward at-risk --csv`."""
-    from pipelines.cli_churn import csv_frame
+    from pipelines.export import to_csv_text
 
-    buffer = io.StringIO()
-    csv_frame(table.frame.iloc[page]).to_csv(buffer, index=False)
     return Response(
-        buffer.getvalue(),
+        to_csv_text(table.frame.iloc[page], fields),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="at_risk.csv"'},
     )

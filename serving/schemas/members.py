@@ -77,14 +77,14 @@ class ScoredMember(MemberChurn):
 
 
 class AtRiskMember(BaseModel):
-    """One row of the at-risk list."""
+    """One row of the at-risk list; with `fields=`, only the fields asked for are sent."""
 
     member_id: str
-    probability: float
-    tier: Literal["high", "medium", "low"]
-    reasons: list[str]
-    intervention: str | None
-    attributes: dict[str, Any]
+    probability: float | None = None
+    tier: Literal["high", "medium", "low"] | None = None
+    reasons: list[str] | None = None
+    intervention: str | None = None
+    attributes: dict[str, Any] | None = None
 
 
 class AtRiskPage(BaseModel):
