@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 from collections.abc import Iterator
@@ -18,13 +19,27 @@ from features.adapters.base import ROW, Reject
 
 BATCH_ROWS = 250_000
 _BLOCK_BYTES = 16 << 20
+# A row whose bytes are not UTF-8 travels to _rebatch with its reason in this column, so it
+# is quarantined under its own row number instead of failing the whole file.
+_REJECT = "__steward_reject__"
 
 
 def _csv_header(path: Path) -> list[str]:
     """Column names of a CSV file (plain or gzip), read from its first line."""
     with pa.input_stream(str(path), compression="detect") as raw:
-        first = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="").readline()
-    return next(csv.reader([first]), [])
+        # Bytes up to the first newline: the rows after it may hold bytes that are not UTF-8.
+        first = b""
+        while b"\n" not in first and len(first) < _BLOCK_BYTES:
+            chunk = raw.read(64 << 10)
+            if not chunk:
+                break
+            first += chunk
+        first = first.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path.name}: the header line is not UTF-8 (byte {exc.start})") from None
+    return next(csv.reader([text]), [])
 
 
 def read_csv(
@@ -47,13 +62,44 @@ def read_csv(
         read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES, use_threads=False),
         parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
         convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
+            # Bytes, not strings: one cell that is not UTF-8 must not fail the whole block.
+            column_types={n: pa.binary() for n in names},
             # Only an empty field is missing: 'NA' is Namibia, 'null' may be a user's name.
             null_values=[""],
             strings_can_be_null=True,
         ),
     )
-    yield from _rebatch((b.to_pandas() for b in reader), rejects, batch_rows)
+    yield from _rebatch((_decode(b) for b in reader), rejects, batch_rows)
+
+
+def _decode(batch: pa.RecordBatch) -> pd.DataFrame:
+    """A batch of byte columns as strings; rows that are not UTF-8 carry why in _REJECT."""
+    target = pa.schema([(name, pa.string()) for name in batch.schema.names])
+    try:
+        return batch.cast(target).to_pandas()  # validates UTF-8: the fast path for clean files
+    except pa.ArrowInvalid:
+        return _decode_by_cell(batch)
+
+
+def _decode_by_cell(batch: pa.RecordBatch) -> pd.DataFrame:
+    """The slow path for a batch with bad bytes: decode cell by cell, marking the bad rows."""
+    reasons: list[str | None] = [None] * batch.num_rows
+    columns: dict[str, list[str | None]] = {}
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        cells: list[str | None] = []
+        for i, value in enumerate(column.to_pylist()):
+            if value is None:
+                cells.append(None)
+                continue
+            try:
+                cells.append(value.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                reasons[i] = reasons[i] or f"not valid UTF-8 in {name} (byte {exc.start})"
+                cells.append(value.decode("utf-8", "backslashreplace"))  # keeps the bytes visible
+        columns[name] = cells
+    frame = pd.DataFrame(columns, dtype=object)
+    frame[_REJECT] = reasons
+    return frame
 
 
 def _rebatch(
@@ -71,9 +117,25 @@ def _rebatch(
             numbers = _row_numbers(start, len(part), skipped)
             part[ROW] = numbers
             start = int(numbers[-1]) + 1 if len(numbers) else start
+            if _REJECT in part:
+                part, found = _split_rejects(part, found)
             yield part, found
     if rejects:
         yield pd.DataFrame({ROW: pd.Series([], dtype="int64")}), list(rejects)
+
+
+def _split_rejects(part: pd.DataFrame, found: list[Reject]) -> tuple[pd.DataFrame, list[Reject]]:
+    """Move rows marked in _REJECT out of the frame into rejects, with their row numbers."""
+    bad = part[_REJECT].notna().to_numpy()
+    cells = part.drop(columns=[_REJECT, ROW])
+    for i in np.flatnonzero(bad):
+        line = io.StringIO()
+        csv.writer(line).writerow(["" if v is None else v for v in cells.iloc[i]])
+        found.append(
+            Reject(int(part[ROW].iloc[i]), part[_REJECT].iloc[i], line.getvalue().rstrip())
+        )
+    kept = part[~bad].drop(columns=_REJECT).reset_index(drop=True)
+    return kept, found
 
 
 def _row_numbers(start: int, count: int, skipped: set[int]) -> np.ndarray:
@@ -99,17 +161,14 @@ def read_jsonl(
     """Yield JSON Lines as frames; a line that is not a JSON object is rejected with why."""
     records: list[dict[str, object]] = []
     rejects: list[Reject] = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if not raw.strip():
                 continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                rejects.append(Reject(number, f"malformed JSON: {exc.msg}", line.rstrip("\n")))
-                continue
-            if not isinstance(obj, dict):
-                rejects.append(Reject(number, "malformed JSON: not an object", line.rstrip("\n")))
+            obj = _json_object(raw)
+            if isinstance(obj, Reject):
+                rejects.append(Reject(number, obj.reason, obj.raw))
                 continue
             obj[ROW] = number
             records.append(obj)
@@ -118,6 +177,24 @@ def read_jsonl(
                 records, rejects = [], []
     if records or rejects:
         yield _frame(records), rejects
+
+
+def _json_object(raw: bytes) -> dict[str, object] | Reject:
+    """One JSON Lines record, or a Reject (numbered by the caller) saying why it is not one."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
+        return Reject(None, f"not valid UTF-8 (byte {exc.start})", text)
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return Reject(None, f"malformed JSON: {exc.msg}", line.rstrip("\r\n"))
+    except RecursionError:  # hostile nesting: json recurses once per level
+        return Reject(None, "malformed JSON: nested too deeply", line.rstrip("\r\n"))
+    if not isinstance(obj, dict):
+        return Reject(None, "malformed JSON: not an object", line.rstrip("\r\n"))
+    return obj
 
 
 def _frame(records: list[dict[str, object]]) -> pd.DataFrame:
