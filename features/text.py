@@ -62,8 +62,13 @@ _HOMOGLYPHS = str.maketrans(
 )  # fmt: skip
 _CONFUSABLE = frozenset("авеёкмнорстухіїјѕԁɡոսαβεηικνορτυχω")
 _NON_ASCII_WORD = re.compile(r"[^\W\d_]*[^\x00-\x7f][^\W\d_]*")
-# Invisible characters slipped inside words ("id\u200biot") and soft hyphens.
-_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
+# Characters that render as nothing, slipped inside words to split them ("id\u200biot",
+# "id\x00iot"): zero-width and bidirectional controls (overrides, isolates, marks), soft
+# hyphens, variation selectors, tag characters, and C0/C1 control codes other than whitespace.
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2069\ufe00-\ufe0f\ufeff\U000e0000-\U000e007f]"
+)
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[a-zA-Z\u00c0-\u024f]+")
 _OTHER_WORD = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -96,6 +101,8 @@ def normalize_text(text: str) -> str:
 
 def _normalize_once(text: str) -> str:
     """One pass of every normalisation step."""
+    # First, so that every later pattern (URLs, leetspeak, look-alikes) sees the joined word.
+    text = _INVISIBLE.sub("", text)
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
     if "&" in text:
@@ -106,7 +113,7 @@ def _normalize_once(text: str) -> str:
     if "@" in text:
         text = _MENTION.sub(USER_TOKEN, _EMAIL.sub(USER_TOKEN, text))
     if not text.isascii():
-        text = _NON_ASCII_WORD.sub(_fold_homoglyphs, _INVISIBLE.sub("", text))
+        text = _NON_ASCII_WORD.sub(_fold_homoglyphs, text)
     text = _SPACED.sub(_join_spaced, text)
     text = _LEET_TOKEN.sub(_fold_leet, text)
     if "*" in text or "#" in text:

@@ -62,6 +62,19 @@ def _describe(errors: list[Any]) -> str:
     return "invalid request: " + "; ".join(parts) + more
 
 
+def _unreadable_body(cause: BaseException | None) -> str | None:
+    """Why a body FastAPI could not parse was unreadable, for the causes a client can fix."""
+    # FastAPI answers both with a bare 400 "error parsing the body"; the client needs to know.
+    if isinstance(cause, UnicodeDecodeError):
+        return (
+            f"invalid request: body is not valid UTF-8 (byte 0x{cause.object[cause.start]:02x} "
+            f"at offset {cause.start}); send JSON encoded as UTF-8"
+        )
+    if isinstance(cause, RecursionError):
+        return "invalid request: body JSON is nested too deeply to parse; flatten it"
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """JSON errors for ApiError, validation errors, unknown routes and anything unexpected."""
 
@@ -75,6 +88,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        unreadable = _unreadable_body(exc.__cause__)
+        if exc.status_code == 400 and unreadable:
+            return error_response(422, unreadable)
         message = str(exc.detail)
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}; see /docs for the routes"

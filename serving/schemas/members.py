@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
 from serving.schemas.common import ModelRef
 
@@ -24,6 +24,10 @@ class MemberChurn(BaseModel):
     model: ModelRef
 
 
+# Finite only: JSON has no NaN or Infinity, yet Python's parser reads them (and 1e400 as
+# inf), and an infinite feature turned into reasons like "no activity for -9.2e18 days".
+
+
 class EventIn(BaseModel):
     """One event of the member, in the canonical event layout."""
 
@@ -31,7 +35,7 @@ class EventIn(BaseModel):
 
     ts: datetime = Field(description="UTC when no offset is given")
     event_type: str
-    value: float | None = None
+    value: FiniteFloat | None = None
     target_id: str | None = None
 
 
@@ -43,7 +47,7 @@ class SubscriptionIn(BaseModel):
     start_at: datetime
     end_at: datetime | None = None
     product: str | None = None
-    mrr: float | None = None
+    mrr: FiniteFloat | None = None
 
 
 class ScoreMemberRequest(BaseModel):
@@ -52,7 +56,7 @@ class ScoreMemberRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     member_id: str = Field(default="member", min_length=1, max_length=256)
-    features: dict[str, float | None] | None = Field(
+    features: dict[str, FiniteFloat | None] | None = Field(
         default=None, description="feature name -> value; missing features count as unknown (null)"
     )
     events: list[EventIn] | None = None
