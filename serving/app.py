@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from serving.auth import KeyRing
 from serving.batching import MicroBatcher
 from serving.errors import install_error_handlers
-from serving.limits import BodyLimitMiddleware
+from serving.limits import BodyLimitMiddleware, InFlightLimitMiddleware
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.models import ModelHolder
 from serving.routes import admin, discovery, health, members, perspective, posts
@@ -71,8 +71,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
     for module in (posts, perspective, discovery, members, health, admin):
         app.include_router(module.router)
     install_error_handlers(app)
-    # Outermost last: the size limit runs before anything reads the body; metrics see all.
+    # Outermost last: the size limit runs before anything reads the body, the in-flight limit
+    # before any work is queued; metrics see all, refusals included.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(InFlightLimitMiddleware, max_in_flight=settings.max_in_flight)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 

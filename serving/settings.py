@@ -46,6 +46,10 @@ class ServeSettings(BaseSettings):
     max_text_chars: int = Field(default=10_000, ge=1)
     max_events: int = Field(default=5_000, ge=1)  # a member's 90+ days, well under max_body_bytes
     max_page: int = Field(default=1_000, ge=1)
+    # Requests being worked on at once before new ones get 503 + Retry-After. Every bench.serving
+    # scenario peaks at 32 in flight; twice that keeps a burst's queue to about 64 requests'
+    # work (under 0.5 s of linear scoring) instead of growing until clients time out.
+    max_in_flight: int = Field(default=64, ge=1)
     batch_max_size: int = Field(default=64, ge=1)
     # 0: a batch is what queued while the model was busy; measured best on 2 cores for both
     # models (bench/serving.py). A few ms can help where the model is slow and cores many.
