@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.failpoints import failpoint
 from features.schemas import QUARANTINE_SCHEMA, TABLES
 
 MANIFEST = "_manifest.json"
@@ -96,10 +97,12 @@ class Lake:
         with (self.root / ".lock").open("w") as lock:
             # One writer at a time: two ingests must not both read, extend and replace the manifest.
             fcntl.flock(lock, fcntl.LOCK_EX)
+            self._remove_unpublished()
             txn = Transaction(self.root, source, fingerprint)
             try:
                 yield txn
                 txn.close()
+                failpoint("lake.parts_written")
                 self._publish(txn)
             except BaseException:
                 txn.abort()
@@ -110,8 +113,33 @@ class Lake:
         manifest = self.manifest()
         manifest["ingests"].append(txn.record())
         tmp = self.root / f".{MANIFEST}.{txn.id}.tmp"
-        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        _write_synced(tmp, json.dumps(manifest, indent=1, sort_keys=True))
+        failpoint("lake.manifest_written")
         os.replace(tmp, self.root / MANIFEST)
+        fsync_path(self.root)  # the rename itself must survive a power cut, not only the bytes
+
+    def _remove_unpublished(self) -> None:
+        """Remove what a killed ingest left: parts no manifest lists, manifests never swapped in.
+
+        Called with the writer lock held, so nothing unlisted can belong to a live ingest.
+        Readers never see such leftovers (they read only what the manifest lists); this only
+        gives the disk space back.
+        """
+        for tmp in self.root.glob(f".{MANIFEST}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+        for part in self.unpublished():
+            shutil.rmtree(part, ignore_errors=True)
+
+    def unpublished(self) -> list[Path]:
+        """Ingest folders on disk that no manifest entry lists (a killed ingest's leftovers)."""
+        published = {ingest["id"] for ingest in self.manifest()["ingests"]}
+        return sorted(
+            part
+            for table in [*TABLES, QUARANTINE]
+            if (self.root / table).is_dir()
+            for part in (self.root / table).iterdir()
+            if part.name not in published
+        )
 
 
 @dataclass
@@ -146,10 +174,13 @@ class Transaction:
         self.rows[table] = self.rows.get(table, 0) + data.num_rows
 
     def close(self) -> None:
-        """Finish every open Parquet file."""
+        """Finish every open Parquet file and flush it to disk before any manifest names it."""
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
+        for rels in self.files.values():
+            for rel in rels:
+                fsync_path(self.root / rel)
 
     def abort(self) -> None:
         """Remove everything this ingest wrote."""
@@ -171,3 +202,34 @@ class Transaction:
             "rows": self.rows,
             **self.info,
         }
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive flock on a folder itself: no lock file is left beside what it guards.
+
+    The kernel releases it when its holder dies, so a killed writer never blocks the next.
+    """
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file, or a folder after a rename in it: published bytes must be on disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_synced(path: Path, text: str) -> None:
+    """Write text and fsync it before it is renamed into place."""
+    with path.open("w") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())

@@ -56,7 +56,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.event_codes import to_date
-from features.lake import Lake
+from features.failpoints import failpoint
+from features.lake import Lake, folder_lock
 from features.schemas import EVENT_TYPES, QUALIFYING_EVENT_TYPES, TABLES, TS, Table
 
 if TYPE_CHECKING:
@@ -382,17 +383,34 @@ def write_features(
         # Snappy: half the write time of zstd here, for files 30% larger.
         pq.write_table(rows.drop_columns(["as_of"]), part, compression="snappy")
 
-    try:
-        # Parquet encoding lets go of the GIL: one file per core at a time.
-        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-            list(pool.map(write, dates))
-        metadata = _metadata(table, config, dates, lake_snapshot)
-        (version / METADATA).write_text(json.dumps(metadata, indent=1, sort_keys=True))
-        _swap_in(version, out)
-    except BaseException:
-        shutil.rmtree(version, ignore_errors=True)
-        raise
+    with folder_lock(out.parent):  # one build writes beside out at a time
+        _remove_stale_versions(out)
+        try:
+            # Parquet encoding lets go of the GIL: one file per core at a time.
+            with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+                list(pool.map(write, dates))
+            metadata = _metadata(table, config, dates, lake_snapshot)
+            (version / METADATA).write_text(json.dumps(metadata, indent=1, sort_keys=True))
+            failpoint("features.written_aside")
+            _swap_in(version, out)
+        except BaseException:
+            shutil.rmtree(version, ignore_errors=True)
+            raise
     return out
+
+
+def _remove_stale_versions(out: Path) -> None:
+    """Remove builds, links and moved-aside folders that a killed build left beside out.
+
+    Called with the writer lock held: anything beside out that out does not point at belongs
+    to no live build. Readers follow out only, so leftovers cost disk space, never correctness.
+    """
+    current = out.resolve() if out.is_symlink() else None
+    for entry in out.parent.glob(f".{out.name}.*"):
+        if entry.is_symlink() or not entry.is_dir():
+            entry.unlink(missing_ok=True)  # a link never swapped in
+        elif entry.resolve() != current:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def read_features(out: Path, as_of: Sequence[date] | None = None) -> pa.Table:
@@ -790,5 +808,6 @@ def _swap_in(version: Path, out: Path) -> None:
         if previous is not None and not out.exists() and not out.is_symlink():
             os.rename(previous, out)  # put the moved-aside folder back
         raise
+    failpoint("features.swapped")
     if previous is not None and previous.resolve() != version.resolve():
         shutil.rmtree(previous, ignore_errors=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from features.failpoints import failpoint
+
 CHAMPION = "champion"
 
 
@@ -49,10 +51,30 @@ def register_and_promote(
     `score_version(model_uri)` scores a registered version on the same validation data the
     candidate was scored on, so the comparison is like for like.
     """
+    from models.tracking import registry_lock
+
+    # Held from registering to moving the alias: another training's promotion in between
+    # would make this one compare itself with a champion that is no longer the champion.
+    with registry_lock():
+        return _register_and_promote(
+            model_uri, name, candidate_score, score_version, force, higher_is_better
+        )
+
+
+def _register_and_promote(
+    model_uri: str,
+    name: str,
+    candidate_score: float,
+    score_version: Callable[[str], float],
+    force: bool,
+    higher_is_better: bool,
+) -> Promotion:
+    """register_and_promote's work, with the registry lock held."""
     import mlflow
     from mlflow import MlflowClient
 
     version = str(mlflow.register_model(model_uri, name).version)
+    failpoint("registry.version_registered")
     previous = champion_version(name)
     champion_score = score_version(f"models:/{name}/{previous}") if previous else None
     better = champion_score is None or (
@@ -73,6 +95,7 @@ def register_and_promote(
     promoted = force or better
     if promoted:
         MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+        failpoint("registry.alias_moved")
     return Promotion(name, version, promoted, reason, previous, candidate_score, champion_score)
 
 
@@ -80,4 +103,7 @@ def set_champion(name: str, version: str) -> None:
     """Point the champion alias at a version (rollback, or a manual promotion)."""
     from mlflow import MlflowClient
 
-    MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+    from models.tracking import registry_lock
+
+    with registry_lock():
+        MlflowClient().set_registered_model_alias(name, CHAMPION, version)

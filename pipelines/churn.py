@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from features.lake import Lake, steward_home
+from features.failpoints import failpoint
+from features.lake import Lake, folder_lock, fsync_path, steward_home
 from models.churn.config import EXPERIMENT, MODEL_NAME, ChurnConfig, LgbmParams, LogregParams
 from models.churn.scorer import ChurnScorer
 from pipelines.steps import features_dir
@@ -71,15 +72,12 @@ class ScoreReport:
 
 def train_churn(config: ChurnConfig, force: bool = False) -> ChurnTrainReport:
     """Train, log to MLflow, register as steward-churn and promote it if it beats the champion."""
-    import mlflow
-
     from models.churn.train import fit_churn_model
-    from models.tracking import configure_tracking, use_experiment
+    from models.tracking import configure_tracking, owned_run, use_experiment
 
     data = load_training_data(config)
     configure_tracking()
-    use_experiment(EXPERIMENT)
-    with mlflow.start_run(run_name=config.name):
+    with owned_run(use_experiment(EXPERIMENT), config.name):
         fitted = fit_churn_model(config, data)
         return log_and_register(config, data, fitted, force, register=config.register_model)
 
@@ -115,6 +113,7 @@ def log_and_register(
         raise RuntimeError("log_and_register needs an active MLflow run")
     found = log_training(config, data, fitted)
     info = log_churn_model(fitted.scorer, data.valid.head(5))
+    failpoint("train.model_logged")
     candidate = fitted.metrics["valid_roc_auc"]
     version, promoted, reason = "", False, "not registered: the champion is unchanged"
     if register:
@@ -273,12 +272,19 @@ def write_at_risk(table: Any, path: Path | None = None) -> Path:
 
     path = path or at_risk_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    aside = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        pq.write_table(table, aside, compression="zstd")
-        os.replace(aside, path)
-    finally:
-        aside.unlink(missing_ok=True)
+    with folder_lock(path.parent):
+        # One writer at a time, so that what is aside under the lock is a killed writer's.
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        aside = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            pq.write_table(table, aside, compression="zstd")
+            fsync_path(aside)
+            failpoint("score.written_aside")
+            os.replace(aside, path)
+            fsync_path(path.parent)
+        finally:
+            aside.unlink(missing_ok=True)
     return path
 
 

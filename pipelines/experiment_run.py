@@ -85,11 +85,13 @@ def train_tracked(
     """One MLflow run (nested under the active one if asked): provenance, training, report."""
     import mlflow
 
+    from models.tracking import owned_run, use_experiment
     from pipelines.report import log_report
 
     task = task_for(spec.task)
     metric, direction = primary_metric(spec)
-    with mlflow.start_run(run_name=spec.config.name, nested=nested) as run:
+    # An owned run: if this process is killed, the next run marks it KILLED, not RUNNING forever.
+    with owned_run(use_experiment(spec.name), spec.config.name, nested=nested) as run:
         record_provenance(spec, kind, metric, direction)
         mlflow.set_tag("steward.headline", ",".join(task.headline))
         outcome = task.train(spec.config, data, register, force, progress)

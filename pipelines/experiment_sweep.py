@@ -61,7 +61,7 @@ def sweep_experiment(
     import mlflow
     import optuna
 
-    from models.tracking import configure_tracking, use_experiment
+    from models.tracking import configure_tracking, owned_run, use_experiment
     from pipelines.report import log_report
 
     settings = spec.config.sweep
@@ -74,19 +74,19 @@ def sweep_experiment(
         raise ValueError(f"--trials {count}: give at least one trial")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     configure_tracking()
-    use_experiment(spec.name)
+    experiment_id = use_experiment(spec.name)
     data = task.prepare(spec.config, progress)
     # A seeded sampler: the same file proposes the same trials.
     study = optuna.create_study(
         direction=settings.direction, sampler=optuna.samplers.TPESampler(seed=settings.seed)
     )
     done: list[Trial] = []
-    with mlflow.start_run(run_name=f"{spec.config.name}-sweep") as parent:
+    with owned_run(experiment_id, f"{spec.config.name}-sweep") as parent:
         record_provenance(spec, "sweep", metric, settings.direction)
         mlflow.log_params({"sweep.trials": count, "sweep.metric": metric})
         for number in range(count):
             progress("sweep trials", number, count)
-            done.append(_trial(spec, study, number, data, metric, progress))
+            done.append(_trial(spec, study, number, data, metric, progress, experiment_id))
         progress("sweep trials", count, count)
         best = _best(done, settings.direction)
         mlflow.log_params({f"best.{k}": v for k, v in best.params.items()})
@@ -105,16 +105,24 @@ def sweep_experiment(
 
 
 def _trial(
-    spec: ExperimentSpec, study: Any, number: int, data: Any, metric: str, progress: Progress
+    spec: ExperimentSpec,
+    study: Any,
+    number: int,
+    data: Any,
+    metric: str,
+    progress: Progress,
+    experiment_id: str,
 ) -> Trial:
     """Ask Optuna for values, train them in a nested run, tell Optuna the metric."""
     import mlflow
+
+    from models.tracking import owned_run
 
     assert spec.config.sweep is not None
     asked = study.ask()
     params = {key: suggest(asked, key, space) for key, space in spec.config.sweep.params.items()}
     trial_spec = spec.with_overrides(params, f"trial {number}")
-    with mlflow.start_run(run_name=f"trial-{number}", nested=True) as run:
+    with owned_run(experiment_id, f"trial-{number}", nested=True) as run:
         mlflow.set_tags(
             {
                 "steward.run_kind": "trial",

@@ -43,7 +43,29 @@ def ingest_source(lake: Lake, source: Source) -> IngestReport:
     if previous is not None:
         report.ingest_id, report.already_ingested = previous["id"], True
         return report
-    with lake.transaction(source.name, fingerprint) as txn:
+    try:
+        _ingest_into(lake, source, report)
+    except _AlreadyIngested as found:
+        report.ingest_id, report.already_ingested = found.ingest_id, True
+    return report
+
+
+class _AlreadyIngested(Exception):
+    """Another ingest of the same source published while this one waited for the lock."""
+
+    def __init__(self, ingest_id: str) -> None:
+        super().__init__(ingest_id)
+        self.ingest_id = ingest_id
+
+
+def _ingest_into(lake: Lake, source: Source, report: IngestReport) -> None:
+    """Validate every batch into one transaction; publish it only if the counts reconcile."""
+    with lake.transaction(source.name, report.fingerprint) as txn:
+        # Checked again under the writer lock: two ingests of one file started together must
+        # not both publish it (the check above only spares the work in the common case).
+        previous = lake.find_ingest(report.fingerprint)
+        if previous is not None:
+            raise _AlreadyIngested(previous["id"])
         for batch in source.batches():
             checked = validate_batch(batch, source.name)
             report.read[batch.table] += batch.read
@@ -60,4 +82,3 @@ def ingest_source(lake: Lake, source: Source) -> IngestReport:
             "quarantined": {f"{t}: {r}": n for (t, r), n in report.quarantined.items()},
         }
         report.ingest_id = txn.id
-    return report

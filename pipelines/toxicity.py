@@ -17,6 +17,7 @@ from features.corpora import (
     real_data_available,
     split_corpus,
 )
+from features.failpoints import failpoint
 from models.toxicity import CHAMPION_URI
 from models.toxicity.config import DataConfig, ToxicityConfig, load_config
 
@@ -83,17 +84,16 @@ def train_from_config(
     config: ToxicityConfig, force: bool = False, log: Callable[[str], None] = print
 ) -> TrainResult:
     """Train from a validated config; the run is tracked in the `toxicity` experiment."""
-    import mlflow
-
-    from models.tracking import configure_tracking, use_experiment
+    from models.tracking import configure_tracking, owned_run, use_experiment
 
     configure_tracking()
-    use_experiment(config.tracking.experiment)
+    experiment = use_experiment(config.tracking.experiment)
     frame = load_training_frame(config.data)
     from models.toxicity.tracking import row_counts
 
     log("data: " + ", ".join(f"{k} {n:,}" for k, n in row_counts(frame).items()))
-    with mlflow.start_run(run_name=config.name):
+    # An owned run: a training killed midway is marked KILLED by the next one, not left RUNNING.
+    with owned_run(experiment, config.name):
         return train_in_run(config, frame, force, log)
 
 
@@ -164,6 +164,7 @@ def _train_in_run(
     toxic = probs[:, scorer.labels.index("toxicity")]
     mlflow.log_text(top_errors(held, toxic).to_csv(index=False), "top_errors.csv")
     model_uri = log_scorer(scorer, tmp / "model")
+    failpoint("train.model_logged")
     valid = held[is_valid]
     score = mean_source_auc(valid, probs[is_valid, scorer.labels.index("toxicity")])
     mlflow.log_metric("promotion_score", score)
