@@ -3,6 +3,8 @@
 Every toxicity model calls `normalize_text` on raw text before it extracts features, in
 training, in batch scoring and in the server, so an obfuscated insult ("1d10t", "i.d.i.o.t",
 full-width letters, Cyrillic look-alikes, "f*ck") reaches the model as the plain word.
+`normalize_with_offsets` runs the same steps and also says where each character of the
+normal form came from, so spans found in it can be cut out of the text as it was written.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 URL_TOKEN = "http"
 USER_TOKEN = "@user"
@@ -48,7 +50,8 @@ _NOT_LEET = re.compile(
 )
 _REPEATS = re.compile(r"(.)\1{2,}")
 _UNSTABLE = re.compile(r"[*#@$!\d]")
-_SPACES = re.compile(r"\s+")
+# Whitespace runs that folding to one space changes (as \s+ would, without visiting every space).
+_SPACES = re.compile(r"\s{2,}|[^\S ]")
 
 # Latin look-alikes from Cyrillic and Greek that spammers swap in to dodge filters.
 _HOMOGLYPHS = str.maketrans(
@@ -69,6 +72,8 @@ _INVISIBLE = re.compile(
     "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e"
     "\u2060-\u2069\ufe00-\ufe0f\ufeff\U000e0000-\U000e007f]"
 )
+# html.unescape's own pattern (html._charref), so each entity can be replaced and tracked alone.
+_CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[a-zA-Z\u00c0-\u024f]+")
 _OTHER_WORD = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -84,42 +89,193 @@ _PROFANITY_BY_LEN: dict[int, tuple[str, ...]] = {
 }
 
 
+# For each character of a text being normalised: where it begins and ends in the original.
+Offsets = tuple[list[int], list[int]]
+_Repl = str | Callable[[re.Match[str]], str]
+
+
 def normalize_text(text: str) -> str:
     """The canonical form of a post that every model sees (lower case, folded, masked)."""
-    out = _normalize_once(text)
+    return _normalize(text, None)[0]
+
+
+def normalize_with_offsets(text: str) -> tuple[str, Offsets]:
+    """`normalize_text(text)` and, per character of it, its (begin, end) offsets in `text`.
+
+    Offsets never decrease. A character covers the ones it was made from ("1" of "1d10t"), a
+    kept one also those dropped after it ("i." of "i.d.i.o.t"), and one of a rewrite all of
+    what it replaced (each of "@user" covers "@someone").
+    """
+    norm, where = _normalize(text, (list(range(len(text))), list(range(1, len(text) + 1))))
+    assert where is not None
+    return norm, where
+
+
+def _normalize(text: str, where: Offsets | None) -> tuple[str, Offsets | None]:
+    """Every pass of normalisation, tracking offsets when `where` is given."""
+    out, where = _normalize_once(text, where)
     # Folding can expose a new pattern ("a*@" -> "a@" -> "aa"); repeat until nothing changes,
     # so normalised text is a fixed point (spans re-score it).
     for _ in range(3):
         if not _UNSTABLE.search(out):
             break
-        again = _normalize_once(out)
+        again, moved = _normalize_once(out, where)
         if again == out:
             break
-        out = again
+        out, where = again, moved
+    return out, where
+
+
+def _normalize_once(text: str, where: Offsets | None) -> tuple[str, Offsets | None]:
+    """One pass of every normalisation step."""
+    # First, so that every later pattern (URLs, leetspeak, look-alikes) sees the joined word.
+    text, where = _sub(_INVISIBLE, "", text, where)
+    if not text.isascii():
+        text, where = _nfkc(text, where)
+    if "&" in text:
+        text, where = _sub(_CHARREF, _unescape, text, where)
+    text, where = _lower(text, where)
+    if "://" in text or "www." in text or "/" in text:
+        text, where = _sub(_URL, f" {URL_TOKEN} ", text, where)
+    if "@" in text:
+        text, where = _sub(_EMAIL, USER_TOKEN, text, where)
+        text, where = _sub(_MENTION, USER_TOKEN, text, where)
+    if not text.isascii():
+        text, where = _sub(_NON_ASCII_WORD, _fold_homoglyphs, text, where)
+    text, where = _sub(_SPACED, _join_spaced, text, where)
+    text, where = _sub(_LEET_TOKEN, _fold_leet, text, where)
+    if "*" in text or "#" in text:
+        text, where = _sub(_MASKED, _unmask, text, where)
+    text, where = _sub(_REPEATS, r"\1\1", text, where)
+    text, where = _sub(_SPACES, " ", text, where)
+    return _strip(text, where)
+
+
+def _sub(
+    pattern: re.Pattern[str], repl: _Repl, text: str, where: Offsets | None
+) -> tuple[str, Offsets | None]:
+    """`pattern.sub(repl, text)`, with each replacement's characters placed over its match."""
+    if where is None:
+        return pattern.sub(repl, text), None
+    begins, ends = where
+    parts: list[str] = []
+    new_begins: list[int] = []
+    new_ends: list[int] = []
+    pos = 0
+    for m in pattern.finditer(text):
+        new = repl(m) if callable(repl) else m.expand(repl) if "\\" in repl else repl
+        start, end = m.span()
+        if new == m.group(0):
+            continue
+        parts += (text[pos:start], new)
+        new_begins += begins[pos:start]
+        new_ends += ends[pos:start]
+        placed = _place(m.group(0), new, begins[start:end], ends[start:end])
+        new_begins += placed[0]
+        new_ends += placed[1]
+        pos = end
+    if not parts:
+        return text, where
+    parts.append(text[pos:])
+    return "".join(parts), (new_begins + begins[pos:], new_ends + ends[pos:])
+
+
+def _place(old: str, new: str, begins: list[int], ends: list[int]) -> Offsets:
+    """Offsets of `new`, which replaces `old` (whose characters have `begins` and `ends`)."""
+    if len(new) == len(old):  # one for one: "1d10t" -> "idiot", "іdіоt" -> "idiot"
+        return begins, ends
+    if not new:
+        return [], []
+    kept = _subsequence(old, new)
+    if kept is None:  # rewritten: "@someone" -> "@user"; each character stands for all of it
+        return [begins[0]] * len(new), [ends[-1]] * len(new)
+    # Characters dropped ("i.d.i.o.t", "looooser") belong to the kept one before them.
+    cuts = [0, *kept[1:], len(old)]
+    return [begins[a] for a in cuts[:-1]], [ends[b - 1] for b in cuts[1:]]
+
+
+def _subsequence(old: str, new: str) -> list[int] | None:
+    """Where each character of `new` is found in `old`, in order, or None if it is not."""
+    found = []
+    at = 0
+    for c in new:
+        at = old.find(c, at)
+        if at < 0:
+            return None
+        found.append(at)
+        at += 1
+    return found
+
+
+def _nfkc(text: str, where: Offsets | None) -> tuple[str, Offsets | None]:
+    """NFKC, tracked per character, or per character and its combining marks where they merge."""
+    full = unicodedata.normalize("NFKC", text)
+    if where is None:
+        return full, None
+    forms = {c: unicodedata.normalize("NFKC", c) for c in set(text)}
+    chunks, pieces = list(text), [forms[c] for c in text]
+    joined = "".join(pieces)
+    if joined == full and len(full) == len(text):
+        return full, where  # every character became one: "ｉ" -> "i", "，" -> ","
+    if joined != full:  # marks compose with the letter before them: "e\u0301" -> "é"
+        chunks = _clusters(text)
+        pieces = [unicodedata.normalize("NFKC", c) for c in chunks]
+        if "".join(pieces) != full:
+            chunks, pieces = [text], [full]
+    return full, _spread(chunks, pieces, where)
+
+
+def _clusters(text: str) -> list[str]:
+    """Text cut before each character that cannot join the one before it under NFKC."""
+    out: list[str] = []
+    for c in text:
+        # Hangul vowel and final jamo are starters that still compose with what precedes them.
+        if out and (unicodedata.combining(c) or "\u1160" <= c <= "\u11ff"):
+            out[-1] += c
+        else:
+            out.append(c)
     return out
 
 
-def _normalize_once(text: str) -> str:
-    """One pass of every normalisation step."""
-    # First, so that every later pattern (URLs, leetspeak, look-alikes) sees the joined word.
-    text = _INVISIBLE.sub("", text)
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
-    if "&" in text:
-        text = html.unescape(text)
-    text = text.lower()
-    if "://" in text or "www." in text or "/" in text:
-        text = _URL.sub(f" {URL_TOKEN} ", text)
-    if "@" in text:
-        text = _MENTION.sub(USER_TOKEN, _EMAIL.sub(USER_TOKEN, text))
-    if not text.isascii():
-        text = _NON_ASCII_WORD.sub(_fold_homoglyphs, text)
-    text = _SPACED.sub(_join_spaced, text)
-    text = _LEET_TOKEN.sub(_fold_leet, text)
-    if "*" in text or "#" in text:
-        text = _MASKED.sub(_unmask, text)
-    text = _REPEATS.sub(r"\1\1", text)
-    return _SPACES.sub(" ", text).strip()
+def _spread(olds: list[str], news: list[str], where: Offsets) -> Offsets:
+    """Offsets of "".join(news), where each new piece replaced the old piece at its place."""
+    begins, ends = where
+    new_begins: list[int] = []
+    new_ends: list[int] = []
+    at = 0
+    for old, new in zip(olds, news, strict=True):
+        width = len(old)
+        if new == old or len(new) == width == 1:
+            new_begins += begins[at : at + width]
+            new_ends += ends[at : at + width]
+        else:  # expanded, merged or reordered: each character stands for the whole piece
+            new_begins += [begins[at]] * len(new)
+            new_ends += [ends[at + width - 1]] * len(new)
+        at += width
+    return new_begins, new_ends
+
+
+def _unescape(match: re.Match[str]) -> str:
+    """One HTML entity, replaced as html.unescape replaces it."""
+    return html.unescape(match.group(0))
+
+
+def _lower(text: str, where: Offsets | None) -> tuple[str, Offsets | None]:
+    """Lower case; a few letters grow ("İ" -> "i̇"), and their offsets are spread."""
+    low = text.lower()
+    if where is None or len(low) == len(text):
+        return low, where
+    # Per character only for widths: str.lower's final sigma depends on context, not width.
+    return low, _spread(list(text), [c.lower() for c in text], where)
+
+
+def _strip(text: str, where: Offsets | None) -> tuple[str, Offsets | None]:
+    """Surrounding whitespace removed."""
+    out = text.strip()
+    if where is None or len(out) == len(text):
+        return out, where
+    start = len(text) - len(text.lstrip())
+    return out, (where[0][start : start + len(out)], where[1][start : start + len(out)])
 
 
 def normalize_texts(texts: Iterable[str]) -> list[str]:

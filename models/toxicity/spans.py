@@ -2,24 +2,24 @@
 
 Scores are first given per character of the normalised text (coefficient attribution for
 the linear model, leave-one-word-out for the transformer), summed per word (per character
-for Chinese), merged into runs of adjacent positive words, and mapped back to the original.
+for Chinese), merged into runs of adjacent positive words, and mapped back to the original
+through the offsets that `features.text.normalize_with_offsets` keeps, so they index it exactly.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from difflib import SequenceMatcher
 
 import numpy as np
+
+from features.text import normalize_with_offsets
 
 # A Latin/digit word, or one Han character: Chinese has no spaces to find words by.
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _UNIT = re.compile(rf"[{_HAN}]|[^\W_{_HAN}]+(?:['’][^\W_{_HAN}]+)*|[@$*#]\w*")
 MAX_UNITS_PER_SPAN = 6
-MAX_ALIGN_CHARS = 5_000
 
 
 @dataclass(frozen=True)
@@ -99,27 +99,14 @@ def _best_window(
 
 
 def align(original: str, norm: str) -> tuple[list[int], list[int]]:
-    """For each character of `norm`, where it begins and ends in `original`."""
-    if len(original) > MAX_ALIGN_CHARS or len(norm) > MAX_ALIGN_CHARS:
-        # Too long to align cheaply: proportional positions are close enough for a reason.
-        ratio = len(original) / max(len(norm), 1)
-        begins = [int(j * ratio) for j in range(len(norm))]
-        return begins, [min(len(original), int((j + 1) * ratio) + 1) for j in range(len(norm))]
-    folded = "".join((unicodedata.normalize("NFKC", c).lower() or c)[0] for c in original)
-    begins = [0] * len(norm)
-    ends = [0] * len(norm)
-    matcher = SequenceMatcher(None, folded, norm, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        for j in range(j1, j2):
-            if tag == "equal":
-                begins[j], ends[j] = i1 + j - j1, i1 + j - j1 + 1
-            elif tag == "replace":
-                width = (i2 - i1) / (j2 - j1)
-                begins[j] = i1 + int((j - j1) * width)
-                ends[j] = max(begins[j] + 1, i1 + int(np.ceil((j - j1 + 1) * width)))
-            else:  # inserted by normalisation: anchor it to the original character before it
-                begins[j] = max(min(i1, len(original)) - 1, 0)
-                ends[j] = min(begins[j] + 1, len(original))
+    """For each character of `norm`, where it begins and ends in `original`.
+
+    Exact at any length: the offsets come from the normaliser itself, so `norm` must be
+    `normalize_text(original)`.
+    """
+    tracked, (begins, ends) = normalize_with_offsets(original)
+    if tracked != norm:
+        raise ValueError("norm is not normalize_text(original): its spans cannot be placed")
     return begins, ends
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.text import detect_language, normalize_text, normalize_texts
+from features import text as text_module
+from features.text import detect_language, normalize_text, normalize_texts, normalize_with_offsets
 
 
 @pytest.mark.parametrize(
@@ -75,6 +78,47 @@ def test_normalising_twice_changes_nothing(raw: str) -> None:
     # Spans and leave-one-word-out re-score normalised text: it must be a fixed point.
     once = normalize_text(raw)
     assert normalize_text(once) == once
+
+
+@pytest.mark.parametrize(
+    ("raw", "pieces"),
+    [
+        # Each character of the normal form, as the piece of the original it came from.
+        ("Id\u200bIoT", ["I", "d", "I", "o", "T"]),  # the dropped one lies between d and I
+        ("i.d.i.o.t!", ["i.", "d.", "i.", "o.", "t", "!"]),
+        ("ｈｉ  1d10t", ["ｈ", "ｉ", "  ", "1", "d", "1", "0", "t"]),
+        ("nooooo &amp; @someone", ["n", "o", "oooo", " ", "&amp;", " ", *["@someone"] * 5]),
+        ("e\u0301\u1100\u1161 İ", ["e\u0301", "\u1100\u1161", " ", "İ", "İ"]),
+        ("see https://t.co/x ok", [*"see", " url", *["url"] * 4, "url ", *"ok"]),
+    ],
+)
+def test_offsets_say_which_original_characters_each_one_came_from(
+    raw: str, pieces: list[str]
+) -> None:
+    norm, (begins, ends) = normalize_with_offsets(raw)
+    assert norm == normalize_text(raw)
+    found = [raw[b:e].replace("https://t.co/x", "url") for b, e in zip(begins, ends, strict=True)]
+    assert found == pieces
+
+
+# Characters that every step of normalisation rewrites, drops, composes, grows or strips.
+_HOSTILE = list("aAdiot013$@!*#.-_ /:;&x你ｉＡіοéΣσİǅ\u0301\u0323\u1100\u1161\u11a8\n\t")
+_HOSTILE += ["\u200b", "\u202e", "\x00", "\x9b", "\ufb01", "\u2460", "\u0f73", "&amp;"]
+_HOSTILE += ["&lt", "&#x41;", "http://x.co/a", "www.", "@bob", "a@b.com", "ooo"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_HOSTILE), max_size=20).map("".join))
+def test_offsets_come_with_the_very_same_normal_form(raw: str) -> None:
+    norm, (begins, ends) = normalize_with_offsets(raw)
+    assert norm == normalize_text(raw)  # what the models see does not change with tracking
+    assert len(begins) == len(ends) == len(norm)
+    assert all(0 <= b < e <= len(raw) for b, e in zip(begins, ends, strict=True))
+    assert begins == sorted(begins) and ends == sorted(ends)
+
+
+def test_entities_are_found_as_html_unescape_finds_them() -> None:
+    assert text_module._CHARREF.pattern == html._charref.pattern  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

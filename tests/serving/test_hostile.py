@@ -166,11 +166,6 @@ def test_with_a_raised_limit_a_100k_post_is_scored_in_bounded_time(roomy: Runnin
     _assert_spans_index(text, post["spans"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="models/toxicity/spans.py aligns texts over 5,000 characters proportionally, so "
-    "a long post whose normal form is much shorter gets a 16k-character span of padding",
-)
 def test_a_long_posts_span_is_the_insult_not_its_padding(roomy: Running) -> None:
     text = "." * 99_000 + " " + INSULT
     with httpx.Client(base_url=roomy.url, timeout=120) as c:
