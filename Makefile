@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.churn
 	$(BIN)/python -m bench.toxicity
 	$(BIN)/python -m bench.serving
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) .steward .pytest_cache .mypy_cache .ruff_cache
