@@ -16,6 +16,7 @@ from serving.errors import install_error_handlers
 from serving.limits import BodyLimitMiddleware, InFlightLimitMiddleware
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.models import ModelHolder
+from serving.pages import install_pages
 from serving.routes import admin, discovery, health, members, perspective, posts
 from serving.settings import ServeSettings
 from serving.state import ServerState
@@ -70,6 +71,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.state.keys = app.state.steward.keys
     for module in (posts, perspective, discovery, members, health, admin):
         app.include_router(module.router)
+    install_pages(app)
     install_error_handlers(app)
     # Outermost last: the size limit runs before anything reads the body, the in-flight limit
     # before any work is queued; metrics see all, refusals included.

@@ -20,7 +20,9 @@ class Caller:
     scopes: frozenset[str]
 
 
-ANONYMOUS = Caller("anonymous (--no-auth)", frozenset({"posts:score", "members:read", "admin"}))
+ANONYMOUS = Caller(
+    "anonymous (--no-auth)", frozenset({"posts:score", "members:read", "posts:moderate", "admin"})
+)
 
 
 class KeyRing:
@@ -45,6 +47,10 @@ class KeyRing:
             if hmac.compare_digest(key.sha256, digest):
                 return Caller(key.name, frozenset(key.scopes))
         raise ApiError(401, "unknown API key: check the key, or ask for one with the right scope")
+
+    def named(self, name: str) -> ApiKey | None:
+        """The configured key with this name (sessions re-check it on every request)."""
+        return next((k for k in self.keys if k.name == name), None)
 
 
 def presented_key(request: Request) -> str | None:

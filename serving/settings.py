@@ -8,11 +8,13 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Scope = Literal["posts:score", "members:read", "admin"]
-SCOPES: tuple[Scope, ...] = ("posts:score", "members:read", "admin")
+# posts:moderate: store review decisions as training labels and preview recalibrated thresholds
+# (a moderator's job, not a scoring bot's); applying thresholds changes every client: admin.
+Scope = Literal["posts:score", "members:read", "posts:moderate", "admin"]
+SCOPES: tuple[Scope, ...] = ("posts:score", "members:read", "posts:moderate", "admin")
 Component = Literal["toxicity", "churn"]
 
 
@@ -59,6 +61,12 @@ class ServeSettings(BaseSettings):
     # mostly waits while the model runs), which is what p99 at concurrency 8 is made of.
     model_threads: int | None = Field(default=2, ge=1)
     log_text: bool = False  # request text is never logged unless this is set
+    # The browser pages (/ui). Sessions are HMAC-signed cookies; without a secret each process
+    # draws its own, so sign-ins end on restart: set one when running several workers.
+    session_secret: SecretStr | None = None
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 7)
+    lake_path: Path | None = None  # where review decisions go; default STEWARD_HOME/lake
+    moderation_dir: Path | None = None  # the review queue; default STEWARD_HOME/moderation
 
     @model_validator(mode="after")
     def _no_auth_only_on_loopback(self) -> ServeSettings:

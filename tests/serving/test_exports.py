@@ -84,6 +84,9 @@ def test_only_the_fields_asked_for_are_sent(client: httpx.Client) -> None:
         "/..%2F..%2Fetc%2Fpasswd",
         "/docs/../../../etc/passwd",
         "/v1/members/at-risk/../../../../etc/passwd",
+        "/ui/static/../../../../etc/passwd",
+        "/ui/static/..%2F..%2F..%2Fsettings.py",
+        "/ui/static/%2e%2e/%2e%2e/settings.py",
     ],
 )
 def test_no_url_reaches_a_file(client: httpx.Client, path: str) -> None:

@@ -1,0 +1,125 @@
+"""The pages in a real headless Chromium: keyboard sign-in, sorting, expanding, escaping.
+
+Needs Debian's chromium (/usr/bin/chromium) and the playwright package (never its browser
+download); skipped with the reason when either is missing. Screenshots go to the test's tmp
+folder and, for people to look at, to /tmp/steward-pages/.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines.moderation_feedback import ReviewQueue, new_item
+from tests.serving.pages.conftest import HOSTILE, PAGE_KEYS, Pages
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path("/tmp/steward-pages")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (dev extra)")
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is absent: apt-get install -y chromium", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the module (playwright gives it a new empty profile)."""
+    with sync_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh context (no cookies) and page; any JavaScript dialog fails the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    dialogs: list[str] = []
+    tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    yield tab
+    context.close()
+    assert not dialogs, f"a script ran: {dialogs}"
+
+
+def _shot(page: Any, tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, SHOTS / path.name)
+
+
+def _sign_in_by_keyboard(page: Any, url: str, target: str, kind: str) -> None:
+    page.goto(url + target)
+    assert "/ui/sign-in" in page.url
+    page.keyboard.press("Tab")  # the skip link comes first
+    page.get_by_label("API key").focus()
+    page.keyboard.type(PAGE_KEYS[kind][0])
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith(target), page.content()[-3000:]
+
+
+def test_at_risk_page_by_keyboard(pages: Pages, page: Any, tmp_path: Path) -> None:
+    _sign_in_by_keyboard(page, pages.url, "/ui/at-risk", "lead")
+    header = page.locator("th", has_text="Member").first
+    assert header.get_attribute("aria-sort") == "none"
+    page.get_by_role("link", name="Member (select to sort)").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**sort=member_id**")
+    assert page.locator("th", has_text="Member").first.get_attribute("aria-sort") == "ascending"
+    ids = page.locator("tbody th[scope=row]").all_inner_texts()
+    assert ids == sorted(ids)
+    page.get_by_label("Segment").fill(f"channel={HOSTILE}")
+    page.get_by_label("Segment").press("Enter")
+    page.wait_for_url("**segment=**")
+    summary = page.locator("summary").first
+    summary.focus()
+    page.keyboard.press("Enter")
+    assert page.locator("details").first.get_attribute("open") is not None
+    assert page.locator("dd", has_text="alert('pwned')").count() == 1  # shown as text
+    assert page.locator("script").count() == 0
+    _shot(page, tmp_path, "at-risk")
+
+
+@pytest.mark.slow
+def test_moderation_console_scores_and_decides(pages: Pages, page: Any, tmp_path: Path) -> None:
+    queue = ReviewQueue(pages.queue)
+    queue.add([new_item("you absolute clown, nobody wants you here", "en", "toxicity", 0.41, "1")])
+    _sign_in_by_keyboard(page, pages.url, "/ui/moderation", "lead")
+    page.get_by_label("Posts to score, one per line").fill(
+        f"you are an idiot\nthanks for sharing, this helped\n{HOSTILE} what a moron"
+    )
+    page.get_by_role("button", name="Score posts").click()
+    page.wait_for_selector("#results-title")
+    assert page.locator("article.post").count() == 3
+    assert page.locator("mark").count() >= 1
+    assert page.locator("article.post h3 .action").first.inner_text() in (
+        "Allow",
+        "Review",
+        "Block",
+    )
+    _shot(page, tmp_path, "moderation")
+    pending = len(queue.items())
+    button = page.get_by_role("button", name="Disagree: acceptable").first
+    button.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**decided=disagree**")
+    assert len(queue.items()) == pending - 1
+    page.get_by_role("link", name="Recalibrate thresholds from the decisions").click()
+    page.wait_for_selector("table.recal")
+    _shot(page, tmp_path, "recalibrate")
