@@ -468,10 +468,23 @@ def build_member_features(
         finally:
             con.close()
     write_features(table, out, resolved, as_of, snapshot)
+    return build_report(table, out, count, as_of, data_end, snapshot, started)
+
+
+def build_report(
+    table: pa.Table,
+    out: Path,
+    events: int,
+    as_of: Sequence[date],
+    data_end: date,
+    snapshot: str,
+    started: float,
+) -> FeatureBuildReport:
+    """What a build wrote (every engine reports the same way)."""
     return FeatureBuildReport(
         out=Path(out),
         rows=table.num_rows,
-        events=count,
+        events=events,
         as_of=sorted(set(as_of)),
         data_end=data_end,
         lake_snapshot=snapshot,

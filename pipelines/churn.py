@@ -216,6 +216,11 @@ def score_members(
     frame, day = load_scoring_rows(features or features_dir(), as_of)
     scored = scorer.score_arrow(frame)
     table = at_risk_rows(frame, scored, day, model_name, version, scorer.label, lake)
+    return publish_scores(table, scored, day, version, started)
+
+
+def publish_scores(table: Any, scored: Any, day: date, version: str, started: float) -> ScoreReport:
+    """Swap in the at-risk table and report it (every scoring engine ends here)."""
     path = write_at_risk(table)
     counts = pd.Series(scored["tier"].to_numpy(zero_copy_only=False)).value_counts()
     return ScoreReport(

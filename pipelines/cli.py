@@ -152,18 +152,27 @@ def features_build(
     engine: Annotated[
         str,
         typer.Option(
-            help="arrays (NumPy, the fast default) or sql (DuckDB running the portable SQL "
-            "that defines the features, as Spark would): the same table either way."
+            help="arrays (NumPy, the fast default), sql (DuckDB running the portable SQL "
+            "that defines the features) or spark (the same SQL on Apache Spark): the same "
+            "table every way."
         ),
     ] = "arrays",
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master for --engine spark (default: SPARK_MASTER, else local[cores])."
+        ),
+    ] = None,
 ) -> None:
     """Build point-in-time member features and churn labels."""
     from features.member_features import ENGINES, Engine
 
     if bool(as_of) == bool(every):
         raise UserError("give either --as-of DATE (repeatable) or --every 14d")
-    if engine not in ENGINES:
-        raise UserError(f"--engine {engine!r}: give one of {', '.join(ENGINES)}")
+    if engine not in (*ENGINES, "spark"):
+        raise UserError(f"--engine {engine!r}: give one of {', '.join((*ENGINES, 'spark'))}")
+    if master is not None and engine != "spark":
+        raise UserError("--master chooses where --engine spark runs: give --engine spark too")
     dates = [_parse_date(d) for d in as_of] or None
     every_days = _parse_every(every) if every else None
 
@@ -171,6 +180,19 @@ def features_build(
     from pipelines.steps import build_features_step
 
     end = _parse_date(data_end, "--data-end") if data_end else None
+    if engine == "spark":
+        from features.lake import Lake
+        from features.member_features import FeatureConfig
+        from features.spark_engine import build_member_features_spark
+        from pipelines.steps import features_dir
+
+        config = FeatureConfig(horizon_days=horizon, lookback_days=lookback, data_end=end)
+        with console().status("building member features on Spark"):
+            spark_report = build_member_features_spark(
+                Lake.default(), features_dir(), dates, every_days, config, master
+            )
+        console().print(spark_report.table())
+        return
     chosen: Engine = "sql" if engine == "sql" else "arrays"
     report = build_features_step(dates, every_days, horizon, lookback, end, chosen)
     console().print(report.table())
@@ -212,6 +234,7 @@ def main() -> None:
     from pydantic import ValidationError
 
     from features.lake import LakeError
+    from features.spark_session import SparkUnavailable
 
     try:
         app()
@@ -220,7 +243,7 @@ def main() -> None:
         from pipelines.experiment import validation_message
 
         _fail(validation_message(exc))
-    except (UserError, LakeError, ValueError, OSError) as exc:
+    except (UserError, LakeError, SparkUnavailable, ValueError, OSError) as exc:
         _fail(exc)
     except Exception as exc:
         # MLflow's errors (a store it cannot open, a missing run) are the user's to fix too;

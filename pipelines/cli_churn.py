@@ -49,16 +49,35 @@ def score_members_cmd(
         str | None,
         typer.Option("--as-of", help="Observation date YYYY-MM-DD (default: the latest built)."),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(help="local (in this process, the default) or spark (mlflow spark_udf)."),
+    ] = "local",
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master for --engine spark (default: SPARK_MASTER, else local[cores])."
+        ),
+    ] = None,
 ) -> None:
     """Score every active member with the churn champion and write the at-risk table."""
     from pipelines.churn import quiet_mlflow, score_members
     from pipelines.reporting import console
 
+    if engine not in ("local", "spark"):
+        raise ValueError(f"--engine {engine!r}: give local or spark")
+    if master is not None and engine != "spark":
+        raise ValueError("--master chooses where --engine spark runs: give --engine spark too")
     quiet_mlflow()
     day = _parse_date(as_of) if as_of else None
     out = console()
-    with out.status("scoring members with reasons"):
-        report = score_members(as_of=day)
+    with out.status(f"scoring members with reasons ({engine})"):
+        if engine == "spark":
+            from pipelines.spark_scoring import score_members_spark
+
+            report = score_members_spark(as_of=day, master=master)
+        else:
+            report = score_members(as_of=day)
     tiers = ", ".join(f"{n:,} {t}" for t, n in report.tiers.items())
     out.print(
         f"scored {report.rows:,} members as of {report.as_of} with steward-churn "

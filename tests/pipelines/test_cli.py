@@ -59,9 +59,29 @@ def test_features_build_with_either_engine_writes_the_same_files(tmp_path: Path)
         written[engine] = read_features(home / "features" / "member_features")
     assert written["arrays"].num_rows > 0
     assert written["arrays"].equals(written["sql"])
-    wrong = steward("features", "build", "--every", "14d", "--engine", "spark", home=home)
+    wrong = steward("features", "build", "--every", "14d", "--engine", "spork", home=home)
     assert wrong.returncode == 1
-    assert wrong.stderr.strip() == "steward: error: --engine 'spark': give one of arrays, sql"
+    assert (
+        wrong.stderr.strip() == "steward: error: --engine 'spork': give one of arrays, sql, spark"
+    )
+
+
+def test_spark_engine_without_java_is_one_line(tmp_path: Path) -> None:
+    code = "from pipelines.cli import main; main()"
+    # A JAVA_HOME without a java in it, and no java on PATH: what a machine without a JDK is.
+    env = {"STEWARD_HOME": str(tmp_path), "PATH": str(tmp_path), "JAVA_HOME": str(tmp_path)}
+    for args in (["features", "build", "--every", "14d"], ["score", "members"]):
+        result = subprocess.run(
+            [sys.executable, "-c", code, *args, "--engine", "spark"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("steward: error: "), result.stderr
+        assert ("pyspark is not installed" in lines[0]) or ("Java is not installed" in lines[0])
 
 
 def test_mapping_typo_names_the_column(tmp_path: Path) -> None:

@@ -1,0 +1,65 @@
+"""Scoring members with the champion as a Spark UDF writes the default path's at-risk table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from features.member_features import build_member_features
+from models.churn.config import ChurnConfig, LgbmParams
+from pipelines.churn import AT_RISK_COLUMNS, at_risk_path, score_members, train_churn
+from tests.conftest import isolated_home
+from tests.features.test_spark_engine import simulated
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A STEWARD_HOME with a simulated lake, its features and a LightGBM champion."""
+    root = tmp_path_factory.mktemp("spark-score-home")
+    with isolated_home(root):
+        lake = simulated(root, members=2_000, days=120)
+        features = root / "features" / "member_features"
+        build_member_features(lake, features, every_days=14)
+        # One LightGBM thread: two OpenMP threads collapse when the other core is busy.
+        config = ChurnConfig(
+            name="spark-parity", features=features, model=LgbmParams(num_threads=1)
+        )
+        assert train_churn(config).promoted
+        yield root
+
+
+def scored_table(path: Path) -> pa.Table:
+    """The at-risk table without scored_at (the only column that depends on when it ran)."""
+    return pq.read_table(path).drop_columns(["scored_at"])
+
+
+def test_spark_udf_scores_write_the_default_at_risk_table(home: Path, spark: Any) -> None:
+    from pipelines.spark_scoring import score_members_spark
+
+    default = score_members()
+    expected = scored_table(at_risk_path())
+    report = score_members_spark(spark=spark)
+    found = scored_table(report.path)
+    assert report.path == at_risk_path()
+    assert pq.read_schema(report.path).names == list(AT_RISK_COLUMNS)
+    assert (report.rows, report.as_of, report.tiers) == (default.rows, default.as_of, default.tiers)
+    assert found.schema == expected.schema
+    assert found["probability"].to_pylist() == expected["probability"].to_pylist()
+    assert found.equals(expected)
+    # Not a table of empty reasons: most members at risk are given at least one.
+    assert sum(bool(r) for r in found["reasons"].to_pylist()) > found.num_rows // 2
+
+
+def test_spark_scoring_without_a_champion_is_one_clear_error(tmp_path: Path, spark: Any) -> None:
+    from pipelines.spark_scoring import score_members_spark
+
+    with (
+        isolated_home(tmp_path),
+        pytest.raises(ValueError, match=r"^no champion for steward-churn"),
+    ):
+        score_members_spark(spark=spark)
