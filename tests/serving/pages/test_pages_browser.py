@@ -63,6 +63,44 @@ def _shot(page: Any, tmp_path: Path, name: str) -> None:
     shutil.copy(path, SHOTS / path.name)
 
 
+# WCAG 2.1 contrast of every text element as Chromium rendered it: the element's colour against
+# the first opaque background up its ancestors (the page's white at the root).
+CONTRAST_JS = """
+() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const out = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    const box = el.getBoundingClientRect();
+    if (!own || box.width === 0 || box.height === 0 || box.right < 0) continue;
+    const a = lum(rgb(getComputedStyle(el).color).slice(0, 3)), b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    out.push([el.tagName + "." + el.className, el.textContent.trim().slice(0, 30), ratio]);
+  }
+  return out;
+}
+"""
+AA_NORMAL_TEXT = 4.5  # WCAG 2.1 AA for text under 18pt (the pages have no larger coloured text)
+
+
+def _low_contrast(page: Any) -> list[tuple[str, str, float]]:
+    """Text elements under AA contrast, with their ratios (empty when every one passes)."""
+    found = page.evaluate(CONTRAST_JS)
+    assert len(found) > 20  # the check saw the page's text
+    return [tuple(f) for f in found if f[2] < AA_NORMAL_TEXT]
+
+
 def _sign_in_by_keyboard(page: Any, url: str, target: str, kind: str) -> None:
     page.goto(url + target)
     assert "/ui/sign-in" in page.url
@@ -93,6 +131,7 @@ def test_at_risk_page_by_keyboard(pages: Pages, page: Any, tmp_path: Path) -> No
     assert page.locator("details").first.get_attribute("open") is not None
     assert page.locator("dd", has_text="alert('pwned')").count() == 1  # shown as text
     assert page.locator("script").count() == 0
+    assert _low_contrast(page) == []
     _shot(page, tmp_path, "at-risk")
 
 
@@ -113,6 +152,7 @@ def test_moderation_console_scores_and_decides(pages: Pages, page: Any, tmp_path
         "Review",
         "Block",
     )
+    assert _low_contrast(page) == []
     _shot(page, tmp_path, "moderation")
     pending = len(queue.items())
     button = page.get_by_role("button", name="Disagree: acceptable").first
