@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,11 +112,10 @@ class Lake:
         """Swap in a manifest that lists the transaction's files."""
         manifest = self.manifest()
         manifest["ingests"].append(txn.record())
-        tmp = self.root / f".{MANIFEST}.{txn.id}.tmp"
-        _write_synced(tmp, json.dumps(manifest, indent=1, sort_keys=True))
-        failpoint("lake.manifest_written")
-        os.replace(tmp, self.root / MANIFEST)
-        fsync_path(self.root)  # the rename itself must survive a power cut, not only the bytes
+        text = json.dumps(manifest, indent=1, sort_keys=True)
+        replace_file(
+            self.root / MANIFEST, lambda aside: aside.write_text(text), "lake.manifest_written"
+        )
 
     def _remove_unpublished(self) -> None:
         """Remove what a killed ingest left: parts no manifest lists, manifests never swapped in.
@@ -227,9 +226,21 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def _write_synced(path: Path, text: str) -> None:
-    """Write text and fsync it before it is renamed into place."""
-    with path.open("w") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
+def replace_file(path: Path, write: Callable[[Path], object], point: str | None = None) -> Path:
+    """Write a file aside in path's folder with `write`, then rename it over path.
+
+    Readers see the old file or the new one, never half; the bytes and the rename are fsynced
+    (a power cut keeps one of the two); a link at path is replaced, never written through; the
+    aside file (`.NAME.*.tmp`, which the next writer may sweep) is gone whatever happens.
+    """
+    aside = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        write(aside)
+        fsync_path(aside)
+        if point:
+            failpoint(point)
+        os.replace(aside, path)
+        fsync_path(path.parent)
+    finally:
+        aside.unlink(missing_ok=True)
+    return path

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -16,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features.failpoints import failpoint
-from features.lake import Lake, folder_lock, fsync_path, steward_home
+from features.lake import Lake, folder_lock, replace_file, steward_home
 from models.churn.config import EXPERIMENT, MODEL_NAME, ChurnConfig, LgbmParams, LogregParams
 from models.churn.scorer import ChurnScorer
 from pipelines.steps import features_dir
@@ -281,15 +279,11 @@ def write_at_risk(table: Any, path: Path | None = None) -> Path:
         # One writer at a time, so that what is aside under the lock is a killed writer's.
         for stale in path.parent.glob(f".{path.name}.*.tmp"):
             stale.unlink(missing_ok=True)
-        aside = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            pq.write_table(table, aside, compression="zstd")
-            fsync_path(aside)
-            failpoint("score.written_aside")
-            os.replace(aside, path)
-            fsync_path(path.parent)
-        finally:
-            aside.unlink(missing_ok=True)
+        replace_file(
+            path,
+            lambda aside: pq.write_table(table, aside, compression="zstd"),
+            "score.written_aside",
+        )
     return path
 
 

@@ -10,7 +10,6 @@ the transaction's fingerprint names the queue item, so a retried click stores no
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -20,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from features.lake import Lake, folder_lock, fsync_path
+from features.lake import Lake, folder_lock, replace_file
 from features.schemas import MODERATION_LABELS, TABLES
 
 SOURCE = "moderation-console"
@@ -78,13 +77,8 @@ class ReviewQueue:
         self.folder.mkdir(parents=True, exist_ok=True)
         with folder_lock(self.folder):
             items = change(self.items())
-            tmp = self.folder / f".{QUEUE_FILE}.{secrets.token_hex(4)}.tmp"
-            with tmp.open("w") as out:
-                json.dump([asdict(i) for i in items], out, ensure_ascii=False)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-            fsync_path(self.folder)
+            text = json.dumps([asdict(i) for i in items], ensure_ascii=False)
+            replace_file(self.path, lambda aside: aside.write_text(text, encoding="utf-8"))
 
 
 def new_item(

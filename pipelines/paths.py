@@ -8,12 +8,10 @@ and is written aside and renamed in, so it never writes through a symlink or lea
 
 from __future__ import annotations
 
-import os
 import stat
-import uuid
 from pathlib import Path
 
-from features.lake import steward_home
+from features.lake import replace_file, steward_home
 
 
 def input_file(path: Path, what: str, suffixes: tuple[str, ...] = ()) -> Path:
@@ -62,10 +60,4 @@ def output_file(path: Path, what: str, suffix: str) -> Path:
 def write_text(path: Path, text: str) -> Path:
     """Write text aside in path's folder, then rename it over path (a link is replaced, not
     followed)."""
-    aside = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        aside.write_text(text, encoding="utf-8")
-        os.replace(aside, path)
-    finally:
-        aside.unlink(missing_ok=True)
-    return path
+    return replace_file(path, lambda aside: aside.write_text(text, encoding="utf-8"))

@@ -59,23 +59,35 @@ class BodyLimitMiddleware:
                 await self._refuse(send, f"request body is over {self.max_bytes:,} bytes")
 
     async def _refuse(self, send: Send, what: str) -> None:
-        """Send the 413 JSON error."""
+        """Send the 413 JSON error (and close: the rest of the body is not read)."""
         message = f"{what}; the limit is {self.max_bytes:,} (max_body_bytes)"
-        body = json.dumps(
-            error_body(413, message, limit="max_body_bytes", max=self.max_bytes)
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+        await send_error(
+            send, 413, message, [(b"connection", b"close")], "max_body_bytes", self.max_bytes
         )
-        await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    message: str,
+    headers: list[tuple[bytes, bytes]],
+    limit: str,
+    value: int,
+) -> None:
+    """Send a JSON error naming the limit, from middleware that answers before the app."""
+    body = json.dumps(error_body(status, message, limit=limit, max=value)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 # Probes and scrapes must answer while the server sheds load: that is when they matter most.
@@ -114,23 +126,10 @@ class InFlightLimitMiddleware:
             self.in_flight -= 1
 
     async def _refuse(self, send: Send) -> None:
-        """Send the 503 JSON error."""
+        """Send the 503 JSON error with Retry-After."""
         message = (
             f"server is busy: {self.in_flight:,} requests in flight, the limit is "
             f"{self.max_in_flight:,} (max_in_flight); retry after {self.retry_after_s} s"
         )
-        body = json.dumps(
-            error_body(503, message, limit="max_in_flight", max=self.max_in_flight)
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(self.retry_after_s).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        retry = [(b"retry-after", str(self.retry_after_s).encode())]
+        await send_error(send, 503, message, retry, "max_in_flight", self.max_in_flight)
