@@ -39,6 +39,24 @@ def steward_home() -> Path:
     return Path(os.environ.get("STEWARD_HOME", ".steward")).resolve()
 
 
+def empty_manifest() -> dict[str, Any]:
+    """The manifest of a lake nothing was published to."""
+    return {"version": 1, "ingests": []}
+
+
+def parse_manifest(text: str, where: str) -> dict[str, Any]:
+    """A manifest's JSON, or LakeError naming where it was read from."""
+    try:
+        return dict(json.loads(text))
+    except json.JSONDecodeError as exc:
+        raise LakeError(f"{where} is damaged ({exc.msg}); restore it from backup") from None
+
+
+def snapshot_of(manifest: dict[str, Any]) -> str:
+    """A hash naming a published state: it changes exactly when the manifest does."""
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+
+
 class Lake:
     """A folder of canonical Parquet tables with a manifest of what is published."""
 
@@ -54,11 +72,8 @@ class Lake:
         """The published manifest (an empty one for a new lake)."""
         path = self.root / MANIFEST
         if not path.exists():
-            return {"version": 1, "ingests": []}
-        try:
-            return dict(json.loads(path.read_text()))
-        except json.JSONDecodeError as exc:
-            raise LakeError(f"{path} is damaged ({exc.msg}); restore it from backup") from None
+            return empty_manifest()
+        return parse_manifest(path.read_text(), str(path))
 
     def files(self, table: str) -> list[Path]:
         """Published Parquet files of one table, oldest ingest first."""
@@ -81,7 +96,7 @@ class Lake:
 
     def snapshot_id(self) -> str:
         """A hash naming the published state: it changes exactly when the manifest does."""
-        return hashlib.sha256(json.dumps(self.manifest(), sort_keys=True).encode()).hexdigest()[:16]
+        return snapshot_of(self.manifest())
 
     def find_ingest(self, fingerprint: str) -> dict[str, Any] | None:
         """The published ingest of a source with this fingerprint, if any."""

@@ -42,7 +42,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -74,6 +74,10 @@ TREND_DAYS = 14
 # Trend feature name -> the daily count column it compares (n_qualifying: qualifying activity).
 TRENDS: dict[str, str] = {"activity": "qualifying", "post": "post", "login": "login"}
 LABEL_COLUMNS: tuple[str, ...] = ("churned_activity", "churned_subscription")
+# How each label's counts are keyed per date in _features.json (activity_1, subscription_null).
+LABEL_KEYS = {"churned_activity": "activity", "churned_subscription": "subscription"}
+# Rows and label counts per observation date: {"rows": n, "activity_1": n, ...}.
+Counts = dict[date, dict[str, int]]
 DEFAULT_EVERY_DAYS = 14
 LABEL_BAND = -1  # steward_bucket_bands' band of the days after as_of, up to the label horizon
 # What steward_banded sums per member, as_of and band (columns of steward_buckets).
@@ -368,28 +372,47 @@ def write_features(
     table: pa.Table, out: Path, config: FeatureConfig, as_of: Sequence[date], lake_snapshot: str
 ) -> Path:
     """Write as_of=YYYY-MM-DD/part-0.parquet and _features.json aside, then swap them in at out."""
+    parts = _by_as_of(table)
+
+    def write(version: Path) -> Counts:
+        def write_day(day: date) -> None:
+            rows = parts.get(day)
+            if rows is not None:
+                write_part(rows.drop_columns(["as_of"]), version / as_of_folder(day))
+
+        # Parquet encoding lets go of the GIL: one file per core at a time.
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            list(pool.map(write_day, sorted(set(as_of))))
+        return _counts_by_as_of(table)
+
+    return publish_features(out, write, config, as_of, lake_snapshot)
+
+
+def publish_features(
+    out: Path,
+    write: Callable[[Path], Counts],
+    config: FeatureConfig,
+    as_of: Sequence[date],
+    lake_snapshot: str,
+) -> Path:
+    """Let `write` fill a new version folder beside out (as_of=... partitions), add an empty
+    part for each date it wrote none for and _features.json, then swap the version in at out.
+
+    Every engine publishes this way; `write` returns the rows and labels per date it wrote.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     version = out.parent / f".{out.name}.{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     dates = sorted(set(as_of))
-    parts = _by_as_of(table)
-
-    def write(day: date) -> None:
-        part = version / f"as_of={day.isoformat()}" / "part-0.parquet"
-        part.parent.mkdir(parents=True)
-        rows = parts.get(day, table.slice(0, 0))
-        # Hive layout: as_of lives in the folder name only, so pandas, pyarrow, DuckDB and
-        # Spark all read the folder as one table (a copy inside the files clashes in pyarrow).
-        # Snappy: half the write time of zstd here, for files 30% larger.
-        pq.write_table(rows.drop_columns(["as_of"]), part, compression="snappy")
-
     with folder_lock(out.parent):  # one build writes beside out at a time
         _remove_stale_versions(out)
         try:
-            # Parquet encoding lets go of the GIL: one file per core at a time.
-            with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-                list(pool.map(write, dates))
-            metadata = _metadata(table, config, dates, lake_snapshot)
+            counts = write(version)
+            empty = output_schema().empty_table().drop_columns(["as_of"])
+            for day in dates:
+                if not any((version / as_of_folder(day)).glob("*.parquet")):
+                    write_part(empty, version / as_of_folder(day))
+            metadata = _metadata(counts, config, dates, lake_snapshot)
             (version / METADATA).write_text(json.dumps(metadata, indent=1, sort_keys=True))
             failpoint("features.written_aside")
             _swap_in(version, out)
@@ -397,6 +420,22 @@ def write_features(
             shutil.rmtree(version, ignore_errors=True)
             raise
     return out
+
+
+def as_of_folder(day: date) -> str:
+    """The Hive partition folder of one observation date."""
+    return f"as_of={day.isoformat()}"
+
+
+def write_part(rows: pa.Table, folder: Path) -> None:
+    """One partition's rows as folder/part-0.parquet.
+
+    Hive layout: as_of lives in the folder name only, so pandas, pyarrow, DuckDB and Spark all
+    read the folder as one table (a copy inside the files clashes in pyarrow). Snappy: half the
+    write time of zstd here, for files 30% larger.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(rows, folder / "part-0.parquet", compression="snappy")
 
 
 def _remove_stale_versions(out: Path) -> None:
@@ -414,15 +453,22 @@ def _remove_stale_versions(out: Path) -> None:
 
 
 def read_features(out: Path, as_of: Sequence[date] | None = None) -> pa.Table:
-    """Features written by write_features (all dates, or these), in build_features' schema."""
+    """Features written by publish_features (all dates, or these), in build_features' schema.
+
+    A partition may hold several files (a Spark build writes one per task); rows come back in
+    (as_of, member_id) order however many there are.
+    """
     metadata = json.loads((Path(out) / METADATA).read_text())
     written = [date.fromisoformat(d) for d in metadata["as_of"]]
     schema = output_schema()
     parts = []
     for day in written if as_of is None else sorted(set(as_of) & set(written)):
-        part = pq.read_table(Path(out) / f"as_of={day.isoformat()}" / "part-0.parquet")
+        files = sorted((Path(out) / as_of_folder(day)).glob("*.parquet"))
+        part = pa.concat_tables(pq.read_table(f).cast(schema.remove(1)) for f in files)
+        if len(files) > 1:
+            part = part.sort_by("member_id")
         dates = pa.array([day] * part.num_rows, pa.date32())
-        parts.append(part.add_column(1, "as_of", dates).select(schema.names).cast(schema))
+        parts.append(part.add_column(1, "as_of", dates))
     return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
@@ -468,11 +514,11 @@ def build_member_features(
         finally:
             con.close()
     write_features(table, out, resolved, as_of, snapshot)
-    return build_report(table, out, count, as_of, data_end, snapshot, started)
+    return build_report(_counts_by_as_of(table), out, count, as_of, data_end, snapshot, started)
 
 
 def build_report(
-    table: pa.Table,
+    counts: Counts,
     out: Path,
     events: int,
     as_of: Sequence[date],
@@ -483,14 +529,14 @@ def build_report(
     """What a build wrote (every engine reports the same way)."""
     return FeatureBuildReport(
         out=Path(out),
-        rows=table.num_rows,
+        rows=sum(c["rows"] for c in counts.values()),
         events=events,
         as_of=sorted(set(as_of)),
         data_end=data_end,
         lake_snapshot=snapshot,
         seconds=time.perf_counter() - started,
-        label_counts=_label_counts(table),
-        rows_by_as_of=_counts_by_as_of(table),
+        label_counts=label_totals(counts),
+        rows_by_as_of=counts,
     )
 
 
@@ -752,18 +798,24 @@ def _label_counts(table: pa.Table) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _counts_by_as_of(table: pa.Table) -> dict[date, dict[str, int]]:
+def _counts_by_as_of(table: pa.Table) -> Counts:
     """Rows and label values per observation date."""
-    counts: dict[date, dict[str, int]] = {}
+    counts: Counts = {}
     for day, rows in _by_as_of(table).items():
         labels = _label_counts(rows)
-        activity, subscription = labels["churned_activity"], labels["churned_subscription"]
         counts[day] = {
             "rows": rows.num_rows,
-            **{f"activity_{k}": v for k, v in activity.items()},
-            **{f"subscription_{k}": v for k, v in subscription.items()},
+            **{f"{LABEL_KEYS[n]}_{k}": v for n, found in labels.items() for k, v in found.items()},
         }
     return counts
+
+
+def label_totals(counts: Counts) -> dict[str, dict[str, int]]:
+    """How many rows of each label are 1, 0 and NULL over every date."""
+    return {
+        label: {k: sum(c.get(f"{key}_{k}", 0) for c in counts.values()) for k in ("1", "0", "null")}
+        for label, key in LABEL_KEYS.items()
+    }
 
 
 def _by_as_of(table: pa.Table) -> dict[date, pa.Table]:
@@ -781,13 +833,13 @@ def _by_as_of(table: pa.Table) -> dict[date, pa.Table]:
 
 
 def _metadata(
-    table: pa.Table, config: FeatureConfig, dates: list[date], lake_snapshot: str
+    counts: Counts, config: FeatureConfig, dates: list[date], lake_snapshot: str
 ) -> dict[str, Any]:
     """What _features.json records: enough to tell exactly which build a model was trained on."""
     settings = asdict(config)
     settings["qualifying"] = list(config.qualifying)
     settings["data_end"] = config.data_end.isoformat() if config.data_end else None
-    by_as_of = _counts_by_as_of(table)
+    by_as_of = counts
     empty = {key: 0 for key in next(iter(by_as_of.values()), {})} or {"rows": 0}
     return {
         "feature_columns": FEATURE_COLUMNS,
@@ -796,9 +848,9 @@ def _metadata(
         "config": settings,
         "as_of": [d.isoformat() for d in dates],
         "lake_snapshot": lake_snapshot,
-        "rows": table.num_rows,
+        "rows": sum(c["rows"] for c in by_as_of.values()),
         "by_as_of": {d.isoformat(): by_as_of.get(d, empty) for d in dates},
-        "label_counts": _label_counts(table),
+        "label_counts": label_totals(by_as_of),
         "created_at": datetime.now(UTC).isoformat(),
     }
 

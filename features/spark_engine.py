@@ -2,11 +2,13 @@
 
 `features/sql/member_features.sql`, rendered by member_features._render_steps exactly as the
 DuckDB engine runs it, runs here step by step on a SparkSession: a step read more than once
-becomes a cached temporary view (CACHE TABLE), a step read once a plain temporary view, and the
-last step is collected as Arrow and written by member_features.write_features (as_of partitions,
-_features.json, the atomic swap). Only the engine adapter differs from DuckDB's: views over the
-lake's Parquet files with spark.read, and session settings (UTC days). pyspark and Java are
-needed only when a Spark build runs; `spark_problem` says in one line which one is missing.
+becomes a cached temporary view (CACHE TABLE), a step read once a plain temporary view. The last
+step is written by the executors themselves into the as_of partitions of a new build folder, and
+member_features.publish_features adds _features.json and swaps it in, as for every engine. Only
+the engine adapter differs from DuckDB's: views over the lake's Parquet files (a local lake with
+spark.read, a lake at an object-store URI with pyarrow on the executors), and session settings
+(UTC days). pyspark and Java are needed only when a Spark build runs; `spark_problem` says in one
+line which one is missing.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from features.lake import Lake
 from features.member_features import (
     DEFAULT_CONFIG,
     DEFAULT_EVERY_DAYS,
+    LABEL_KEYS,
+    Counts,
     FeatureBuildReport,
     FeatureConfig,
     Step,
@@ -33,10 +37,11 @@ from features.member_features import (
     build_report,
     dates_back,
     output_schema,
-    write_features,
+    publish_features,
 )
 from features.schemas import TABLES, TS
 from features.spark_session import require_spark, spark_session
+from features.uri_lake import UriLake, read_conformed
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -52,18 +57,20 @@ SPARK_TYPES: dict[pa.DataType, str] = {
 }
 
 
-def open_lake_spark(spark: SparkSession, lake: Lake) -> None:
+def open_lake_spark(spark: SparkSession, lake: Lake | UriLake) -> None:
     """Temporary views events, members and subscriptions over the lake's published files."""
     for name in LAKE_TABLES:
         table = TABLES[name]
         files = [str(p) for p in lake.files(name)]
         frame: DataFrame
-        if files:
+        if not files:
+            frame = spark.createDataFrame([], _ddl(table.schema))
+        elif isinstance(lake, UriLake):
+            frame = read_uris_spark(spark, files, table.schema)
+        else:
             # mergeSchema: files of different ingests may lack optional columns (DuckDB's
             # union_by_name); a column no file has is added as NULL below.
             frame = spark.read.option("mergeSchema", "true").parquet(*files)
-        else:
-            frame = spark.createDataFrame([], _ddl(table.schema))
         present = set(frame.columns)
         columns = [
             c.name if c.name in present else f"CAST(NULL AS {SPARK_TYPES[c.type]}) AS {c.name}"
@@ -72,23 +79,84 @@ def open_lake_spark(spark: SparkSession, lake: Lake) -> None:
         frame.selectExpr(*columns).createOrReplaceTempView(name)
 
 
+def read_uris_spark(spark: SparkSession, uris: list[str], schema: pa.Schema) -> DataFrame:
+    """Parquet files at URIs as one DataFrame of schema, each file read by an executor.
+
+    pyarrow's filesystems read them, not Hadoop's: s3://, gs:// and abfs:// need no connector
+    jars on the cluster, only steward and pyarrow where the executors run (as scoring needs).
+    """
+    target = schema
+
+    def read(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for uri in batch.column(0).to_pylist():
+                yield from read_conformed(uri, target)
+
+    listing = spark.createDataFrame([(u,) for u in uris], "uri STRING")
+    # One file per task: the files are the unit of parallelism, as spark.read splits by file.
+    return listing.repartition(len(uris)).mapInArrow(read, _ddl(schema))
+
+
 def _ddl(schema: pa.Schema) -> str:
     """A Spark DDL schema string for an Arrow schema of canonical types."""
     return ", ".join(f"{f.name} {SPARK_TYPES[f.type]}" for f in schema)
 
 
-def build_features_spark(
-    spark: SparkSession, as_of: Sequence[date], config: FeatureConfig, data_end: date
-) -> pa.Table:
-    """Features and labels at each as_of from the events, members, subscriptions views."""
+def write_features_spark(
+    spark: SparkSession, version: Path, as_of: Sequence[date], config: FeatureConfig, data_end: date
+) -> Counts:
+    """Features and labels at each as_of, written by the executors into version's as_of folders.
+
+    Nothing passes through the driver but the counts: each task writes the rows it holds, one
+    file per task and date, so the output is bounded by the cluster's disks, not one machine's
+    memory. version must be where the executors and the driver both see it (local for local[N],
+    a shared mount on a cluster). The counts are read back from what was written.
+    """
     _validate(config)
     dates = sorted(set(as_of))
     if not dates:
-        return output_schema().empty_table()
+        return {}
     *steps, final = _render_steps(config, data_end)
     with _steps_on(spark, dates, steps):
-        result = spark.sql(final.sql).toArrow()
-    return result.select(output_schema().names).cast(output_schema())
+        # The canonical types in the canonical order, so every engine's files read alike.
+        frame = spark.sql(final.sql).selectExpr(*_canonical_columns(output_schema()))
+        frame.write.partitionBy("as_of").parquet(version.as_uri(), compression="snappy")
+    for marker in ("_SUCCESS", "._SUCCESS.crc"):  # the swap, not a marker, says it is done
+        (version / marker).unlink(missing_ok=True)
+    return _written_counts(spark, version)
+
+
+def _canonical_columns(schema: pa.Schema) -> list[str]:
+    """Spark SQL expressions casting each column of the SQL's result to schema's type."""
+    types = {**SPARK_TYPES, pa.date32(): "DATE"}
+    return [f"CAST({f.name} AS {types[f.type]}) AS {f.name}" for f in schema]
+
+
+def _written_counts(spark: SparkSession, version: Path) -> Counts:
+    """Rows and label values per as_of of the files under version (an empty build has none)."""
+    from pyspark.sql import functions as F
+
+    if not any(version.glob("as_of=*/*.parquet")):
+        return {}
+    labels = []
+    for label, key in LABEL_KEYS.items():
+        column = F.col(label)
+        labels += [
+            F.count(F.when(column == 1, 1)).alias(f"{key}_1"),
+            F.count(F.when(column != 1, 1)).alias(f"{key}_0"),
+            F.count(F.when(column.isNull(), 1)).alias(f"{key}_null"),
+        ]
+    written = (
+        spark.read.parquet(version.as_uri())
+        .groupBy("as_of")
+        .agg(F.count(F.lit(1)).alias("rows"), *labels)
+    )
+    return {
+        date.fromisoformat(str(row["as_of"])): {
+            k: int(v) for k, v in row.asDict().items() if k != "as_of"
+        }
+        for row in written.collect()
+    }
 
 
 @contextlib.contextmanager
@@ -122,7 +190,7 @@ def _day_range(spark: SparkSession) -> tuple[int, date | None, date | None]:
 
 
 def build_member_features_spark(
-    lake: Lake,
+    lake: Lake | UriLake,
     out: Path,
     as_of: Sequence[date] | None = None,
     every_days: int | None = None,
@@ -144,12 +212,17 @@ def build_member_features_spark(
     if as_of is None:
         as_of = dates_back(first, data_end, every_days or DEFAULT_EVERY_DAYS, config.lookback_days)
     resolved = replace(config, data_end=data_end)
-    table = build_features_spark(session, as_of, resolved, data_end)
-    write_features(table, out, resolved, as_of, snapshot)
-    return build_report(table, out, count, as_of, data_end, snapshot, started)
+    counts: Counts = {}
+
+    def write(version: Path) -> Counts:
+        counts.update(write_features_spark(session, version, as_of, resolved, data_end))
+        return counts
+
+    publish_features(out, write, resolved, as_of, snapshot)
+    return build_report(counts, out, count, as_of, data_end, snapshot, started)
 
 
-def _open_snapshot(spark: SparkSession, lake: Lake, tries: int = 3) -> str:
+def _open_snapshot(spark: SparkSession, lake: Lake | UriLake, tries: int = 3) -> str:
     """Views over the lake and the snapshot they show (an ingest may publish in between)."""
     for _ in range(tries):
         snapshot = lake.snapshot_id()

@@ -20,6 +20,7 @@ from models.churn.scorer import ChurnScorer
 from pipelines.steps import features_dir
 
 if TYPE_CHECKING:
+    from features.uri_lake import UriLake
     from models.churn.dataset import ChurnData
     from models.churn.train import FittedChurn
 
@@ -204,7 +205,7 @@ def score_members(
     as_of: date | None = None,
     features: Path | None = None,
     model_name: str = MODEL_NAME,
-    lake: Lake | None = None,
+    lake: Lake | UriLake | None = None,
 ) -> ScoreReport:
     """Score every member row at as_of with the champion and swap in a new at-risk table."""
     from models.churn.dataset import load_scoring_rows
@@ -238,7 +239,7 @@ def at_risk_rows(
     model_name: str,
     version: str,
     label: str,
-    lake: Lake | None = None,
+    lake: Lake | UriLake | None = None,
 ) -> Any:
     """The at-risk table as Arrow (scored: ChurnScorer.score_arrow), highest probability first."""
     import pyarrow as pa
@@ -262,7 +263,7 @@ def at_risk_rows(
     return table.sort_by([("probability", "descending"), ("member_id", "ascending")])
 
 
-def member_attributes(lake: Lake) -> dict[str, str]:
+def member_attributes(lake: Lake | UriLake) -> dict[str, str]:
     """member_id -> attributes JSON, the latest ingest winning where a member repeats."""
     members = lake.read("members").select(["member_id", "attributes"]).to_pandas()
     members = members.dropna().drop_duplicates("member_id", keep="last")

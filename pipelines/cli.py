@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +13,10 @@ from pipelines.cli_churn import at_risk_cmd, score_app, train_app
 from pipelines.cli_experiment import experiment_app, ui_cmd
 from pipelines.cli_serve import serve_cmd
 from pipelines.cli_toxicity import score_posts_cmd, train_toxicity_cmd
+
+if TYPE_CHECKING:
+    from features.lake import Lake
+    from features.uri_lake import UriLake
 
 app = typer.Typer(
     help="steward: churn and content risk for online communities.",
@@ -163,6 +167,14 @@ def features_build(
             help="Spark master for --engine spark (default: SPARK_MASTER, else local[cores])."
         ),
     ] = None,
+    lake: Annotated[
+        str | None,
+        typer.Option(
+            help="For --engine spark: the lake to read, a folder or a URI "
+            "(s3://bucket/lake, gs://, abfs://; see `steward lake push`). "
+            "Default: STEWARD_HOME/lake."
+        ),
+    ] = None,
 ) -> None:
     """Build point-in-time member features and churn labels."""
     from features.member_features import ENGINES, Engine
@@ -173,6 +185,10 @@ def features_build(
         raise UserError(f"--engine {engine!r}: give one of {', '.join((*ENGINES, 'spark'))}")
     if master is not None and engine != "spark":
         raise UserError("--master chooses where --engine spark runs: give --engine spark too")
+    if lake is not None and engine != "spark":
+        raise UserError(
+            "--lake is read by --engine spark; the other engines read STEWARD_HOME/lake"
+        )
     dates = [_parse_date(d) for d in as_of] or None
     every_days = _parse_every(every) if every else None
 
@@ -181,7 +197,6 @@ def features_build(
 
     end = _parse_date(data_end, "--data-end") if data_end else None
     if engine == "spark":
-        from features.lake import Lake
         from features.member_features import FeatureConfig
         from features.spark_engine import build_member_features_spark
         from pipelines.steps import features_dir
@@ -189,7 +204,7 @@ def features_build(
         config = FeatureConfig(horizon_days=horizon, lookback_days=lookback, data_end=end)
         with console().status("building member features on Spark"):
             spark_report = build_member_features_spark(
-                Lake.default(), features_dir(), dates, every_days, config, master
+                _lake_at(lake), features_dir(), dates, every_days, config, master
             )
         console().print(spark_report.table())
         return
@@ -203,6 +218,36 @@ def _parse_date(text: str, option: str = "--as-of") -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise UserError(f"{option} {text!r} is not a date like 2026-03-01") from None
+
+
+def _lake_at(location: str | None) -> Lake | UriLake:
+    """The lake at a folder or URI (Lake or UriLake), STEWARD_HOME/lake by default."""
+    from features.lake import Lake
+    from features.uri_lake import open_lake_at
+
+    return Lake.default() if location is None else open_lake_at(location)
+
+
+@lake_app.command("push")
+def lake_push(
+    uri: Annotated[
+        str,
+        typer.Argument(help="Where: s3://bucket/lake, gs://..., abfs://... or file:///folder."),
+    ],
+) -> None:
+    """Copy the lake's published files to an object store, the manifest last, for a cluster to
+    read with `steward features build --engine spark --lake URI`."""
+    from features.lake import Lake
+    from features.uri_lake import is_uri, push_lake
+    from pipelines.reporting import console
+
+    if not is_uri(uri):
+        raise UserError(f"{uri!r} is not a URI: give s3://bucket/lake, gs://..., or file:///...")
+    report = push_lake(Lake.default(), uri)
+    console().print(
+        f"pushed {report.files:,} files ({report.skipped:,} already there) to {report.uri}; "
+        f"it now shows snapshot {report.snapshot}"
+    )
 
 
 @lake_app.command("status")

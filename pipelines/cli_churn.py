@@ -59,6 +59,13 @@ def score_members_cmd(
             help="Spark master for --engine spark (default: SPARK_MASTER, else local[cores])."
         ),
     ] = None,
+    lake: Annotated[
+        str | None,
+        typer.Option(
+            help="For --engine spark: the lake whose member attributes the table carries, "
+            "a folder or a URI (default: STEWARD_HOME/lake)."
+        ),
+    ] = None,
 ) -> None:
     """Score every active member with the churn champion and write the at-risk table."""
     from pipelines.churn import quiet_mlflow, score_members
@@ -68,14 +75,18 @@ def score_members_cmd(
         raise ValueError(f"--engine {engine!r}: give local or spark")
     if master is not None and engine != "spark":
         raise ValueError("--master chooses where --engine spark runs: give --engine spark too")
+    if lake is not None and engine != "spark":
+        raise ValueError("--lake is read by --engine spark; local scoring reads STEWARD_HOME/lake")
     quiet_mlflow()
     day = _parse_date(as_of) if as_of else None
     out = console()
     with out.status(f"scoring members with reasons ({engine})"):
         if engine == "spark":
+            from features.uri_lake import open_lake_at
             from pipelines.spark_scoring import score_members_spark
 
-            report = score_members_spark(as_of=day, master=master)
+            chosen = open_lake_at(lake) if lake is not None else None
+            report = score_members_spark(as_of=day, lake=chosen, master=master)
         else:
             report = score_members(as_of=day)
     tiers = ", ".join(f"{n:,} {t}" for t, n in report.tiers.items())

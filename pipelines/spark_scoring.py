@@ -24,6 +24,8 @@ from pipelines.steps import features_dir
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from features.uri_lake import UriLake
+
 # What ChurnPyfunc.predict returns per row, as Spark types (list columns as array<string>).
 RESULT_TYPE = (
     "probability DOUBLE, tier STRING, reasons ARRAY<STRING>, interventions ARRAY<STRING>, "
@@ -90,7 +92,7 @@ def score_members_spark(
     as_of: date | None = None,
     features: Path | None = None,
     model_name: str = MODEL_NAME,
-    lake: Lake | None = None,
+    lake: Lake | UriLake | None = None,
     master: str | None = None,
     spark: SparkSession | None = None,
 ) -> ScoreReport:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +76,26 @@ def assert_same_build(duckdb_table: pa.Table, spark_table: pa.Table, meta: dict[
     assert meta["duckdb"] == meta["spark"]
 
 
+@contextlib.contextmanager
+def every_shuffle_partition(spark: Any) -> Iterator[None]:
+    """Adaptive execution off: small data still goes through all shuffle partitions, so the
+    executors write a date in several files, as they do at scale."""
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    try:
+        yield
+    finally:
+        spark.conf.unset("spark.sql.adaptive.enabled")
+
+
 def test_spark_builds_duckdbs_table_on_10k_rows(tmp_path: Path, spark: Any) -> None:
     lake = simulated(tmp_path, members=2_000, days=120)
-    duckdb_table, spark_table, meta = build_both(lake, tmp_path / "features", spark)
+    with every_shuffle_partition(spark):
+        duckdb_table, spark_table, meta = build_both(lake, tmp_path / "features", spark)
+    # Written by the tasks, not collected: dates split over several tasks' files read back whole.
+    written = (tmp_path / "features" / "spark").resolve()
+    files = {d.name: len(list(d.glob("*.parquet"))) for d in written.glob("as_of=*")}
+    assert max(files.values()) > 1, files
+    assert not (written / "_SUCCESS").exists()
     assert 8_000 <= duckdb_table.num_rows <= 14_000
     # The community exercises what is easy to get wrong: NULL days_since, ratios and labels.
     for name in ("days_since_last_post", "replies_received_per_post_30d", "churned_activity"):
