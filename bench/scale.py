@@ -2,11 +2,13 @@
 a nightly build of 1B events/day would need.
 
 Simulates a community of about --events events over --days days, ingests it, then builds the
-member features (every 14 days) with each engine in a fresh process. Spark runs on local[--cores]
-and its session start is reported apart from the build. Per-core throughput is events / (wall s x
-cores the engine was given): an upper bound on the cores used, so a lower bound on throughput.
-The estimate divides a night's work by that throughput. Run:
-`python -m bench.scale --events 1000000 --events 10000000`.
+member features (every 14 days) with each engine in a fresh process. `spark` runs on
+local[--cores]; `spark-cluster` on a standalone cluster (a master and one worker of --cores, each
+its own JVM, started here; bench/spark_cluster.py), or on the cluster at --master, with the lake
+and output under --workdir (which the executors must see). Session start is reported apart from
+the build. Per-core throughput is events / (wall s x cores the engine was given): an upper bound
+on the cores used, so a lower bound on throughput. The estimate divides a night's work by that
+throughput. Run: `python -m bench.scale --events 1000000 --events 10000000`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ EVENTS_PER_MEMBER_DAY = 0.84  # what the simulator gives over 180 days; sizes th
 EVENTS_PER_DAY = 1_000_000_000
 HISTORY_DAYS = 90  # the widest feature window: what a full nightly rebuild reads per day of data
 CLUSTER_EFFICIENCY = 0.7  # network shuffles and stragglers a cluster adds over local[N]
+SPARK_ENGINES = ("spark", "spark-cluster")
+WORKER_MEMORY, EXECUTOR_MEMORY = "6g", "5g"  # the standalone worker started here, its executor
 
 
 @dataclass(frozen=True)
@@ -69,14 +73,24 @@ def build_local(lake: Path, out: Path, engine: str) -> tuple[int, float, float]:
     return report.rows, time.perf_counter() - started, 0.0
 
 
-def build_spark(lake: Path, out: Path, cores: int) -> tuple[int, float, float]:
-    """The Spark build on local[cores]: rows, build seconds, session start seconds."""
+def build_spark(lake: Path, out: Path, master: str, cores: int) -> tuple[int, float, float]:
+    """The Spark build on master: rows, build seconds, session start seconds."""
+    import os
+
     from features.lake import Lake
     from features.spark_engine import build_member_features_spark
     from features.spark_session import spark_session
 
+    if not master.startswith("local"):
+        # What spark_session sets for local[N] only: shuffle partitions sized to the cores, and
+        # executors given most of the worker (spark-defaults.conf would say so on a cluster).
+        os.environ.setdefault(
+            "PYSPARK_SUBMIT_ARGS",
+            f"--conf spark.sql.shuffle.partitions={2 * cores} "
+            f"--executor-memory {EXECUTOR_MEMORY} pyspark-shell",
+        )
     started = time.perf_counter()
-    spark = spark_session(f"local[{cores}]", app_name="steward-bench")
+    spark = spark_session(master, app_name="steward-bench")
     spark.sql("SELECT 1").collect()
     start = time.perf_counter() - started
     started = time.perf_counter()
@@ -87,14 +101,21 @@ def build_spark(lake: Path, out: Path, cores: int) -> tuple[int, float, float]:
 
 
 def run_engines(
-    lake: Path, out: Path, events: int, engines: list[str], cores: int
+    lake: Path, out: Path, events: int, engines: list[str], cores: int, master: str | None
 ) -> list[EngineRun]:
-    """Each engine's build in its own process."""
+    """Each engine's build in its own process (a standalone cluster started for spark-cluster)."""
     runs = []
     for engine in engines:
         target = out / engine
         if engine == "spark":
-            measured = in_fresh_process(build_spark, lake, target, cores)
+            measured = in_fresh_process(build_spark, lake, target, f"local[{cores}]", cores)
+        elif engine == "spark-cluster" and master is not None:
+            measured = in_fresh_process(build_spark, lake, target, master, cores)
+        elif engine == "spark-cluster":
+            from bench.spark_cluster import standalone_cluster
+
+            with standalone_cluster(out / "cluster", cores, WORKER_MEMORY) as url:
+                measured = in_fresh_process(build_spark, lake, target, url, cores)
         else:
             measured = in_fresh_process(build_local, lake, target, engine)
         rows, seconds, start = measured.result
@@ -116,17 +137,17 @@ def marginal_per_core(small: EngineRun, large: EngineRun) -> float:
 
 
 def estimate(spark_runs: list[EngineRun], window_hours: float) -> list[str]:
-    """The written estimate for EVENTS_PER_DAY from the measured Spark per-core throughput."""
+    """The written estimate for EVENTS_PER_DAY from one Spark engine's per-core throughput."""
     runs = sorted(spark_runs, key=lambda r: r.events)
     largest = runs[-1]
     per_core = largest.per_core
-    how = f"{largest.events:,} events on local[{largest.cores}] in {largest.seconds:.1f} s"
+    how = f"{largest.events:,} events on {largest.cores} cores in {largest.seconds:.1f} s"
     if len(runs) > 1 and runs[0].events < largest.events:
         per_core = marginal_per_core(runs[0], largest)
         how = f"marginal, between {runs[0].events:,} and {largest.events:,} events"
     full = EVENTS_PER_DAY * HISTORY_DAYS
     return [
-        f"Spark per-core throughput: {per_core:,.0f} events/s/core ({how}); "
+        f"{largest.engine} per-core throughput: {per_core:,.0f} events/s/core ({how}); "
         f"cluster efficiency assumed {CLUSTER_EFFICIENCY:.0%}.",
         f"- Full nightly rebuild (every feature window re-read: {HISTORY_DAYS} days x 1B = "
         f"{full / 1e9:.0f}B events) in {window_hours:g} h: "
@@ -142,8 +163,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, action="append", help="repeatable; default 1M")
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--cores", type=int, default=2, help="Spark local[N]")
-    parser.add_argument("--engines", default="arrays,sql,spark")
+    parser.add_argument("--cores", type=int, default=2, help="Spark's cores (local[N], worker)")
+    parser.add_argument("--engines", default="arrays,sql,spark,spark-cluster")
+    parser.add_argument(
+        "--master", help="spark-cluster on this cluster instead of one started here"
+    )
+    parser.add_argument("--workdir", type=Path, help="lake and output here (default: a temp dir)")
     parser.add_argument("--window-hours", type=float, default=4.0)
     args = parser.parse_args()
     engines = args.engines.split(",")
@@ -153,9 +178,10 @@ def main() -> None:
         table.add_column(name, justify="left" if name == "engine" else "right")
     runs: list[EngineRun] = []
     for target in args.events or [1_000_000]:
-        with tempfile.TemporaryDirectory(prefix="steward-scale-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="steward-scale-", dir=args.workdir) as tmp:
             lake, events = prepare(Path(tmp), target, args.days, args.seed)
-            found = run_engines(lake, Path(tmp) / "out", events, engines, args.cores)
+            out = Path(tmp) / "out"
+            found = run_engines(lake, out, events, engines, args.cores, args.master)
         runs += found
         for run in found:
             table.add_row(
@@ -168,10 +194,11 @@ def main() -> None:
                 f"{run.start_seconds:.1f}",
             )
     console.print(table)
-    spark_runs = [r for r in runs if r.engine == "spark"]
-    if spark_runs:
-        for line in estimate(spark_runs, args.window_hours):
-            console.print(line)
+    for engine in SPARK_ENGINES:
+        spark_runs = [r for r in runs if r.engine == engine]
+        if spark_runs:
+            for line in estimate(spark_runs, args.window_hours):
+                console.print(line)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -274,17 +275,21 @@ def write_at_risk(table: Any, path: Path | None = None) -> Path:
     """Write the table beside its final place, then os.replace it in: readers never see half."""
     import pyarrow.parquet as pq
 
+    return publish_at_risk(lambda aside: pq.write_table(table, aside, compression="zstd"), path)
+
+
+def publish_at_risk(write: Callable[[Path], object], path: Path | None = None) -> Path:
+    """Let `write` fill a file (or use a folder of that name) aside, then swap the file in."""
     path = path or at_risk_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with folder_lock(path.parent):
         # One writer at a time, so that what is aside under the lock is a killed writer's.
         for stale in path.parent.glob(f".{path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)
-        replace_file(
-            path,
-            lambda aside: pq.write_table(table, aside, compression="zstd"),
-            "score.written_aside",
-        )
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink(missing_ok=True)
+        replace_file(path, write, "score.written_aside")
     return path
 
 

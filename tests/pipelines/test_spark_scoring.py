@@ -14,7 +14,7 @@ from features.member_features import build_member_features
 from models.churn.config import ChurnConfig, LgbmParams
 from pipelines.churn import AT_RISK_COLUMNS, at_risk_path, score_members, train_churn
 from tests.conftest import isolated_home
-from tests.features.test_spark_engine import simulated
+from tests.features.test_spark_engine import every_shuffle_partition, simulated
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +38,24 @@ def scored_table(path: Path) -> pa.Table:
     return pq.read_table(path).drop_columns(["scored_at"])
 
 
-def test_spark_udf_scores_write_the_default_at_risk_table(home: Path, spark: Any) -> None:
-    from pipelines.spark_scoring import score_members_spark
+def test_spark_udf_scores_write_the_default_at_risk_table(
+    home: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines import spark_scoring
 
     default = score_members()
     expected = scored_table(at_risk_path())
-    report = score_members_spark(spark=spark)
+    concatenate, joined = spark_scoring._concatenate, []
+
+    def counted(parts: list[Path], *args: Any) -> Any:
+        joined.append(len(parts))  # how many sorted files the driver streamed, in order
+        return concatenate(parts, *args)
+
+    monkeypatch.setattr(spark_scoring, "_concatenate", counted)
+    # All shuffle partitions kept: the sorted rows arrive in several files, joined in order.
+    with every_shuffle_partition(spark):
+        report = spark_scoring.score_members_spark(spark=spark)
+    assert joined and joined[0] > 1, joined
     found = scored_table(report.path)
     assert report.path == at_risk_path()
     assert pq.read_schema(report.path).names == list(AT_RISK_COLUMNS)
