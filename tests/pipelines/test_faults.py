@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -359,6 +360,74 @@ def test_scoring_killed_before_the_swap_keeps_the_old_table(home: Path) -> None:
     assert_ok(steward(home, "score", "members"))
     assert leftovers(home) == []
     pd.testing.assert_frame_equal(at_risk_rows(home), old_rows)  # same champion, same features
+
+
+# ---------------------------------------------------------------- on Spark
+
+
+def require_spark_here() -> None:
+    """Skip, saying why, where pyspark or Java is missing."""
+    from features.spark_session import spark_problem
+
+    problem = spark_problem()
+    if problem is not None:
+        pytest.skip(problem)
+
+
+@pytest.mark.slow
+def test_a_spark_build_killed_before_the_swap_keeps_the_old_build(
+    home: Path, tmp_path: Path
+) -> None:
+    require_spark_here()
+    out = home / "features" / "member_features"
+    old = features_state(out)
+    build = ["features", "build", "--every", "7d", "--engine", "spark"]
+
+    # The executors have written every partition; the driver dies before the swap.
+    assert_killed(steward(home, *build, failpoint="features.written_aside"))
+    table, metadata = features_state(out)
+    pd.testing.assert_frame_equal(table, old[0])
+    assert metadata == old[1]
+
+    assert_ok(steward(home, *build))
+    assert leftovers(home) == []
+    clean_out = tmp_path / "clean" / "member_features"
+    with isolated_home(home):
+        from features.member_features import build_member_features
+
+        build_member_features(Lake(home / "lake"), clean_out, every_days=7)
+    (table, metadata), clean = features_state(out), features_state(clean_out)
+    pd.testing.assert_frame_equal(table, clean[0])  # the Spark rerun: the arrays engine's table
+    assert metadata == clean[1]
+
+
+@pytest.mark.slow
+def test_spark_scoring_killed_while_executors_write_keeps_the_old_table(home: Path) -> None:
+    require_spark_here()
+    path = home / "scores" / "at_risk.parquet"
+    old_bytes, old_rows = path.read_bytes(), at_risk_rows(home)
+    score = [STEWARD, "score", "members", "--engine", "spark"]
+
+    # Killed once the executors' sorted parts are being written beside the table.
+    with subprocess.Popen(
+        score, env=_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as process:
+        parts = f".{path.name}.*.tmp.parts.tmp"
+        deadline = time.monotonic() + 240
+        while not list(path.parent.glob(parts)) and process.poll() is None:
+            assert time.monotonic() < deadline, "the executors never started writing"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        assert process.wait() == -signal.SIGKILL
+    assert path.read_bytes() == old_bytes
+    assert list(path.parent.glob(parts))  # the killed run's parts, left beside the table
+
+    assert_killed(steward(home, *score[1:], failpoint="score.written_aside"))
+    assert path.read_bytes() == old_bytes  # whole new table aside, the old one still served
+
+    assert_ok(steward(home, *score[1:]))
+    assert leftovers(home) == []  # both killed runs' files and folders swept
+    pd.testing.assert_frame_equal(at_risk_rows(home), old_rows)  # the same scores as local
 
 
 # ---------------------------------------------------------------- kills at random moments
