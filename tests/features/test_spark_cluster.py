@@ -3,9 +3,6 @@ scored by executors in their own processes (a standalone master and worker on th
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from pipelines.churn import score_members, train_churn
 from tests.conftest import isolated_home
 from tests.features.conftest import SECRET
 from tests.features.test_spark_engine import differences
+from tests.pipelines.test_faults import steward
 
 pytestmark = pytest.mark.slow
 
@@ -36,36 +34,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def steward(*args: str, home: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """`steward ARGS` in a child process with STEWARD_HOME set (Java found on PATH)."""
-    env = {
-        "STEWARD_HOME": str(home),
-        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-        "COLUMNS": "200",
-        **{k: v for k, v in os.environ.items() if k == "JAVA_HOME"},
-    }
-    code = "from pipelines.cli import main; main()"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
-
-
 def test_a_cluster_builds_and_scores_from_a_lake_in_s3(
     tmp_path: Path, s3: str, cluster: str
 ) -> None:
     home = tmp_path / "home"
     uri = s3.format("cluster")
-    assert steward("simulate", "--members", "1000", "--days", "120", home=home).returncode == 0
-    pushed = steward("lake", "push", uri, home=home)
+    assert steward(home, "simulate", "--members", "1000", "--days", "120").returncode == 0
+    pushed = steward(home, "lake", "push", uri)
     assert pushed.returncode == 0, pushed.stderr
     built = steward(
+        home,
         *("features", "build", "--every", "14d", "--engine", "spark"),
         *("--master", cluster, "--lake", uri),
-        home=home,
+        timeout=600,
     )
     assert built.returncode == 0, built.stderr
     assert SECRET not in built.stdout + built.stderr
@@ -81,7 +62,9 @@ def test_a_cluster_builds_and_scores_from_a_lake_in_s3(
         score_members()
     local = pq.read_table(home / "scores" / "at_risk.parquet").drop_columns(["scored_at"])
     scored = steward(
-        *("score", "members", "--engine", "spark", "--master", cluster, "--lake", uri), home=home
+        home,
+        *("score", "members", "--engine", "spark", "--master", cluster, "--lake", uri),
+        timeout=600,
     )
     assert scored.returncode == 0, scored.stderr
     on_cluster = pq.read_table(home / "scores" / "at_risk.parquet").drop_columns(["scored_at"])
