@@ -33,13 +33,14 @@ def _child(fn: Callable[..., Any], args: tuple[Any, ...], queue: Any) -> None:
     started, cpu = time.perf_counter(), _cpu_seconds()
     result = fn(*args)
     seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
-    peak = _peak_rss_mb()
+    peak = peak_rss_mb()
     queue.put((seconds, peak, result, cpu, os.getloadavg()[0]))
 
 
-def _peak_rss_mb() -> float:
-    """This process's own peak RSS: VmHWM, since ru_maxrss carries the parent's over fork+exec."""
-    with open("/proc/self/status") as fh:
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """A process's own peak RSS (this one's by default): VmHWM, since ru_maxrss carries the
+    parent's over fork+exec."""
+    with open(f"/proc/{pid}/status") as fh:
         for line in fh:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024

@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.measure import in_fresh_process
+from bench.measure import in_fresh_process, peak_rss_mb
 
 EVENTS_PER_MEMBER_DAY = 0.84  # what the simulator gives over 180 days; sizes the community
 EVENTS_PER_DAY = 1_000_000_000
@@ -43,6 +43,7 @@ class EngineRun:
     seconds: float  # the build alone
     start_seconds: float  # Spark's session start (0 for the in-process engines)
     cores: int
+    driver_mb: float  # peak RSS of the driver: the Python process, and Spark's driver JVM
 
     @property
     def per_core(self) -> float:
@@ -63,18 +64,20 @@ def prepare(folder: Path, events: int, days: int, seed: int) -> tuple[Path, int]
     return folder / "lake", int(report.kept["events"])
 
 
-def build_local(lake: Path, out: Path, engine: str) -> tuple[int, float, float]:
-    """steward's in-process build with one engine: rows, build seconds, no session start."""
+def build_local(lake: Path, out: Path, engine: str) -> tuple[int, float, float, float]:
+    """steward's in-process build with one engine: rows, build seconds, no session start, no
+    JVM."""
     from features.lake import Lake
     from features.member_features import build_member_features
 
     started = time.perf_counter()
     report = build_member_features(Lake(lake), out, every_days=14, engine=engine)  # type: ignore[arg-type]
-    return report.rows, time.perf_counter() - started, 0.0
+    return report.rows, time.perf_counter() - started, 0.0, 0.0
 
 
-def build_spark(lake: Path, out: Path, master: str, cores: int) -> tuple[int, float, float]:
-    """The Spark build on master: rows, build seconds, session start seconds."""
+def build_spark(lake: Path, out: Path, master: str, cores: int) -> tuple[int, float, float, float]:
+    """The Spark build on master: rows, build seconds, session start seconds, and the peak RSS
+    of the driver JVM (on local[N] it runs the tasks too; on a cluster only the driver)."""
     import os
 
     from features.lake import Lake
@@ -96,8 +99,10 @@ def build_spark(lake: Path, out: Path, master: str, cores: int) -> tuple[int, fl
     started = time.perf_counter()
     report = build_member_features_spark(Lake(lake), out, every_days=14, spark=spark)
     seconds = time.perf_counter() - started
+    jvm = spark.sparkContext._gateway.proc  # type: ignore[union-attr]  # the JVM pyspark started
+    jvm_mb = peak_rss_mb(jvm.pid)
     spark.stop()
-    return report.rows, seconds, start
+    return report.rows, seconds, start, jvm_mb
 
 
 def run_engines(
@@ -118,8 +123,9 @@ def run_engines(
                 measured = in_fresh_process(build_spark, lake, target, url, cores)
         else:
             measured = in_fresh_process(build_local, lake, target, engine)
-        rows, seconds, start = measured.result
-        runs.append(EngineRun(engine, events, rows, seconds, start, cores))
+        rows, seconds, start, jvm_mb = measured.result
+        driver = measured.peak_rss_mb + jvm_mb
+        runs.append(EngineRun(engine, events, rows, seconds, start, cores, driver))
     return runs
 
 
@@ -174,7 +180,8 @@ def main() -> None:
     engines = args.engines.split(",")
     console = Console()
     table = Table(title="feature build throughput")
-    for name in ("engine", "events", "rows", "build s", "events/s", "events/s/core", "start s"):
+    columns = ("engine", "events", "rows", "build s", "events/s", "events/s/core", "start s")
+    for name in (*columns, "driver MB"):
         table.add_column(name, justify="left" if name == "engine" else "right")
     runs: list[EngineRun] = []
     for target in args.events or [1_000_000]:
@@ -192,6 +199,7 @@ def main() -> None:
                 f"{run.events / run.seconds:,.0f}",
                 f"{run.per_core:,.0f}",
                 f"{run.start_seconds:.1f}",
+                f"{run.driver_mb:,.0f}",
             )
     console.print(table)
     for engine in SPARK_ENGINES:

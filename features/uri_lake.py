@@ -29,9 +29,8 @@ from features.schemas import TABLES
 
 # Hadoop's names for stores that pyarrow names otherwise: a URI written for Spark works here too.
 SCHEMES = {"s3a": "s3", "s3n": "s3"}
-BATCH_ROWS = (
-    1 << 16
-)  # rows per Arrow batch a reader hands on: bounds a task's memory, not its files
+# Rows per Arrow batch a reader hands on: bounds a task's memory, whatever a file's size.
+BATCH_ROWS = 1 << 16
 
 
 class UriLake:
@@ -54,7 +53,7 @@ class UriLake:
         if filesystem.get_file_info(path).type == pafs.FileType.NotFound:
             return empty_manifest()
         with filesystem.open_input_stream(path) as stream:
-            return parse_manifest(stream.read().decode(), where)
+            return parse_manifest(stream.read().decode(), redacted(where))
 
     def files(self, table: str) -> list[str]:
         """URIs of one table's published Parquet files, oldest ingest first."""

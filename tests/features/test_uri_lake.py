@@ -15,7 +15,7 @@ import pyarrow.fs as pafs
 import pytest
 
 from features.adapters.canonical import CanonicalFolderSource
-from features.lake import Lake
+from features.lake import Lake, LakeError
 from features.member_features import build_member_features, read_features
 from features.schemas import TABLES
 from features.uri_lake import UriLake, open_lake_at, push_lake
@@ -98,6 +98,13 @@ def test_an_unknown_store_or_missing_manifest_says_what_is_wrong(s3: str) -> Non
         UriLake("nosuch://bucket/lake").manifest()
     empty = UriLake(uri_in(s3, "never-pushed"))
     assert empty.manifest()["ingests"] == [] and empty.files("events") == []
+    damaged = uri_in(s3, "damaged")
+    store, root = pafs.FileSystem.from_uri(damaged)
+    with store.open_output_stream(f"{root}/_manifest.json") as stream:
+        stream.write(b'{"ingests": [')
+    with pytest.raises(LakeError, match="is damaged") as error:
+        UriLake(damaged).manifest()
+    assert SECRET not in str(error.value) and "steward:***@lakes/damaged" in str(error.value)
 
 
 def test_the_cli_pushes_and_refuses_a_uri_lake_for_the_local_engines(
