@@ -369,9 +369,17 @@ def dates_back(
 
 
 def write_features(
-    table: pa.Table, out: Path, config: FeatureConfig, as_of: Sequence[date], lake_snapshot: str
+    table: pa.Table,
+    out: Path,
+    config: FeatureConfig,
+    as_of: Sequence[date],
+    lake_snapshot: str,
+    counts: Counts | None = None,
 ) -> Path:
-    """Write as_of=YYYY-MM-DD/part-0.parquet and _features.json aside, then swap them in at out."""
+    """Write as_of=YYYY-MM-DD/part-0.parquet and _features.json aside, then swap them in at out.
+
+    counts: the table's _counts_by_as_of, where the caller has them already.
+    """
     parts = _by_as_of(table)
 
     def write(version: Path) -> Counts:
@@ -383,7 +391,7 @@ def write_features(
         # Parquet encoding lets go of the GIL: one file per core at a time.
         with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
             list(pool.map(write_day, sorted(set(as_of))))
-        return _counts_by_as_of(table)
+        return _counts_by_as_of(table) if counts is None else counts
 
     return publish_features(out, write, config, as_of, lake_snapshot)
 
@@ -513,8 +521,9 @@ def build_member_features(
             table = build_features(con, as_of, resolved, engine)
         finally:
             con.close()
-    write_features(table, out, resolved, as_of, snapshot)
-    return build_report(_counts_by_as_of(table), out, count, as_of, data_end, snapshot, started)
+    counts = _counts_by_as_of(table)
+    write_features(table, out, resolved, as_of, snapshot, counts)
+    return build_report(counts, out, count, as_of, data_end, snapshot, started)
 
 
 def build_report(
@@ -839,8 +848,7 @@ def _metadata(
     settings = asdict(config)
     settings["qualifying"] = list(config.qualifying)
     settings["data_end"] = config.data_end.isoformat() if config.data_end else None
-    by_as_of = counts
-    empty = {key: 0 for key in next(iter(by_as_of.values()), {})} or {"rows": 0}
+    empty = {key: 0 for key in next(iter(counts.values()), {})} or {"rows": 0}
     return {
         "feature_columns": FEATURE_COLUMNS,
         "feature_definition_version": FEATURE_DEFINITION_VERSION,
@@ -848,9 +856,9 @@ def _metadata(
         "config": settings,
         "as_of": [d.isoformat() for d in dates],
         "lake_snapshot": lake_snapshot,
-        "rows": sum(c["rows"] for c in by_as_of.values()),
-        "by_as_of": {d.isoformat(): by_as_of.get(d, empty) for d in dates},
-        "label_counts": label_totals(by_as_of),
+        "rows": sum(c["rows"] for c in counts.values()),
+        "by_as_of": {d.isoformat(): counts.get(d, empty) for d in dates},
+        "label_counts": label_totals(counts),
         "created_at": datetime.now(UTC).isoformat(),
     }
 

@@ -60,23 +60,29 @@ SPARK_TYPES: dict[pa.DataType, str] = {
 def open_lake_spark(spark: SparkSession, lake: Lake | UriLake) -> None:
     """Temporary views events, members and subscriptions over the lake's published files."""
     for name in LAKE_TABLES:
-        table = TABLES[name]
         files = [str(p) for p in lake.files(name)]
-        frame: DataFrame
-        if not files:
-            frame = spark.createDataFrame([], _ddl(table.schema))
-        elif isinstance(lake, UriLake):
-            frame = read_uris_spark(spark, files, table.schema)
-        else:
-            # mergeSchema: files of different ingests may lack optional columns (DuckDB's
-            # union_by_name); a column no file has is added as NULL below.
-            frame = spark.read.option("mergeSchema", "true").parquet(*files)
-        present = set(frame.columns)
-        columns = [
-            c.name if c.name in present else f"CAST(NULL AS {SPARK_TYPES[c.type]}) AS {c.name}"
-            for c in table.columns
-        ]
-        frame.selectExpr(*columns).createOrReplaceTempView(name)
+        read_lake_files(spark, lake, files, TABLES[name].schema).createOrReplaceTempView(name)
+
+
+def read_lake_files(
+    spark: SparkSession, lake: Lake | UriLake, files: list[str], schema: pa.Schema
+) -> DataFrame:
+    """Some of a lake table's files as one DataFrame with exactly schema's columns."""
+    frame: DataFrame
+    if not files:
+        return spark.createDataFrame([], _ddl(schema))
+    if isinstance(lake, UriLake):
+        frame = read_uris_spark(spark, files, schema)
+    else:
+        # mergeSchema: files of different ingests may lack optional columns (DuckDB's
+        # union_by_name); a column no file has is added as NULL below.
+        frame = spark.read.option("mergeSchema", "true").parquet(*files)
+    present = set(frame.columns)
+    columns = [
+        f.name if f.name in present else f"CAST(NULL AS {SPARK_TYPES[f.type]}) AS {f.name}"
+        for f in schema
+    ]
+    return frame.selectExpr(*columns)
 
 
 def read_uris_spark(spark: SparkSession, uris: list[str], schema: pa.Schema) -> DataFrame:

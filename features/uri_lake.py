@@ -143,8 +143,10 @@ def is_uri(location: str) -> bool:
     return bool(sep) and scheme.isidentifier()
 
 
-def open_lake_at(location: str | Path) -> Lake | UriLake:
-    """The lake at a local folder or at a URI."""
+def open_lake_at(location: str | Path | None) -> Lake | UriLake:
+    """The lake at a local folder or at a URI (STEWARD_HOME/lake for None)."""
+    if location is None:
+        return Lake.default()
     text = str(location)
     return UriLake(text) if is_uri(text) else Lake(Path(text))
 

@@ -206,7 +206,7 @@ def score_members(
     as_of: date | None = None,
     features: Path | None = None,
     model_name: str = MODEL_NAME,
-    lake: Lake | UriLake | None = None,
+    lake: Lake | None = None,
 ) -> ScoreReport:
     """Score every member row at as_of with the champion and swap in a new at-risk table."""
     from models.churn.dataset import load_scoring_rows
@@ -240,7 +240,7 @@ def at_risk_rows(
     model_name: str,
     version: str,
     label: str,
-    lake: Lake | UriLake | None = None,
+    lake: Lake | None = None,
 ) -> Any:
     """The at-risk table as Arrow (scored: ChurnScorer.score_arrow), highest probability first."""
     import pyarrow as pa

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -13,10 +13,6 @@ from pipelines.cli_churn import at_risk_cmd, score_app, train_app
 from pipelines.cli_experiment import experiment_app, ui_cmd
 from pipelines.cli_serve import serve_cmd
 from pipelines.cli_toxicity import score_posts_cmd, train_toxicity_cmd
-
-if TYPE_CHECKING:
-    from features.lake import Lake
-    from features.uri_lake import UriLake
 
 app = typer.Typer(
     help="steward: churn and content risk for online communities.",
@@ -199,12 +195,13 @@ def features_build(
     if engine == "spark":
         from features.member_features import FeatureConfig
         from features.spark_engine import build_member_features_spark
+        from features.uri_lake import open_lake_at
         from pipelines.steps import features_dir
 
         config = FeatureConfig(horizon_days=horizon, lookback_days=lookback, data_end=end)
         with console().status("building member features on Spark"):
             spark_report = build_member_features_spark(
-                _lake_at(lake), features_dir(), dates, every_days, config, master
+                open_lake_at(lake), features_dir(), dates, every_days, config, master
             )
         console().print(spark_report.table())
         return
@@ -218,14 +215,6 @@ def _parse_date(text: str, option: str = "--as-of") -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise UserError(f"{option} {text!r} is not a date like 2026-03-01") from None
-
-
-def _lake_at(location: str | None) -> Lake | UriLake:
-    """The lake at a folder or URI (Lake or UriLake), STEWARD_HOME/lake by default."""
-    from features.lake import Lake
-    from features.uri_lake import open_lake_at
-
-    return Lake.default() if location is None else open_lake_at(location)
 
 
 @lake_app.command("push")

@@ -85,8 +85,7 @@ def score_members_cmd(
             from features.uri_lake import open_lake_at
             from pipelines.spark_scoring import score_members_spark
 
-            chosen = open_lake_at(lake) if lake is not None else None
-            report = score_members_spark(as_of=day, lake=chosen, master=master)
+            report = score_members_spark(as_of=day, lake=open_lake_at(lake), master=master)
         else:
             report = score_members(as_of=day)
     tiers = ", ".join(f"{n:,} {t}" for t, n in report.tiers.items())

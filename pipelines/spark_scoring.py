@@ -112,20 +112,19 @@ def member_attributes_spark(spark: SparkSession, lake: Lake | UriLake) -> DataFr
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from features.spark_engine import read_uris_spark
-    from features.uri_lake import UriLake
+    from features.spark_engine import read_lake_files
 
-    frames = []
-    for ingest, file in enumerate(lake.files("members")):
-        if isinstance(lake, UriLake):
-            frame = read_uris_spark(spark, [str(file)], TABLES["members"].schema)
-        else:
-            frame = spark.read.parquet(str(file))
-        if "attributes" in frame.columns:
-            # Later ingests, and later rows of one file, win: member_attributes' keep="last".
-            order = F.monotonically_increasing_id()
-            columns = [F.col("member_id"), F.col("attributes"), F.lit(ingest).alias("ingest")]
-            frames.append(frame.select(*columns, order.alias("row")))
+    schema = TABLES["members"].schema
+    frames = [
+        # Later ingests, and later rows of one file, win: member_attributes' keep="last".
+        read_lake_files(spark, lake, [str(file)], schema).select(
+            "member_id",
+            "attributes",
+            F.lit(ingest).alias("ingest"),
+            F.monotonically_increasing_id().alias("row"),
+        )
+        for ingest, file in enumerate(lake.files("members"))
+    ]
     if not frames:
         return spark.createDataFrame([], "member_id STRING, attributes STRING")
     stacked = functools.reduce(lambda a, b: a.unionByName(b), frames)
