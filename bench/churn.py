@@ -27,10 +27,10 @@ TARGET_SCORE_SECONDS = 60.0
 def build_simulated_features(members: int, days: int, seed: int, work: Path) -> Path:
     """Simulate, ingest and build features every 14 days; returns the features folder."""
     from features.adapters.canonical import CanonicalFolderSource
-    from features.lake import Lake
-    from features.member_features import build_member_features
+    from features.lake.store import Lake
+    from features.members.build import build_member_features
+    from features.synthetic.simulator import simulate, write_community
     from pipelines.ingest import ingest_source
-    from pipelines.simulate import simulate, write_community
 
     features = work / "features"
     if (features / "_features.json").exists():
@@ -46,7 +46,7 @@ def resample_rows(features: Path, rows: int, work: Path) -> dict[str, Path]:
     """1M-row training and scoring sets drawn from the simulated rows (seeded)."""
     import pandas as pd
 
-    from features.member_features import read_features, write_features
+    from features.members.build import read_features, write_features
     from models.churn.dataset import load_churn_data, read_metadata
 
     data = load_churn_data(features, "churned_activity")
@@ -60,7 +60,7 @@ def resample_rows(features: Path, rows: int, work: Path) -> dict[str, Path]:
     scoring["member_id"] = [f"b{i:07d}" for i in range(rows)]  # distinct members
     import pyarrow as pa
 
-    from features.member_features import FeatureConfig, output_schema
+    from features.members.build import FeatureConfig, output_schema
 
     table = pa.Table.from_pandas(scoring, schema=output_schema(), preserve_index=False)
     config = FeatureConfig(data_end=latest + timedelta(days=30))
@@ -97,7 +97,7 @@ def register_champion(features: Path, home: Path) -> str:
     """Train the default LightGBM on the simulated features and register it as champion."""
     os.environ["STEWARD_HOME"] = str(home)
     from models.churn.config import ChurnConfig
-    from pipelines.churn import train_churn
+    from pipelines.churn.train import train_churn
 
     return train_churn(ChurnConfig(name="bench-lgbm", features=features), force=True).version
 
@@ -107,7 +107,7 @@ def score_step(home: Path, scoring: Path) -> dict[str, Any]:
     import time
 
     os.environ["STEWARD_HOME"] = str(home)
-    from pipelines.churn import score_members
+    from pipelines.churn.train import score_members
 
     started = time.perf_counter()
     report = score_members(features=scoring)
@@ -122,7 +122,7 @@ def parts_step(home: Path, scoring: Path) -> dict[str, float]:
     os.environ["STEWARD_HOME"] = str(home)
     from models.churn.dataset import feature_matrix, load_scoring_rows
     from models.churn.reasons import explain
-    from pipelines.churn import load_champion
+    from pipelines.churn.train import load_champion
 
     scorer, _ = load_champion()
     frame, _ = load_scoring_rows(scoring)

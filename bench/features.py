@@ -21,7 +21,7 @@ from rich.table import Table
 from bench.measure import Measured, in_fresh_process
 
 if TYPE_CHECKING:
-    from features.member_features import Engine
+    from features.members.build import Engine
 
 TARGET_EVENTS_PER_S = 5_000_000
 TARGET_SPEEDUP = 10.0
@@ -30,7 +30,7 @@ TARGET_RSS_MB = 4096.0
 
 def simulate_step(members: int, days: int, seed: int, folder: Path) -> int:
     """Simulate and write the community; returns the number of events."""
-    from pipelines.simulate import simulate, write_community
+    from features.synthetic.simulator import simulate, write_community
 
     community = simulate(members=members, days=days, seed=seed)
     write_community(community, folder)
@@ -40,7 +40,7 @@ def simulate_step(members: int, days: int, seed: int, folder: Path) -> int:
 def ingest_step(folder: Path, lake_root: Path) -> int:
     """Ingest the simulated folder into a fresh lake; returns events kept."""
     from features.adapters.canonical import CanonicalFolderSource
-    from features.lake import Lake
+    from features.lake.store import Lake
     from pipelines.ingest import ingest_source
 
     report = ingest_source(Lake(lake_root), CanonicalFolderSource(folder, name="simulator"))
@@ -49,8 +49,8 @@ def ingest_step(folder: Path, lake_root: Path) -> int:
 
 def feature_step(lake_root: Path, out: Path, as_of: list[date], engine: Engine = "arrays") -> int:
     """steward's feature build with one engine; returns the number of feature rows."""
-    from features.lake import Lake
-    from features.member_features import build_member_features
+    from features.lake.store import Lake
+    from features.members.build import build_member_features
 
     report = build_member_features(Lake(lake_root), out, as_of=as_of, engine=engine)
     return int(report.rows)
@@ -59,7 +59,7 @@ def feature_step(lake_root: Path, out: Path, as_of: list[date], engine: Engine =
 def pandas_step(lake_root: Path, as_of: list[date], out: Path) -> int:
     """The pandas groupby reference, loading the same Parquet files; returns rows."""
     from bench.pandas_reference import build_reference, load_tables
-    from features.lake import Lake
+    from features.lake.store import Lake
 
     lake = Lake(lake_root)
     tables = load_tables(lake.files("events"), lake.files("members"), lake.files("subscriptions"))
@@ -80,8 +80,8 @@ def floor_step(lake_root: Path, as_of: list[date]) -> dict[str, tuple[float, flo
 
     import pyarrow as pa
 
-    from features.lake import Lake
-    from features.member_features import (
+    from features.lake.store import Lake
+    from features.members.build import (
         DEFAULT_CONFIG,
         _build_session,
         _last_event_day,
@@ -133,7 +133,7 @@ def observation_dates(
     lake_root: Path, count: int, every: int = 14, horizon: int = 30
 ) -> list[date]:
     """The last `count` dates, `every` days apart, whose churn labels are known."""
-    from features.lake import Lake
+    from features.lake.store import Lake
 
     files = Lake(lake_root).files("events")
     last = _last_day(files)
@@ -157,7 +157,7 @@ def compare(steward_out: Path, pandas_out: Path) -> str:
     """Check that both builds agree on every feature and label (doubles to 1e-6)."""
     import duckdb
 
-    from features.member_features import FEATURE_COLUMNS, LABEL_COLUMNS
+    from features.members.build import FEATURE_COLUMNS, LABEL_COLUMNS
 
     con = duckdb.connect()
     columns = [*FEATURE_COLUMNS, *LABEL_COLUMNS]

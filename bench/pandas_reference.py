@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.event_codes import INTERACTION_TYPES as SOCIAL
-from features.member_features import ACTIVE_DAY_WINDOWS, COUNT_WINDOWS
+from features.members.build import ACTIVE_DAY_WINDOWS, COUNT_WINDOWS
+from features.members.event_codes import INTERACTION_TYPES as SOCIAL
 from features.schemas import EVENT_TYPES, QUALIFYING_EVENT_TYPES
 
 OPEN_END = pd.Timestamp("9000-01-01")  # an open subscription's end while merging periods

@@ -54,9 +54,9 @@ class EngineRun:
 def prepare(folder: Path, events: int, days: int, seed: int) -> tuple[Path, int]:
     """Simulate about `events` events and ingest them; returns the lake and the events kept."""
     from features.adapters.canonical import CanonicalFolderSource
-    from features.lake import Lake
+    from features.lake.store import Lake
+    from features.synthetic.simulator import simulate, write_community
     from pipelines.ingest import ingest_source
-    from pipelines.simulate import simulate, write_community
 
     members = max(100, round(events / (EVENTS_PER_MEMBER_DAY * days)))
     write_community(simulate(members=members, days=days, seed=seed), folder / "raw")
@@ -67,8 +67,8 @@ def prepare(folder: Path, events: int, days: int, seed: int) -> tuple[Path, int]
 def build_local(lake: Path, out: Path, engine: str) -> tuple[int, float, float, float]:
     """steward's in-process build with one engine: rows, build seconds, no session start, no
     JVM."""
-    from features.lake import Lake
-    from features.member_features import build_member_features
+    from features.lake.store import Lake
+    from features.members.build import build_member_features
 
     started = time.perf_counter()
     report = build_member_features(Lake(lake), out, every_days=14, engine=engine)  # type: ignore[arg-type]
@@ -80,9 +80,9 @@ def build_spark(lake: Path, out: Path, master: str, cores: int) -> tuple[int, fl
     of the driver JVM (on local[N] it runs the tasks too; on a cluster only the driver)."""
     import os
 
-    from features.lake import Lake
-    from features.spark_engine import build_member_features_spark
-    from features.spark_session import spark_session
+    from features.lake.store import Lake
+    from features.members.spark import build_member_features_spark
+    from features.members.spark_session import spark_session
 
     if not master.startswith("local"):
         # What spark_session sets for local[N] only: shuffle partitions sized to the cores, and

@@ -67,7 +67,7 @@ def prepare(home: Path, model: str, data: str) -> None:
     from models.registry import champion_version
     from models.toxicity.config import ToxicityConfig, TransformerConfig, load_config
     from models.tracking import configure_tracking
-    from pipelines.toxicity import train_from_config
+    from pipelines.toxicity.train import train_from_config
 
     os.environ["STEWARD_HOME"] = str(home)
     configure_tracking()
@@ -104,11 +104,11 @@ def prepare(home: Path, model: str, data: str) -> None:
 def english_posts(n: int, data: str) -> list[str]:
     """English posts (the transformer's language), toxic and clean: the corpora's held-out
     test splits, or the simulator's posts."""
-    from features.corpora import load_simulated
+    from features.text.corpora import load_simulated
 
     if data == "real":
         from models.toxicity.config import load_config
-        from pipelines.toxicity import load_training_frame
+        from pipelines.toxicity.train import load_training_frame
 
         config = load_config(ROOT / "experiments" / "toxicity_linear.yaml")
         frame = load_training_frame(config.data)
@@ -321,7 +321,7 @@ def print_table(results: list[Result], notes: dict[str, Any]) -> None:
 
 def _corpora_present() -> bool:
     """Whether ../shared/data holds the public corpora the shipped configs train on."""
-    from features.corpora import real_data_available
+    from features.text.corpora import real_data_available
 
     return real_data_available(("davidson", "stormfront", "cold"))
 

@@ -102,7 +102,7 @@ def train_scorer(config_path: Path, workdir: Path, console: Console) -> Any:
     """Fit a scorer and its thresholds as `steward train toxicity` does, without MLflow."""
     from models.toxicity.config import load_config
     from models.toxicity.training import fit_scorer, set_thresholds
-    from pipelines.toxicity import load_training_frame
+    from pipelines.toxicity.train import load_training_frame
 
     config = load_config(config_path)
     frame = load_training_frame(config.data)
@@ -120,7 +120,7 @@ def train_scorer(config_path: Path, workdir: Path, console: Console) -> Any:
 def load_model(uri: str) -> Any:
     """The scorer of a logged or registered model, or of a folder a previous run saved."""
     from models.toxicity.scoring import ToxicityScorer
-    from pipelines.toxicity import load_scorer
+    from pipelines.toxicity.train import load_scorer
 
     if Path(uri).is_dir():
         return ToxicityScorer.load(Path(uri))
@@ -179,9 +179,9 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
 
-    from features.corpora import real_data_available
+    from features.text.corpora import real_data_available
     from models.toxicity.config import load_config
-    from pipelines.toxicity import load_training_frame
+    from pipelines.toxicity.train import load_training_frame
 
     if not real_data_available(("davidson", "stormfront", "cold", "jigsaw")):
         sys.exit("bench.toxicity needs the public corpora in ../shared/data (see its README)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from features.failpoints import failpoint
+from features.storage.failpoints import failpoint
 
 CHAMPION = "champion"
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from features.failpoints import failpoint
-from features.lake import steward_home
+from features.lake.store import steward_home
+from features.storage.failpoints import failpoint
 
 # Tags that say which process owns a run, so that the next training can tell a run whose
 # process was killed (left RUNNING forever by MLflow) from one still going.

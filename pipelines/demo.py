@@ -9,11 +9,11 @@ from pathlib import Path
 
 import duckdb
 
-from features.lake import Lake
-from pipelines.churn import demo_churn
-from pipelines.reporting import console, ingest_table, rows_table
+from features.lake.store import Lake
+from pipelines.churn.train import demo_churn
+from pipelines.cli.output import console, ingest_table, rows_table
 from pipelines.steps import build_features_step, lake_summary, simulate_and_ingest
-from pipelines.toxicity import demo_toxicity
+from pipelines.toxicity.train import demo_toxicity
 
 DEMO_SEED = 7
 EXAMPLE_FEATURES = (
@@ -57,14 +57,14 @@ def run_demo(members: int, days: int, serve: bool = False) -> None:
     # soft_wrap keeps each curl line whole, so it can be copied and pasted.
     out.print(serving_hint(), markup=False, highlight=False, soft_wrap=True)
     if serve:
-        from pipelines.cli_serve import serve_cmd
+        from pipelines.cli.serve import serve_cmd
 
         serve_cmd(no_auth=True)
 
 
 def serving_hint() -> str:
     """How to start `steward serve` and curl it, with the demo's riskiest member as example."""
-    from pipelines.churn import at_risk
+    from pipelines.churn.train import at_risk
     from serving.hints import curl_examples
 
     top = at_risk(top=1)

@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from features.adapters.base import Source
-from features.lake import QUARANTINE, Lake
-from features.validate import validate_batch
+from features.lake.store import QUARANTINE, Lake
+from features.lake.validate import validate_batch
 
 
 @dataclass

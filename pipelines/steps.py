@@ -10,17 +10,17 @@ import pyarrow.parquet as pq
 from rich.table import Table
 
 from features.adapters.canonical import CanonicalFolderSource
-from features.lake import QUARANTINE, Lake, steward_home
-from features.member_features import (
+from features.lake.store import QUARANTINE, Lake, steward_home
+from features.members.build import (
     Engine,
     FeatureBuildReport,
     FeatureConfig,
     build_member_features,
 )
 from features.schemas import TABLES
+from features.synthetic.simulator import simulate, write_community
+from pipelines.cli.output import rows_table
 from pipelines.ingest import IngestReport, ingest_source
-from pipelines.reporting import rows_table
-from pipelines.simulate import simulate, write_community
 
 
 def features_dir() -> Path:

@@ -14,8 +14,8 @@ from serving.auth import KeyRing
 from serving.batching import MicroBatcher
 from serving.errors import install_error_handlers
 from serving.limits import BodyLimitMiddleware, InFlightLimitMiddleware
+from serving.loaded_models import ModelHolder
 from serving.metrics import Metrics, MetricsMiddleware
-from serving.models import ModelHolder
 from serving.pages import install_pages
 from serving.routes import admin, discovery, health, members, perspective, posts
 from serving.settings import ServeSettings
@@ -27,7 +27,7 @@ _KEY_IN_QUERY = re.compile(r"([?&])key=[^&\s]*")
 
 def _initial_load(state: ServerState) -> None:
     """Load every model; failures are kept in the state for /readyz to report."""
-    from pipelines.churn import quiet_mlflow
+    from pipelines.churn.train import quiet_mlflow
 
     quiet_mlflow()
     fresh = state.holder.load(state.settings)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from models.toxicity.scoring import PostScore, SpanMode
-    from serving.models import Loaded
+    from serving.loaded_models import Loaded
 
 
 YIELDS = 3

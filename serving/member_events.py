@@ -99,7 +99,7 @@ def features_from_events(
     member is not active (nor subscribed) at as_of, as in the batch build."""
     import duckdb
 
-    from features.member_features import FeatureConfig, build_features
+    from features.members.build import FeatureConfig, build_features
 
     day = as_of or max(_utc_naive(e.ts) for e in events).date()
     con = duckdb.connect()

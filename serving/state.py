@@ -10,8 +10,8 @@ from fastapi import Depends, Request
 from serving.auth import KeyRing
 from serving.batching import MicroBatcher
 from serving.errors import ApiError
+from serving.loaded_models import Loaded, ModelHolder
 from serving.metrics import Metrics
-from serving.models import Loaded, ModelHolder
 from serving.settings import ServeSettings
 
 

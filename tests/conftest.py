@@ -49,7 +49,7 @@ def isolated_home(root: Path) -> Iterator[pytest.MonkeyPatch]:
 def spark() -> Iterator[Any]:
     """One local[2] SparkSession for the whole run (starting one costs 5-15 s); skips without
     pyspark or Java, saying which."""
-    from features.spark_session import spark_problem, spark_session
+    from features.members.spark_session import spark_problem, spark_session
 
     problem = spark_problem()
     if problem is not None:

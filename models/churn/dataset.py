@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.member_features import FEATURE_COLUMNS, METADATA, read_features
+from features.members.build import FEATURE_COLUMNS, METADATA, read_features
 
 KEYS = ("member_id", "as_of")
 

@@ -1,6 +1,6 @@
 """Serving the fine-tuned MiniLM: ONNX Runtime int8, torch dynamic int8 or torch fp32.
 
-Each backend takes raw text, normalises it with `features.text`, tokenises with the saved
+Each backend takes raw text, normalises it with `features.text.normalize`, tokenises with the saved
 tokenizer, sorts by length so batches carry little padding, and returns probabilities.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from features.text import normalize_texts
+from features.text.normalize import normalize_texts
 from models.toxicity.tokens import TOKENIZER_FILE, encode, load_tokenizer
 
 META_FILE = "transformer.json"

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from features.text import normalize_texts
+from features.text.normalize import normalize_texts
 from models.toxicity.backends import (
     CONFIG_FILE,
     META_FILE,

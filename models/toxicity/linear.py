@@ -1,7 +1,7 @@
 """TF-IDF word 1-2-grams and character 2-5-grams with one logistic regression per label.
 
 Characters carry Chinese (no spaces between words) and obfuscated English alike. The
-estimator normalises raw text itself with `features.text.normalize_text`, so training and
+estimator normalises raw text itself with `features.text.normalize.normalize_text`, so training and
 serving cannot drift apart.
 """
 
@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from features.text import normalize_text, normalize_texts
+from features.text.normalize import normalize_text, normalize_texts
 
 WORD_PATTERN = r"(?u)\b\w\w+\b"
 _WORD = re.compile(WORD_PATTERN)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.schemas import MODERATION_LABELS
-from features.text import detect_language, normalize_text
+from features.text.normalize import detect_language, normalize_text
 from models.toxicity.linear import LinearToxicity
 from models.toxicity.spans import Span, occlusion_char_scores, spans_from_char_scores
 from models.toxicity.thresholds import (

@@ -3,7 +3,7 @@
 Scores are first given per character of the normalised text (coefficient attribution for
 the linear model, leave-one-word-out for the transformer), summed per word (per character
 for Chinese), merged into runs of adjacent positive words, and mapped back to the original
-through the offsets that `features.text.normalize_with_offsets` keeps, so they index it exactly.
+through the offsets that `features.text.normalize.normalize_with_offsets` keeps, so they index it exactly.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from features.text import normalize_with_offsets
+from features.text.normalize import normalize_with_offsets
 
 # A Latin/digit word, or one Han character: Chinese has no spaces to find words by.
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"

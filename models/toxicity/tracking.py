@@ -8,7 +8,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from features.corpora import fingerprint
+from features.text.corpora import fingerprint
 from models.registry import Promotion, register_and_promote
 from models.toxicity.config import ToxicityConfig
 from models.toxicity.metrics import confusion_figure, metric_key, pr_curve_figure

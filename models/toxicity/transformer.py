@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from tokenizers import Tokenizer
 
-from features.text import normalize_texts
+from features.text.normalize import normalize_texts
 from models.toxicity.config import TransformerConfig
 from models.toxicity.linear import supported_languages
 from models.toxicity.network import MiniLMClassifier, pretrained_classifier

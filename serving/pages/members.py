@@ -11,7 +11,7 @@ import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from serving.at_risk import TIERS, AtRiskTable
+from features.scores.at_risk import TIERS, AtRiskTable
 from serving.pages.render import SECURITY_HEADERS, PageError, render, signed_in
 from serving.state import State, not_loaded
 
@@ -67,7 +67,7 @@ def parse_filters(request: Request) -> tuple[Filters, list[str]]:
 
 def _segment(text: str) -> dict[str, str]:
     """KEY=VALUE as a dict ({} when it is not that)."""
-    from pipelines.cli_churn import parse_segment
+    from pipelines.cli.churn import parse_segment
 
     try:
         return parse_segment([text], "segment") if text else {}
@@ -135,7 +135,7 @@ async def at_risk_page(request: Request, state: State) -> Response:
 @router.get("/ui/at-risk.csv")
 async def at_risk_csv(request: Request, state: State) -> Response:
     """Every row the page's filters select, in its order, through the CSV export."""
-    from pipelines.export import DEFAULT_FIELDS, to_csv_text
+    from features.scores.export import DEFAULT_FIELDS, to_csv_text
 
     signed_in(request, "members:read")
     table = _table(state)

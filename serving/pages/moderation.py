@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from pipelines.moderation_feedback import (
+from features.lake.moderation import (
     DecisionError,
     ReviewQueue,
     decision_counts,
@@ -29,7 +29,7 @@ router = APIRouter(include_in_schema=False)
 
 def lake_of(state: ServerState) -> Any:
     """The lake decisions go to (the one `steward train toxicity --source lake` reads)."""
-    from features.lake import Lake
+    from features.lake.store import Lake
 
     path = state.settings.lake_path
     return Lake(path) if path else Lake.default()
@@ -37,7 +37,7 @@ def lake_of(state: ServerState) -> Any:
 
 def queue_of(state: ServerState) -> ReviewQueue:
     """The review queue of this server."""
-    from features.lake import steward_home
+    from features.lake.store import steward_home
 
     return ReviewQueue(state.settings.moderation_dir or steward_home() / "moderation")
 

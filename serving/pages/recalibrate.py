@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from pipelines.recalibration import Proposal, RecalibrationError
+from models.toxicity.recalibration import Proposal, RecalibrationError
 from serving.pages.forms import read_form
 from serving.pages.moderation import lake_of
 from serving.pages.render import PageError, check_csrf, render, signed_in
@@ -19,7 +19,7 @@ router = APIRouter(include_in_schema=False)
 
 def served_alias(state: ServerState) -> str:
     """The registry alias the server follows for toxicity (applying moves it)."""
-    from serving.models import MODEL_URI
+    from serving.loaded_models import MODEL_URI
 
     found = MODEL_URI.match(state.settings.toxicity_uri)
     if found is None or not found["alias"]:
@@ -33,8 +33,8 @@ def served_alias(state: ServerState) -> str:
 
 def build_proposal(state: ServerState) -> tuple[Proposal, Any]:
     """The proposal for the served model from every moderation decision in the lake."""
-    from features.corpora import load_lake_moderation
-    from pipelines.recalibration import propose, training_targets
+    from features.text.corpora import load_lake_moderation
+    from models.toxicity.recalibration import propose, training_targets
 
     loaded = need(state, "toxicity")
     try:
@@ -63,7 +63,7 @@ async def preview(request: Request, state: State) -> Response:
 @router.post("/ui/moderation/recalibrate")
 async def apply_proposal(request: Request, state: State) -> Response:
     """Register the proposed thresholds as a new version, move the alias, reload."""
-    from pipelines.recalibration import apply, roll_back
+    from models.toxicity.recalibration import apply, roll_back
     from serving.routes.admin import reload_models
 
     session = signed_in(request, "admin")

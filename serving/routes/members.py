@@ -10,7 +10,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from serving.at_risk import AtRiskTable
+from features.scores.at_risk import AtRiskTable
 from serving.auth import Caller, require
 from serving.errors import ApiError, limit_error
 from serving.schemas.common import ModelRef
@@ -38,7 +38,7 @@ def _table(state: ServerState) -> AtRiskTable:
 
 def _segment(pairs: list[str]) -> dict[str, str]:
     """segment=KEY=VALUE query values as a dict; 422 for anything else."""
-    from pipelines.cli_churn import parse_segment
+    from pipelines.cli.churn import parse_segment
 
     try:
         return parse_segment(pairs, "segment", "segment=channel=ios")
@@ -86,7 +86,7 @@ async def at_risk_members(
 
 def _fields(fields: list[str], format: str) -> list[str]:
     """The fields asked for, checked against what the format carries; 422 naming the rest."""
-    from pipelines.export import DEFAULT_FIELDS, FIELDS, parse_fields
+    from features.scores.export import DEFAULT_FIELDS, FIELDS, parse_fields
 
     try:
         if format == "csv":
@@ -110,7 +110,7 @@ def _at_risk_member(row: dict[str, Any], fields: list[str]) -> AtRiskMember:
 
 def _csv(table: AtRiskTable, page: np.ndarray, fields: list[str]) -> Response:
     """The page as CSV, in the layout of `steward at-risk --csv`."""
-    from pipelines.export import to_csv_text
+    from features.scores.export import to_csv_text
 
     return Response(
         to_csv_text(table.frame.iloc[page], fields),

@@ -25,7 +25,7 @@ from serving.state import ServerState, State
 
 if TYPE_CHECKING:
     from models.toxicity.scoring import PostScore
-    from serving.models import Loaded
+    from serving.loaded_models import Loaded
 
 router = APIRouter(tags=["perspective"])
 log = logging.getLogger("steward.serving")

@@ -16,7 +16,7 @@ from serving.state import ServerState, State, need
 
 if TYPE_CHECKING:
     from models.toxicity.scoring import PostScore, SpanMode
-    from serving.models import Loaded
+    from serving.loaded_models import Loaded
 
 router = APIRouter(tags=["posts"])
 log = logging.getLogger("steward.serving")

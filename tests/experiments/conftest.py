@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from features.adapters.canonical import CanonicalFolderSource
-from features.lake import Lake
-from features.member_features import build_member_features
+from features.lake.store import Lake
+from features.members.build import build_member_features
+from features.synthetic.simulator import simulate, write_community
 from pipelines.ingest import ingest_source
-from pipelines.simulate import simulate, write_community
 from tests.conftest import isolated_home
 
 # Small enough for about 2 s of set-up; enough churners for a stable AUC on the validation date.

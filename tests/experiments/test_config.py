@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from features.member_features import FEATURE_COLUMNS
+from features.members.build import FEATURE_COLUMNS
 from models.churn.config import load_config as load_churn
 from models.churn.dataset import select_columns
 from models.toxicity.config import load_config as load_toxicity
-from pipelines.cli import main
-from pipelines.experiment import apply_overrides, load_experiment, parse_sets
+from pipelines.cli.main import main
+from pipelines.experiments.config import apply_overrides, load_experiment, parse_sets
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = {

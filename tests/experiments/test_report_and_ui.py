@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli_experiment import ui_command
-from pipelines.experiment_run import Champion
-from pipelines.report import _headline, render_report
+from pipelines.cli.experiment import ui_command
+from pipelines.experiments.report import _headline, render_report
+from pipelines.experiments.run import Champion
 
 
 def test_the_page_escapes_posts_and_shows_the_champion_beside_the_run() -> None:

@@ -12,12 +12,12 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from pipelines.cli_experiment import experiment_app
-from pipelines.experiment import load_experiment
-from pipelines.experiment_compare import compare_experiments
-from pipelines.experiment_run import RunResult, run_experiment
-from pipelines.experiment_sweep import SweepResult, sweep_experiment
-from pipelines.report import fmt
+from pipelines.cli.experiment import experiment_app
+from pipelines.experiments.compare import compare_experiments
+from pipelines.experiments.config import load_experiment
+from pipelines.experiments.report import fmt
+from pipelines.experiments.run import RunResult, run_experiment
+from pipelines.experiments.sweep import SweepResult, sweep_experiment
 from tests.experiments.conftest import churn_file
 
 ROOT = Path(__file__).resolve().parents[2]

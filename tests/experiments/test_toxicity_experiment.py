@@ -7,9 +7,9 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from pipelines.experiment import load_experiment
-from pipelines.experiment_run import run_experiment
-from pipelines.report import fmt
+from pipelines.experiments.config import load_experiment
+from pipelines.experiments.report import fmt
+from pipelines.experiments.run import run_experiment
 
 
 def test_a_toxicity_run_reports_its_metrics_and_its_worst_errors(

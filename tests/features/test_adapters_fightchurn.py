@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from features.adapters.fightchurn import CANONICAL_EVENTS, FightChurnSource, load_event_types
-from features.lake import Lake
+from features.lake.store import Lake
 from pipelines.ingest import IngestReport, ingest_source
 from tests.conftest import require_shared
 

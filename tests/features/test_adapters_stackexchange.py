@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from features.adapters.stackexchange import StackExchangeSource, iter_rows, strip_html
-from features.lake import Lake
+from features.lake.store import Lake
 from pipelines.ingest import IngestReport, ingest_source
 from tests.conftest import require_shared
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.corpora import (
+from features.text.corpora import (
     CORPUS_COLUMNS,
     fingerprint,
     load_corpus,

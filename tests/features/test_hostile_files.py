@@ -11,7 +11,7 @@ import pytest
 
 from features.adapters.generic import GenericSource
 from features.adapters.stackexchange import StackExchangeSource
-from features.lake import Lake
+from features.lake.store import Lake
 from pipelines.ingest import ingest_source
 from tests.features.test_adapters_stackexchange import dump  # noqa: F401 (a fixture)
 from tests.features.test_ingest import _lake_state

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from features.adapters.generic import GenericSource
-from features.lake import Lake
+from features.lake.store import Lake
 from pipelines.ingest import ingest_source
 
 MAPPING = {"member_id": "uid", "ts": "when", "event_type": "what", "value": "v", "target_id": "to"}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from features import member_features as mf
-from features.lake import Lake
+from features.lake.store import Lake
+from features.members import build as mf
 from features.schemas import EVENTS
 from tests.features.test_member_features import T, build, connect, day, ev
 

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features import member_features as mf
-from features.lake import Lake
-from features.member_features import FEATURE_COLUMNS, FeatureConfig
+from features.lake.store import Lake
+from features.members import build as mf
+from features.members.build import FEATURE_COLUMNS, FeatureConfig
 from features.schemas import EVENT_TYPES, EVENTS, MEMBERS, SUBSCRIPTIONS
 
 T = date(2024, 6, 1)
@@ -435,7 +435,7 @@ def test_build_member_features_from_a_lake(tmp_path: Path) -> None:
 def test_arrays_engine_takes_dates_a_group_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     # Years of dates over many members are built a few dates at a time (memory stays bounded):
     # one date per group must give the table that all dates at once give, and the SQL's.
-    from features import member_arrays
+    from features.members import arrays as member_arrays
 
     con = connect(timeline(), members=[("a", day(-100))])
     dates = [day(-40), day(-20), day(-3), T]
@@ -448,7 +448,7 @@ def test_arrays_engine_takes_dates_a_group_at_a_time(monkeypatch: pytest.MonkeyP
 def simulated_lake(root: Path) -> Lake:
     """A synthetic community of 1,500 members over 150 days in two ingests (two events files,
     each with its own dictionaries), 300 of them subscribed, one subscribed without any event."""
-    from pipelines.simulate import simulate
+    from features.synthetic.simulator import simulate
 
     community = simulate(members=1500, days=150, seed=5)
     events = pa.Table.from_pandas(community.events, preserve_index=False).cast(EVENTS.schema)

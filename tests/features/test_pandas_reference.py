@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.pandas_reference import build_reference, load_tables
-from features import member_features as mf
+from features.members import build as mf
 from tests.features.test_member_features import simulated_lake
 
 

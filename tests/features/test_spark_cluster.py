@@ -10,12 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.spark_cluster import standalone_cluster
-from features.lake import Lake
-from features.member_features import build_member_features, read_features
-from features.spark_session import spark_problem
-from features.uri_lake import UriLake
+from features.lake.store import Lake
+from features.lake.uri import UriLake
+from features.members.build import build_member_features, read_features
+from features.members.spark_session import spark_problem
 from models.churn.config import ChurnConfig, LgbmParams
-from pipelines.churn import score_members, train_churn
+from pipelines.churn.train import score_members, train_churn
 from tests.conftest import isolated_home
 from tests.features.conftest import SECRET
 from tests.features.test_spark_engine import differences

@@ -14,11 +14,11 @@ import pyarrow as pa
 import pytest
 
 from features.adapters.canonical import CanonicalFolderSource
-from features.lake import Lake
-from features.member_features import FEATURE_COLUMNS, build_member_features, read_features
-from features.spark_session import SparkUnavailable, require_spark, spark_problem
+from features.lake.store import Lake
+from features.members.build import FEATURE_COLUMNS, build_member_features, read_features
+from features.members.spark_session import SparkUnavailable, require_spark, spark_problem
+from features.synthetic.simulator import simulate, write_community
 from pipelines.ingest import ingest_source
-from pipelines.simulate import simulate, write_community
 
 TOLERANCE = 1e-9
 
@@ -56,7 +56,7 @@ def differences(expected: pa.Table, found: pa.Table) -> list[str]:
 
 def build_both(lake: Lake, out: Path, spark: Any) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
     """The sql engine's and the Spark engine's tables as written, and both _features.json."""
-    from features.spark_engine import build_member_features_spark
+    from features.members.spark import build_member_features_spark
 
     build_member_features(lake, out / "duckdb", every_days=14, engine="sql")
     report = build_member_features_spark(lake, out / "spark", every_days=14, spark=spark)

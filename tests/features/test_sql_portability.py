@@ -9,7 +9,7 @@ import pytest
 import sqlglot
 from sqlglot.errors import ParseError
 
-from features.member_features import FeatureConfig, feature_sql
+from features.members.build import FeatureConfig, feature_sql
 
 # DuckDB-only syntax that MEASURED.md found breaks (or silently changes meaning) on Spark.
 NOT_PORTABLE = {

@@ -15,13 +15,13 @@ import pyarrow.fs as pafs
 import pytest
 
 from features.adapters.canonical import CanonicalFolderSource
-from features.lake import Lake, LakeError
-from features.member_features import build_member_features, read_features
+from features.lake.store import Lake, LakeError
+from features.lake.uri import UriLake, open_lake_at, push_lake
+from features.members.build import build_member_features, read_features
 from features.schemas import TABLES
-from features.uri_lake import UriLake, open_lake_at, push_lake
-from pipelines.churn import member_attributes
+from features.synthetic.simulator import simulate, write_community
+from pipelines.churn.train import member_attributes
 from pipelines.ingest import ingest_source
-from pipelines.simulate import simulate, write_community
 from tests.features.conftest import SECRET
 from tests.features.test_spark_engine import assert_same_build, simulated
 from tests.pipelines.test_cli import steward
@@ -78,7 +78,7 @@ def test_readers_at_the_uri_see_only_what_its_manifest_lists(tmp_path: Path, s3:
 def test_spark_builds_from_the_object_store_duckdbs_local_table(
     tmp_path: Path, s3: str, spark: Any
 ) -> None:
-    from features.spark_engine import build_member_features_spark
+    from features.members.spark import build_member_features_spark
 
     lake = simulated(tmp_path, members=1_000, days=90)
     uri = uri_in(s3, "spark")

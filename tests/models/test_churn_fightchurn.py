@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from features.adapters.fightchurn import FightChurnSource
-from features.lake import Lake
-from features.member_features import FeatureConfig, build_member_features
+from features.lake.store import Lake
+from features.members.build import FeatureConfig, build_member_features
 from models.churn.backtest import Backtest, backtest
 from models.churn.config import ChurnConfig, LgbmParams, LogregParams
 from pipelines.ingest import ingest_source

@@ -11,16 +11,16 @@ import pandas as pd
 import pytest
 
 from features.adapters.canonical import CanonicalFolderSource
-from features.lake import Lake
-from features.member_features import FEATURE_COLUMNS, build_member_features, read_features
+from features.lake.store import Lake
+from features.members.build import FEATURE_COLUMNS, build_member_features, read_features
+from features.synthetic.simulator import simulate, write_community
 from models.churn.config import ChurnConfig, LgbmParams, LogregParams
 from models.churn.dataset import ChurnData, feature_matrix, load_churn_data
-from models.churn.leakage import cut_lake, peeking_features
 from models.churn.metrics import roc_auc
 from models.churn.train import FittedChurn, fit_churn_model
 from models.churn.wording import format_value
 from pipelines.ingest import ingest_source
-from pipelines.simulate import simulate, write_community
+from tests.support.leakage import cut_lake, peeking_features
 
 # Small enough to keep the module fast, big enough for a few hundred churners per date.
 SIM_MEMBERS, SIM_DAYS, SIM_SEED = 3_000, 150, 7

@@ -27,7 +27,7 @@ def _require_corpora() -> None:
 def trained() -> tuple[ToxicityScorer, object]:
     _require_corpora()
     from models.toxicity.training import fit_scorer, set_thresholds
-    from pipelines.toxicity import load_training_frame
+    from pipelines.toxicity.train import load_training_frame
 
     config = ToxicityConfig(data=DataConfig(max_rows_per_source=8_000))
     frame = load_training_frame(config.data)
@@ -114,7 +114,7 @@ def test_sampled_training_already_meets_the_cold_target(
 @pytest.mark.slow
 def test_full_linear_model_meets_its_targets_per_held_out_split(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     _require_corpora()
-    from pipelines.toxicity import train_toxicity
+    from pipelines.toxicity.train import train_toxicity
     from tests.conftest import ROOT
 
     monkeypatch.setenv("STEWARD_HOME", str(tmp_path))
@@ -134,7 +134,7 @@ def test_full_minilm_model_at_least_matches_the_linear_one_on_english(
     tmp_path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     _require_corpora()
-    from pipelines.toxicity import train_toxicity
+    from pipelines.toxicity.train import train_toxicity
     from tests.conftest import ROOT
 
     monkeypatch.setenv("STEWARD_HOME", str(tmp_path))

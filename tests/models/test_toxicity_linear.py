@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.corpora import load_simulated
+from features.text.corpora import load_simulated
 from models.toxicity.config import load_config
 from models.toxicity.linear import LinearToxicity, supported_languages
 

@@ -14,8 +14,8 @@ import typer
 from typer.testing import CliRunner
 
 from models.toxicity.config import DataConfig, LinearConfig, ToxicityConfig
-from pipelines.cli_toxicity import score_posts_cmd, train_toxicity_cmd
-from pipelines.toxicity import TrainResult, train_from_config
+from pipelines.cli.toxicity import score_posts_cmd, train_toxicity_cmd
+from pipelines.toxicity.train import TrainResult, train_from_config
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTS = [
@@ -153,7 +153,7 @@ def test_demo_without_real_data_trains_on_the_simulators_posts_and_says_so(
 ) -> None:
     from rich.console import Console
 
-    from pipelines.toxicity import DEMO_POSTS, demo_toxicity
+    from pipelines.toxicity.train import DEMO_POSTS, demo_toxicity
 
     monkeypatch.setenv("STEWARD_SHARED_DATA", str(tmp_path / "absent"))
     console = Console(record=True, width=250)
@@ -166,7 +166,7 @@ def test_demo_without_real_data_trains_on_the_simulators_posts_and_says_so(
 
 
 def test_scoring_without_a_trained_model_says_what_to_do(steward_home: Path) -> None:
-    from pipelines.toxicity import load_scorer
+    from pipelines.toxicity.train import load_scorer
 
     with pytest.raises(ValueError, match="steward train toxicity"):
         load_scorer()

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.text import normalize_text
+from features.text.normalize import normalize_text
 from models.toxicity.spans import align, occlusion_char_scores, spans_from_char_scores, text_units
 
 # Zero-width, bidirectional and control characters that normalisation drops.

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.corpora import load_simulated
+from features.text.corpora import load_simulated
 from models.toxicity.backends import TorchBackend, load_backend, read_meta
 from models.toxicity.config import TransformerConfig
 from models.toxicity.export import (

@@ -17,12 +17,12 @@ from mlflow import MlflowClient
 from rich.console import Console
 from typer.testing import CliRunner
 
-from features.lake import Lake
-from features.member_features import FEATURE_COLUMNS, read_features
+from features.lake.store import Lake
+from features.members.build import FEATURE_COLUMNS, read_features
 from models.churn.config import MODEL_NAME
 from models.churn.scorer import ChurnScorer
 from models.registry import champion_version, set_champion
-from pipelines.churn import (
+from pipelines.churn.train import (
     at_risk,
     at_risk_path,
     demo_churn,
@@ -30,7 +30,7 @@ from pipelines.churn import (
     score_members,
     train_churn,
 )
-from pipelines.cli_churn import at_risk_cmd, score_app, train_app
+from pipelines.cli.churn import at_risk_cmd, score_app, train_app
 from tests.conftest import isolated_home
 from tests.models.test_churn_model import simulated_lake
 

@@ -6,13 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from features.lake import Lake
-from features.member_features import read_features
+from features.lake.store import Lake
+from features.members.build import read_features
 
 
 def steward(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     """Run `steward ARGS` in a child process with STEWARD_HOME set."""
-    code = "from pipelines.cli import main; main()"
+    code = "from pipelines.cli.main import main; main()"
     env = {"STEWARD_HOME": str(home), "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120
@@ -67,7 +67,7 @@ def test_features_build_with_either_engine_writes_the_same_files(tmp_path: Path)
 
 
 def test_spark_engine_without_java_is_one_line(tmp_path: Path) -> None:
-    code = "from pipelines.cli import main; main()"
+    code = "from pipelines.cli.main import main; main()"
     # A JAVA_HOME without a java in it, and no java on PATH: what a machine without a JDK is.
     env = {"STEWARD_HOME": str(tmp_path), "PATH": str(tmp_path), "JAVA_HOME": str(tmp_path)}
     for args in (["features", "build", "--every", "14d"], ["score", "members"]):

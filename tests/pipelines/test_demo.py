@@ -9,12 +9,12 @@ from pathlib import Path
 
 import duckdb
 
-from features.lake import Lake
+from features.lake.store import Lake
 
 
 def test_demo_runs_the_whole_job(tmp_path: Path) -> None:
     env = {"STEWARD_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "COLUMNS": "220"}
-    code = "from pipelines.cli import main; main()"
+    code = "from pipelines.cli.main import main; main()"
     result = subprocess.run(
         [sys.executable, "-c", code, "demo", "--members", "1500", "--days", "150"],
         capture_output=True,

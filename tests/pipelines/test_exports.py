@@ -13,9 +13,9 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.churn import AT_RISK_COLUMNS, write_at_risk
-from pipelines.cli import app
-from pipelines.export import DEFAULT_FIELDS, neutralise
+from features.scores.export import DEFAULT_FIELDS, neutralise
+from pipelines.churn.train import AT_RISK_COLUMNS, write_at_risk
+from pipelines.cli.main import app
 from tests.pipelines.test_cli import steward
 
 # Member ids and profile attributes come from the community: a member can choose them.
@@ -155,7 +155,7 @@ def test_names_that_become_folders_cannot_climb_out(tmp_path: Path) -> None:
     from pydantic import ValidationError
 
     from models.toxicity.config import ToxicityConfig
-    from pipelines.experiment import load_experiment
+    from pipelines.experiments.config import load_experiment
 
     with pytest.raises(ValidationError, match=r"should match pattern"):
         ToxicityConfig.model_validate({"tracking": {"experiment": "../../outside"}})

@@ -26,8 +26,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from features.adapters.generic import GenericSource
-from features.lake import MANIFEST, Lake
-from features.member_features import METADATA, read_features
+from features.lake.store import MANIFEST, Lake
+from features.members.build import METADATA, read_features
 from models.tracking import configure_tracking
 from pipelines.ingest import ingest_source
 from tests.conftest import ROOT, isolated_home
@@ -133,7 +133,7 @@ def assert_champion_scores(home: Path) -> str:
     from mlflow import MlflowClient
 
     from models.churn.dataset import load_scoring_rows
-    from pipelines.churn import load_scorer
+    from pipelines.churn.train import load_scorer
 
     with isolated_home(home):
         configure_tracking()  # MLflow keeps the last URI set in-process over the environment
@@ -190,7 +190,7 @@ def leftovers(home: Path) -> list[str]:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home with a lake, features, a churn champion and an at-risk table (built once)."""
     from models.churn.config import load_config
-    from pipelines.churn import quiet_mlflow, score_members, train_churn
+    from pipelines.churn.train import quiet_mlflow, score_members, train_churn
     from pipelines.steps import build_features_step, simulate_and_ingest
 
     root = tmp_path_factory.mktemp("faults") / "home"
@@ -270,7 +270,7 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
 def test_feature_build_killed_around_the_swap_shows_a_whole_build(
     home: Path, tmp_path: Path, point: str, published: str
 ) -> None:
-    from features.member_features import FeatureConfig, build_member_features
+    from features.members.build import FeatureConfig, build_member_features
 
     out = home / "features" / "member_features"
     old = features_state(out)
@@ -367,7 +367,7 @@ def test_scoring_killed_before_the_swap_keeps_the_old_table(home: Path) -> None:
 
 def require_spark_here() -> None:
     """Skip, saying why, where pyspark or Java is missing."""
-    from features.spark_session import spark_problem
+    from features.members.spark_session import spark_problem
 
     problem = spark_problem()
     if problem is not None:
@@ -393,7 +393,7 @@ def test_a_spark_build_killed_before_the_swap_keeps_the_old_build(
     assert leftovers(home) == []
     clean_out = tmp_path / "clean" / "member_features"
     with isolated_home(home):
-        from features.member_features import build_member_features
+        from features.members.build import build_member_features
 
         build_member_features(Lake(home / "lake"), clean_out, every_days=7)
     (table, metadata), clean = features_state(out), features_state(clean_out)

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from features.corpora import load_lake_moderation
-from features.lake import Lake
-from pipelines.moderation_feedback import (
+from features.lake.moderation import (
     DecisionError,
     ReviewQueue,
     decision_counts,
@@ -16,6 +14,8 @@ from pipelines.moderation_feedback import (
     new_item,
     store_decision,
 )
+from features.lake.store import Lake
+from features.text.corpora import load_lake_moderation
 
 
 def test_agree_labels_the_flagged_label_and_disagree_clears_every_label() -> None:
@@ -51,7 +51,7 @@ def test_a_failed_write_leaves_the_lake_and_the_queue_as_they_were(
     def disk_full(self: object) -> None:
         raise OSError("no space left on device")
 
-    monkeypatch.setattr("features.lake.Transaction.close", disk_full)
+    monkeypatch.setattr("features.lake.store.Transaction.close", disk_full)
     with pytest.raises(OSError, match="no space"):
         store_decision(lake, queue, item.id, True, "mod")
     assert lake.snapshot_id() == before and lake.unpublished() == []

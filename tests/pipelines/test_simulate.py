@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from features.schemas import EVENT_TYPES, QUALIFYING_EVENT_TYPES, TABLES
-from pipelines.simulate import (
+from features.synthetic.simulator import (
     EXPECTED_EVENTS_PER_MEMBER_DAY,
     LEAD_DAYS,
     SIMULATED_EVENT_TYPES,

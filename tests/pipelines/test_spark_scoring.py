@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from features.member_features import build_member_features
+from features.members.build import build_member_features
 from models.churn.config import ChurnConfig, LgbmParams
-from pipelines.churn import AT_RISK_COLUMNS, at_risk_path, score_members, train_churn
+from pipelines.churn.train import AT_RISK_COLUMNS, at_risk_path, score_members, train_churn
 from tests.conftest import isolated_home
 from tests.features.test_spark_engine import every_shuffle_partition, simulated
 
@@ -41,7 +41,7 @@ def scored_table(path: Path) -> pa.Table:
 def test_spark_udf_scores_write_the_default_at_risk_table(
     home: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipelines import spark_scoring
+    from pipelines.churn import spark_scoring
 
     default = score_members()
     expected = scored_table(at_risk_path())
@@ -68,7 +68,7 @@ def test_spark_udf_scores_write_the_default_at_risk_table(
 
 
 def test_spark_scoring_without_a_champion_is_one_clear_error(tmp_path: Path, spark: Any) -> None:
-    from pipelines.spark_scoring import score_members_spark
+    from pipelines.churn.spark_scoring import score_members_spark
 
     with (
         isolated_home(tmp_path),

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipelines.export import DEFAULT_FIELDS
+from features.scores.export import DEFAULT_FIELDS
 from tests.pipelines.test_exports import HOSTILE_IDS, SAFE_IDS, hostile_table
 from tests.serving.conftest import Home, auth, settings_for
 from tests.serving.server import start

@@ -12,9 +12,9 @@ import httpx
 import pandas as pd
 import pytest
 
-from features.lake import Lake
-from features.member_features import read_features
-from pipelines.churn import at_risk, load_champion
+from features.lake.store import Lake
+from features.members.build import read_features
+from pipelines.churn.train import at_risk, load_champion
 from tests.serving.conftest import Home, auth
 
 MEMBERS = auth("members")

@@ -11,7 +11,7 @@ import logging
 import httpx
 import pytest
 
-from pipelines.toxicity import score_posts
+from pipelines.toxicity.train import score_posts
 from tests.serving.conftest import KEYS, auth
 from tests.serving.server import Running
 

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from pipelines.toxicity import score_posts
+from pipelines.toxicity.train import score_posts
 from tests.serving.conftest import Home, auth
 from tests.serving.server import Running
 

@@ -28,7 +28,7 @@ ENGLISH = [
 def minilm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, object]]:
     """A tiny MiniLM champion in a home of its own, and a server for it."""
     from models.toxicity.config import DataConfig, ToxicityConfig, TransformerConfig
-    from pipelines.toxicity import train_from_config
+    from pipelines.toxicity.train import train_from_config
 
     root = tmp_path_factory.mktemp("serving-minilm")
     with isolated_home(root):

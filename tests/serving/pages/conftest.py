@@ -47,7 +47,7 @@ class Pages:
 
 def _at_risk_copy(home: Home, folder: Path) -> tuple[Path, str]:
     """The home's at-risk table with one member's attributes and intervention made hostile."""
-    from pipelines.churn import at_risk_path
+    from pipelines.churn.train import at_risk_path
 
     frame = pd.read_parquet(at_risk_path())
     member = str(frame["member_id"].iloc[0])
@@ -60,7 +60,7 @@ def _at_risk_copy(home: Home, folder: Path) -> tuple[Path, str]:
 
 def _seed_lake(home: Home, folder: Path) -> Path:
     """A lake holding the home's moderation decisions and posts (labels to recalibrate on)."""
-    from features.lake import Lake
+    from features.lake.store import Lake
 
     source = Lake(home.root / "lake")
     lake = Lake(folder / "lake")

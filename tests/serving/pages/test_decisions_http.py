@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from features.lake import Lake
-from pipelines.moderation_feedback import SOURCE, ReviewQueue, new_item
+from features.lake.moderation import SOURCE, ReviewQueue, new_item
+from features.lake.store import Lake
 from tests.serving.pages.conftest import MODEL, Pages, csrf_of
 
 
@@ -27,7 +27,7 @@ def _decide(client: httpx.Client, item: str, decision: str) -> httpx.Response:
 def test_decisions_are_stored_once_and_the_counts_reconcile(
     pages: Pages, signed_in: dict[str, httpx.Client]
 ) -> None:
-    from features.corpora import load_lake_moderation
+    from features.text.corpora import load_lake_moderation
 
     lake = Lake(pages.lake)
     rows = lake.read("moderation").num_rows
@@ -59,7 +59,7 @@ def test_a_failed_decision_write_changes_nothing(
     def disk_full(self: object) -> None:
         raise OSError("no space left on device")
 
-    monkeypatch.setattr("features.lake.Transaction.close", disk_full)
+    monkeypatch.setattr("features.lake.store.Transaction.close", disk_full)
     answer = _decide(signed_in["moderator"], item, "agree")
     assert answer.status_code == 500 and "Nothing was written" in answer.text
     assert lake.snapshot_id() == before and lake.unpublished() == []
@@ -105,7 +105,7 @@ def test_recalibration_previews_then_applies_as_a_new_version(
     applied = lead.post("/ui/moderation/recalibrate", data={"csrf": token, "digest": digest[1]})
     assert applied.status_code == 200, applied.text
     assert _champion() == _served(pages) == str(int(before) + 1)
-    from pipelines.toxicity import load_scorer
+    from pipelines.toxicity.train import load_scorer
 
     old, new = load_scorer(f"models:/{MODEL}/{before}"), load_scorer(f"models:/{MODEL}@champion")
     assert new.thresholds != old.thresholds and "+recal" in new.version

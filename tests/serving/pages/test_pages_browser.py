@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.moderation_feedback import ReviewQueue, new_item
+from features.lake.moderation import ReviewQueue, new_item
 from tests.serving.pages.conftest import HOSTILE, PAGE_KEYS, Pages
 
 CHROMIUM = Path("/usr/bin/chromium")

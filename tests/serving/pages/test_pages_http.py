@@ -114,7 +114,7 @@ def test_posts_and_member_attributes_are_escaped(
 def test_the_console_matches_the_api_and_queues_its_review_posts(
     pages: Pages, signed_in: dict[str, httpx.Client]
 ) -> None:
-    from pipelines.moderation_feedback import ReviewQueue
+    from features.lake.moderation import ReviewQueue
 
     texts = ["you are an idiot", "thanks for sharing", "this sucks", "what a lovely day"]
     api = httpx.post(

@@ -1,0 +1,80 @@
+"""Loading registered scorers: what batch scoring, the CLI and the server all load the same way."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from models.churn.scorer import ChurnScorer
+    from models.toxicity.scoring import ToxicityScorer
+
+MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+
+
+def resolve(uri: str) -> tuple[str, str]:
+    """(name, version) of models:/NAME@ALIAS or models:/NAME/VERSION in the registry now."""
+    from mlflow import MlflowClient
+
+    found = MODEL_URI.match(uri)
+    if found is None:
+        raise ValueError(f"{uri!r} is not models:/NAME@ALIAS or models:/NAME/VERSION")
+    name = found["name"]
+    if found["version"]:
+        return name, found["version"]
+    try:
+        version = MlflowClient().get_model_version_by_alias(name, found["alias"]).version
+    except Exception as exc:  # MLflow raises several kinds for a missing model or alias
+        raise ValueError(
+            f"no {name}@{found['alias']} in the registry ({first_line(exc)}); "
+            f"train one with `steward train {name.removeprefix('steward-')}`"
+        ) from None
+    return name, str(version)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (MLflow's run to pages)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def load_churn_scorer(model_uri: str) -> ChurnScorer:
+    """The ChurnScorer inside a logged or registered churn pyfunc."""
+    import mlflow
+
+    from models.churn.scorer import ChurnScorer
+
+    model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+    scorer = getattr(model, "scorer", None)
+    if not isinstance(scorer, ChurnScorer):
+        raise ValueError(f"{model_uri} is not a steward churn model")
+    return scorer
+
+
+def load_churn_champion(name: str) -> tuple[ChurnScorer, str]:
+    """The champion churn scorer and its version; a clear error when there is none."""
+    from models.registry import champion_version
+    from models.tracking import configure_tracking
+
+    configure_tracking()
+    version = champion_version(name)
+    if version is None:
+        raise ValueError(f"no champion for {name}: run `steward train churn --config FILE` first")
+    return load_churn_scorer(f"models:/{name}/{version}"), version
+
+
+def load_toxicity_scorer(model_uri: str) -> ToxicityScorer:
+    """The scorer inside a logged or registered toxicity model."""
+    import mlflow
+
+    from models.tracking import configure_tracking
+
+    configure_tracking()
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+    except Exception as exc:  # MLflow raises several kinds for a missing model
+        raise ValueError(
+            f"cannot load {model_uri}: {str(exc).splitlines()[0]}; train one with `steward train toxicity`"
+        ) from None
+    scorer: ToxicityScorer = model.unwrap_python_model().scorer
+    return scorer

@@ -1,0 +1,217 @@
+"""`steward score members --engine spark`: the churn champion as a Spark UDF over the features.
+
+The member rows of one as_of are read with spark.read from the feature build and scored by
+mlflow.pyfunc.spark_udf over the champion (the same ChurnPyfunc, so the same probability, tier
+and reasons as the default path). The executors also join each member's attributes from the lake
+(the latest ingest's, as member_attributes), sort by probability, and write the sorted rows into a
+folder beside the at-risk table. The driver then streams those files, in order and a batch at a
+time, into the one at-risk file the server reads, and swaps it in as the default path does
+(pipelines.churn.train.publish_at_risk). No step holds every member in the driver's memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import time
+from collections import Counter
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.lake.store import Lake
+from features.schemas import TABLES
+from models.churn.config import MODEL_NAME
+from pipelines.churn.train import ScoreReport, publish_at_risk
+from pipelines.steps import features_dir
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from features.lake.uri import UriLake
+
+# What ChurnPyfunc.predict returns per row, as Spark types (list columns as array<string>).
+RESULT_TYPE = (
+    "probability DOUBLE, tier STRING, reasons ARRAY<STRING>, interventions ARRAY<STRING>, "
+    "intervention STRING, drivers ARRAY<STRING>"
+)
+SCORED_TYPES: dict[str, pa.DataType] = {
+    "probability": pa.float64(),
+    "tier": pa.string(),
+    "reasons": pa.list_(pa.string()),
+    "interventions": pa.list_(pa.string()),
+    "intervention": pa.string(),
+    "drivers": pa.list_(pa.string()),
+}
+# The at-risk table's columns and types, as pipelines.churn.train.at_risk_rows writes them.
+AT_RISK_SCHEMA = pa.schema(
+    [
+        ("member_id", pa.string()),
+        ("as_of", pa.date32()),
+        *SCORED_TYPES.items(),
+        ("model_name", pa.string()),
+        ("model_version", pa.string()),
+        ("label", pa.string()),
+        ("scored_at", pa.timestamp("us", tz="UTC")),
+        ("attributes", pa.string()),
+    ]
+)
+BATCH_ROWS = 1 << 16  # rows the driver holds at once while it concatenates the sorted parts
+
+
+def champion_uri(model_name: str = MODEL_NAME) -> tuple[str, str]:
+    """models:/NAME/VERSION of the champion now, and its version (one lookup, so they agree)."""
+    from models.registry import champion_version
+    from models.tracking import configure_tracking
+
+    configure_tracking()
+    version = champion_version(model_name)
+    if version is None:
+        raise ValueError(
+            f"no champion for {model_name}: run `steward train churn --config FILE` first"
+        )
+    return f"models:/{model_name}/{version}", version
+
+
+def scoring_rows_spark(
+    spark: SparkSession, features: Path, as_of: date | None
+) -> tuple[DataFrame, date]:
+    """The feature rows of as_of (default: the latest built date) as a Spark DataFrame."""
+    from models.churn.dataset import read_metadata
+
+    # The version folder behind the link: a rebuild swapping in meanwhile cannot mix two builds.
+    folder = Path(features).resolve()
+    written = sorted(map(date.fromisoformat, read_metadata(folder)["as_of"]))
+    if not written:
+        raise ValueError(f"the features at {features} have no observation dates")
+    day = as_of or written[-1]
+    if day not in written:
+        raise ValueError(
+            f"no features as of {day}: build it with `steward features build --as-of {day}`"
+        )
+    return spark.read.parquet(str(folder / f"as_of={day.isoformat()}")), day
+
+
+def scored_frame_spark(spark: SparkSession, rows: DataFrame, model_uri: str) -> DataFrame:
+    """member_id and the champion's output columns for every row (lazy: nothing runs yet)."""
+    import mlflow
+    from pyspark.sql import functions as F
+
+    udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=RESULT_TYPE, env_manager="local")
+    inputs = mlflow.models.get_model_info(model_uri).signature.inputs.input_names()
+    # The signature wants doubles (integer features with NULLs are NaN, as in model_input).
+    struct = F.struct(*(F.col(c).cast("double").alias(c) for c in inputs))
+    return rows.select("member_id", udf(struct).alias("s")).select("member_id", "s.*")
+
+
+def member_attributes_spark(spark: SparkSession, lake: Lake | UriLake) -> DataFrame:
+    """member_id, attributes: member_attributes on Spark (the latest non-NULL one wins)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from features.members.spark import read_lake_files
+
+    schema = TABLES["members"].schema
+    frames = [
+        # Later ingests, and later rows of one file, win: member_attributes' keep="last".
+        read_lake_files(spark, lake, [str(file)], schema).select(
+            "member_id",
+            "attributes",
+            F.lit(ingest).alias("ingest"),
+            F.monotonically_increasing_id().alias("row"),
+        )
+        for ingest, file in enumerate(lake.files("members"))
+    ]
+    if not frames:
+        return spark.createDataFrame([], "member_id STRING, attributes STRING")
+    stacked = functools.reduce(lambda a, b: a.unionByName(b), frames)
+    latest = Window.partitionBy("member_id").orderBy(F.desc("ingest"), F.desc("row"))
+    return (
+        stacked.where(F.col("attributes").isNotNull() & F.col("member_id").isNotNull())
+        .withColumn("n", F.row_number().over(latest))
+        .where("n = 1")
+        .select("member_id", "attributes")
+    )
+
+
+def score_members_spark(
+    as_of: date | None = None,
+    features: Path | None = None,
+    model_name: str = MODEL_NAME,
+    lake: Lake | UriLake | None = None,
+    master: str | None = None,
+    spark: SparkSession | None = None,
+) -> ScoreReport:
+    """score_members with a Spark UDF: the same at-risk table, swapped in the same way."""
+    from pyspark.sql import functions as F
+
+    from features.members.spark_session import require_spark, spark_session
+
+    require_spark()
+    started = time.perf_counter()
+    model_uri, version = champion_uri(model_name)
+    session = spark or spark_session(master)
+    rows, day = scoring_rows_spark(session, features or features_dir(), as_of)
+    scored = scored_frame_spark(session, rows, model_uri)
+    attributes = member_attributes_spark(session, lake or Lake.default())
+    # Kept once computed: the sort samples its input before it sorts it, and the UDF is the cost.
+    joined = scored.join(attributes, "member_id", "left").persist()
+    ranked = joined.orderBy(F.desc("probability"), F.asc("member_id"))
+    constants = {
+        "as_of": pa.scalar(day, pa.date32()),
+        "model_name": pa.scalar(model_name, pa.string()),
+        "model_version": pa.scalar(version, pa.string()),
+        "label": pa.scalar(_model_label(model_uri), pa.string()),
+        "scored_at": pa.scalar(datetime.now(UTC), AT_RISK_SCHEMA.field("scored_at").type),
+    }
+    tiers: Counter[str] = Counter()
+
+    def write(aside: Path) -> None:
+        staging = aside.parent / f"{aside.name}.parts.tmp"  # swept with the aside file if killed
+        try:
+            # Each task writes its range of the sorted rows: part-00000 holds the highest risks.
+            ranked.write.parquet(staging.as_uri(), compression="snappy")
+            tiers.update(_concatenate(sorted(staging.glob("part-*.parquet")), constants, aside))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    try:
+        path = publish_at_risk(write)
+    finally:
+        joined.unpersist()
+    return ScoreReport(
+        path=path,
+        as_of=day,
+        rows=sum(tiers.values()),
+        model_version=version,
+        tiers={t: tiers.get(t, 0) for t in ("high", "medium", "low")},
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _concatenate(parts: list[Path], constants: dict[str, pa.Scalar], out: Path) -> Counter[str]:
+    """The sorted parts, in order, as one at-risk file; the members per tier it holds."""
+    tiers: Counter[str] = Counter()
+    with pq.ParquetWriter(out, AT_RISK_SCHEMA, compression="zstd") as writer:
+        for part in parts:
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=BATCH_ROWS):
+                n = batch.num_rows
+                columns = {
+                    name: pa.repeat(constants[name], n)
+                    if name in constants
+                    else batch.column(name).cast(AT_RISK_SCHEMA.field(name).type)
+                    for name in AT_RISK_SCHEMA.names
+                }
+                writer.write_table(pa.table(columns, schema=AT_RISK_SCHEMA))
+                tiers.update(batch.column("tier").to_pylist())
+    return tiers
+
+
+def _model_label(model_uri: str) -> str:
+    """The churn label the model predicts (churned_activity or churned_subscription)."""
+    from pipelines.churn.train import load_scorer
+
+    return load_scorer(model_uri).label

@@ -1,0 +1,295 @@
+"""The `steward` command line: thin wrappers over the pipelines."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipelines.cli.churn import at_risk_cmd, score_app, train_app
+from pipelines.cli.experiment import experiment_app, ui_cmd
+from pipelines.cli.serve import serve_cmd
+from pipelines.cli.toxicity import score_posts_cmd, train_toxicity_cmd
+
+app = typer.Typer(
+    help="steward: churn and content risk for online communities.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+ingest_app = typer.Typer(help="Read a community's exports into the lake.", no_args_is_help=True)
+features_app = typer.Typer(
+    help="Point-in-time member features and churn labels.", no_args_is_help=True
+)
+lake_app = typer.Typer(help="What the lake holds.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(train_app, name="train")
+app.add_typer(score_app, name="score")
+app.command("at-risk")(at_risk_cmd)
+train_app.command("toxicity")(train_toxicity_cmd)
+score_app.command("posts")(score_posts_cmd)
+app.add_typer(features_app, name="features")
+app.add_typer(lake_app, name="lake")
+app.command("serve")(serve_cmd)
+app.add_typer(experiment_app, name="experiment")
+app.command("ui")(ui_cmd)
+
+
+class UserError(Exception):
+    """A problem the user can fix: printed as one line, no traceback."""
+
+
+def _parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
+    """KEY=VALUE options into a dict, with a clear error for anything else."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value:
+            raise UserError(f"{what} {pair!r} is not KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _parse_every(every: str) -> int:
+    """'14d' or '14' into 14 days."""
+    text = every.strip().lower().removesuffix("d")
+    if not text.isdigit() or int(text) <= 0:
+        raise UserError(f"--every {every!r}: give a number of days such as 14d")
+    return int(text)
+
+
+@ingest_app.command("generic")
+def ingest_generic(
+    path: Annotated[Path, typer.Argument(help="A .csv[.gz], .parquet or .jsonl file.")],
+    table: Annotated[
+        str,
+        typer.Option(help="Canonical table: events, members, posts, subscriptions, moderation."),
+    ],
+    map_: Annotated[
+        list[str], typer.Option("--map", help="canonical=source column, repeatable.")
+    ] = [],  # noqa: B006
+    event_type: Annotated[
+        list[str], typer.Option(help="source=canonical event type, repeatable.")
+    ] = [],  # noqa: B006
+) -> None:
+    """Ingest one file with a column mapping."""
+    from features.adapters.generic import GenericSource
+    from pipelines.cli.paths import input_file
+
+    source = GenericSource(
+        input_file(path, "file"),
+        table,
+        _parse_pairs(map_, "--map"),
+        _parse_pairs(event_type, "--event-type"),
+    )
+    _ingest(source)
+
+
+@ingest_app.command("stackexchange")
+def ingest_stackexchange(
+    folder: Annotated[Path, typer.Argument(help="Folder with Users.xml, Posts.xml, ...")],
+) -> None:
+    """Ingest a Stack Exchange data dump."""
+    from features.adapters.stackexchange import StackExchangeSource
+    from pipelines.cli.paths import input_folder
+
+    _ingest(StackExchangeSource(input_folder(folder, "folder")))
+
+
+@ingest_app.command("fightchurn")
+def ingest_fightchurn(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder with account.csv, subscription.csv, event.csv[.gz]")
+    ],
+) -> None:
+    """Ingest the account/subscription/event layout of the Fighting Churn With Data simulator."""
+    from features.adapters.fightchurn import FightChurnSource
+    from pipelines.cli.paths import input_folder
+
+    _ingest(FightChurnSource(input_folder(folder, "folder")))
+
+
+def _ingest(source: object) -> None:
+    from features.lake.store import Lake
+    from pipelines.cli.output import console, ingest_table
+    from pipelines.ingest import ingest_source
+
+    report = ingest_source(Lake.default(), source)  # type: ignore[arg-type]
+    console().print(ingest_table(report))
+
+
+@app.command()
+def simulate(
+    members: Annotated[int, typer.Option(help="Members to simulate.")] = 5_000,
+    days: Annotated[int, typer.Option(help="Days to simulate.")] = 180,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same community.")] = 7,
+    ingest: Annotated[bool, typer.Option(help="Ingest the result into the lake.")] = True,
+) -> None:
+    """Simulate a synthetic community and (by default) ingest it."""
+    from pipelines.cli.output import console, ingest_table
+    from pipelines.steps import simulate_and_ingest
+
+    folder, report = simulate_and_ingest(members, days, seed, ingest=ingest)
+    console().print(f"synthetic community written to {folder}")
+    if report is not None:
+        console().print(ingest_table(report))
+
+
+@features_app.command("build")
+def features_build(
+    as_of: Annotated[list[str], typer.Option(help="Observation date YYYY-MM-DD, repeatable.")] = [],  # noqa: B006
+    every: Annotated[
+        str | None, typer.Option(help="Observation dates every N days, e.g. 14d.")
+    ] = None,
+    horizon: Annotated[int, typer.Option(help="Churn horizon in days.")] = 30,
+    lookback: Annotated[int, typer.Option(help="Days of activity that make a member active.")] = 30,
+    data_end: Annotated[
+        str | None,
+        typer.Option(help="Last day the data is complete for (default: the last event day)."),
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="arrays (NumPy, the fast default), sql (DuckDB running the portable SQL "
+            "that defines the features) or spark (the same SQL on Apache Spark): the same "
+            "table every way."
+        ),
+    ] = "arrays",
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master for --engine spark (default: SPARK_MASTER, else local[cores])."
+        ),
+    ] = None,
+    lake: Annotated[
+        str | None,
+        typer.Option(
+            help="For --engine spark: the lake to read, a folder or a URI "
+            "(s3://bucket/lake, gs://, abfs://; see `steward lake push`). "
+            "Default: STEWARD_HOME/lake."
+        ),
+    ] = None,
+) -> None:
+    """Build point-in-time member features and churn labels."""
+    from features.members.build import ENGINES, Engine
+
+    if bool(as_of) == bool(every):
+        raise UserError("give either --as-of DATE (repeatable) or --every 14d")
+    if engine not in (*ENGINES, "spark"):
+        raise UserError(f"--engine {engine!r}: give one of {', '.join((*ENGINES, 'spark'))}")
+    if master is not None and engine != "spark":
+        raise UserError("--master chooses where --engine spark runs: give --engine spark too")
+    if lake is not None and engine != "spark":
+        raise UserError(
+            "--lake is read by --engine spark; the other engines read STEWARD_HOME/lake"
+        )
+    dates = [_parse_date(d) for d in as_of] or None
+    every_days = _parse_every(every) if every else None
+
+    from pipelines.cli.output import console
+    from pipelines.steps import build_features_step
+
+    end = _parse_date(data_end, "--data-end") if data_end else None
+    if engine == "spark":
+        from features.lake.uri import open_lake_at
+        from features.members.build import FeatureConfig
+        from features.members.spark import build_member_features_spark
+        from pipelines.steps import features_dir
+
+        config = FeatureConfig(horizon_days=horizon, lookback_days=lookback, data_end=end)
+        with console().status("building member features on Spark"):
+            spark_report = build_member_features_spark(
+                open_lake_at(lake), features_dir(), dates, every_days, config, master
+            )
+        console().print(spark_report.table())
+        return
+    chosen: Engine = "sql" if engine == "sql" else "arrays"
+    report = build_features_step(dates, every_days, horizon, lookback, end, chosen)
+    console().print(report.table())
+
+
+def _parse_date(text: str, option: str = "--as-of") -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{option} {text!r} is not a date like 2026-03-01") from None
+
+
+@lake_app.command("push")
+def lake_push(
+    uri: Annotated[
+        str,
+        typer.Argument(help="Where: s3://bucket/lake, gs://..., abfs://... or file:///folder."),
+    ],
+) -> None:
+    """Copy the lake's published files to an object store, the manifest last, for a cluster to
+    read with `steward features build --engine spark --lake URI`."""
+    from features.lake.store import Lake
+    from features.lake.uri import is_uri, push_lake
+    from pipelines.cli.output import console
+
+    if not is_uri(uri):
+        raise UserError(f"{uri!r} is not a URI: give s3://bucket/lake, gs://..., or file:///...")
+    report = push_lake(Lake.default(), uri)
+    console().print(
+        f"pushed {report.files:,} files ({report.skipped:,} already there) to {report.uri}; "
+        f"it now shows snapshot {report.snapshot}"
+    )
+
+
+@lake_app.command("status")
+def lake_status() -> None:
+    """Rows per table and quarantined rows by reason."""
+    from pipelines.cli.output import console
+    from pipelines.steps import lake_summary
+
+    console().print(lake_summary())
+
+
+@app.command()
+def demo(
+    members: Annotated[int, typer.Option(help="Members in the synthetic community.")] = 5_000,
+    days: Annotated[int, typer.Option(help="Days simulated.")] = 180,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then start the scoring server on 127.0.0.1:8000.")
+    ] = False,
+) -> None:
+    """Simulate, ingest, build features, train, score and print a summary: the whole job on
+    built-in data."""
+    from pipelines.demo import run_demo
+
+    run_demo(members, days, serve)
+
+
+def main() -> None:
+    """Entry point: run the app, turning expected failures into one line on stderr."""
+    from pydantic import ValidationError
+
+    from features.lake.store import LakeError
+    from features.members.spark_session import SparkUnavailable
+
+    try:
+        app()
+    except ValidationError as exc:
+        # A config built in code (not read from a file) fails with pydantic's multi-line text.
+        from pipelines.experiments.config import validation_message
+
+        _fail(validation_message(exc))
+    except (UserError, LakeError, SparkUnavailable, ValueError, OSError) as exc:
+        _fail(exc)
+    except Exception as exc:
+        # MLflow's errors (a store it cannot open, a missing run) are the user's to fix too;
+        # matched by module so that `steward --help` does not have to import mlflow.
+        if not type(exc).__module__.startswith("mlflow."):
+            raise
+        _fail(exc)
+
+
+def _fail(problem: object) -> None:
+    """Print one line on stderr and exit 1; a multi-line message keeps only its first line."""
+    text = str(problem).strip()
+    first = text.splitlines()[0] if text else type(problem).__name__
+    print(f"steward: error: {first}", file=sys.stderr)
+    sys.exit(1)
