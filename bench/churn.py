@@ -46,7 +46,7 @@ def resample_rows(features: Path, rows: int, work: Path) -> dict[str, Path]:
     """1M-row training and scoring sets drawn from the simulated rows (seeded)."""
     import pandas as pd
 
-    from features.members.build import read_features, write_features
+    from features.members.store import read_features, write_features
     from models.churn.dataset import load_churn_data, read_metadata
 
     data = load_churn_data(features, "churned_activity")
@@ -60,7 +60,7 @@ def resample_rows(features: Path, rows: int, work: Path) -> dict[str, Path]:
     scoring["member_id"] = [f"b{i:07d}" for i in range(rows)]  # distinct members
     import pyarrow as pa
 
-    from features.members.build import FeatureConfig, output_schema
+    from features.members.definition import FeatureConfig, output_schema
 
     table = pa.Table.from_pandas(scoring, schema=output_schema(), preserve_index=False)
     config = FeatureConfig(data_end=latest + timedelta(days=30))
@@ -120,11 +120,11 @@ def parts_step(home: Path, scoring: Path) -> dict[str, float]:
     import time
 
     os.environ["STEWARD_HOME"] = str(home)
+    from models.champions import load_churn_champion
     from models.churn.dataset import feature_matrix, load_scoring_rows
     from models.churn.reasons import explain
-    from pipelines.churn.train import load_champion
 
-    scorer, _ = load_champion()
+    scorer, _ = load_churn_champion()
     frame, _ = load_scoring_rows(scoring)
     x = feature_matrix(frame, scorer.feature_columns)
     t0 = time.perf_counter()

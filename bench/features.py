@@ -21,7 +21,7 @@ from rich.table import Table
 from bench.measure import Measured, in_fresh_process
 
 if TYPE_CHECKING:
-    from features.members.build import Engine
+    from features.members.definition import Engine
 
 TARGET_EVENTS_PER_S = 5_000_000
 TARGET_SPEEDUP = 10.0
@@ -81,13 +81,9 @@ def floor_step(lake_root: Path, as_of: list[date]) -> dict[str, tuple[float, flo
     import pyarrow as pa
 
     from features.lake.store import Lake
-    from features.members.build import (
-        DEFAULT_CONFIG,
-        _build_session,
-        _last_event_day,
-        _render_steps,
-        open_lake,
-    )
+    from features.members.build import _last_event_day, build_session, open_lake
+    from features.members.definition import DEFAULT_CONFIG
+    from features.members.sql import render_steps
     from features.schemas import EVENT_TYPES
 
     def cpu() -> float:
@@ -96,10 +92,10 @@ def floor_step(lake_root: Path, as_of: list[date]) -> dict[str, tuple[float, flo
 
     con = open_lake(Lake(lake_root))
     found: dict[str, tuple[float, float]] = {}
-    with _build_session(con):
+    with build_session(con):
         data_end = _last_event_day(con)
         assert data_end is not None
-        steps = {s.name: s for s in _render_steps(DEFAULT_CONFIG, data_end)}
+        steps = {s.name: s for s in render_steps(DEFAULT_CONFIG, data_end)}
         con.register("steward_as_of", pa.table({"as_of": pa.array(as_of, pa.date32())}))
         for name in ("steward_obs", "steward_calendar"):
             con.execute(f"CREATE TEMP TABLE {name} AS {steps[name].sql}")
@@ -157,7 +153,7 @@ def compare(steward_out: Path, pandas_out: Path) -> str:
     """Check that both builds agree on every feature and label (doubles to 1e-6)."""
     import duckdb
 
-    from features.members.build import FEATURE_COLUMNS, LABEL_COLUMNS
+    from features.members.definition import FEATURE_COLUMNS, LABEL_COLUMNS
 
     con = duckdb.connect()
     columns = [*FEATURE_COLUMNS, *LABEL_COLUMNS]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.members.build import ACTIVE_DAY_WINDOWS, COUNT_WINDOWS
+from features.members.definition import ACTIVE_DAY_WINDOWS, COUNT_WINDOWS
 from features.members.event_codes import INTERACTION_TYPES as SOCIAL
 from features.schemas import EVENT_TYPES, QUALIFYING_EVENT_TYPES
 

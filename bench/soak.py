@@ -112,9 +112,11 @@ def prepare_churn(home: Path) -> None:
     """A churn champion and its at-risk table in home, from a simulated community (once)."""
     from features.lake.store import Lake
     from features.members.build import build_member_features
+    from features.scores.at_risk import at_risk_path
     from models.churn.config import ChurnConfig, LgbmParams
     from models.registry import champion_version
-    from pipelines.churn.train import at_risk_path, quiet_mlflow, score_members, train_churn
+    from models.tracking import quiet_mlflow
+    from pipelines.churn.train import score_members, train_churn
     from pipelines.steps import features_dir, simulate_and_ingest
 
     os.environ["STEWARD_HOME"] = str(home)
@@ -133,8 +135,9 @@ def scored_members(n: int) -> tuple[list[str], list[dict[str, float | None]]]:
     """n ids from the at-risk table at most, and each member's feature row at that date."""
     import pyarrow.parquet as pq
 
-    from features.members.build import FEATURE_COLUMNS, read_features
-    from pipelines.churn.train import at_risk_path
+    from features.members.definition import FEATURE_COLUMNS
+    from features.members.store import read_features
+    from features.scores.at_risk import at_risk_path
     from pipelines.steps import features_dir
 
     table = pq.read_table(at_risk_path(), columns=["member_id", "as_of"]).to_pandas()

@@ -119,12 +119,12 @@ def train_scorer(config_path: Path, workdir: Path, console: Console) -> Any:
 
 def load_model(uri: str) -> Any:
     """The scorer of a logged or registered model, or of a folder a previous run saved."""
+    from models.champions import load_toxicity_scorer
     from models.toxicity.scoring import ToxicityScorer
-    from pipelines.toxicity.train import load_scorer
 
     if Path(uri).is_dir():
         return ToxicityScorer.load(Path(uri))
-    return load_scorer(uri)
+    return load_toxicity_scorer(uri)
 
 
 def keep(scorer: Any, folder: Path, console: Console) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from models.churn.config import MODEL_NAME
+
 if TYPE_CHECKING:
     from models.churn.scorer import ChurnScorer
     from models.toxicity.scoring import ToxicityScorer
@@ -51,7 +53,7 @@ def load_churn_scorer(model_uri: str) -> ChurnScorer:
     return scorer
 
 
-def load_churn_champion(name: str) -> tuple[ChurnScorer, str]:
+def load_churn_champion(name: str = MODEL_NAME) -> tuple[ChurnScorer, str]:
     """The champion churn scorer and its version; a clear error when there is none."""
     from models.registry import champion_version
     from models.tracking import configure_tracking

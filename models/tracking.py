@@ -7,15 +7,15 @@ Nothing here runs at import time; `configure_tracking()` is called by each pipel
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from features.lake.store import steward_home
+from features.storage.catalog import Catalog
 from features.storage.failpoints import failpoint
+from features.storage.locks import exclusive_lock
 
 # Tags that say which process owns a run, so that the next training can tell a run whose
 # process was killed (left RUNNING forever by MLflow) from one still going.
@@ -24,12 +24,12 @@ OWNER_HOST, OWNER_PID, OWNER_STARTED = "steward.host", "steward.pid", "steward.p
 
 def tracking_uri() -> str:
     """MLFLOW_TRACKING_URI, or a SQLite store at STEWARD_HOME/mlflow.db."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{steward_home() / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Catalog.default().mlflow_db}"
 
 
 def artifact_root() -> Path:
     """Where runs of the local store keep their artifacts."""
-    return steward_home() / "mlartifacts"
+    return Catalog.default().mlflow_artifacts
 
 
 @contextlib.contextmanager
@@ -40,10 +40,9 @@ def registry_lock() -> Iterator[None]:
     both move the alias would leave whichever wrote last, not the better one. An flock is
     released by the kernel when its holder dies, so a killed training never blocks the next.
     """
-    home = steward_home()
-    home.mkdir(parents=True, exist_ok=True)
-    with (home / "registry.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    catalog = Catalog.default()
+    catalog.home.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(catalog.registry_lock):
         yield
 
 
@@ -53,7 +52,7 @@ def configure_tracking() -> str:
 
     # No usage pings from an offline machine; they only add latency and log noise.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    home = steward_home()
+    home = Catalog.default().home
     home.mkdir(parents=True, exist_ok=True)
     uri = tracking_uri()
     chosen_by_user = "MLFLOW_TRACKING_URI" in os.environ
@@ -158,3 +157,12 @@ def close_abandoned_runs(experiment_id: str) -> list[str]:
             )
         closed.append(run.info.run_id)
     return closed
+
+
+def quiet_mlflow() -> None:
+    """MLflow's INFO and WARNING lines (database setup, pickling notes) are noise on a terminal."""
+    import logging
+
+    import mlflow  # noqa: F401 (mlflow sets its loggers up on import: quiet them after)
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)

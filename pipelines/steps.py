@@ -10,29 +10,26 @@ import pyarrow.parquet as pq
 from rich.table import Table
 
 from features.adapters.canonical import CanonicalFolderSource
-from features.lake.store import QUARANTINE, Lake, steward_home
-from features.members.build import (
-    Engine,
-    FeatureBuildReport,
-    FeatureConfig,
-    build_member_features,
-)
+from features.lake.store import QUARANTINE, Lake
+from features.members.build import FeatureBuildReport, build_member_features
+from features.members.definition import Engine, FeatureConfig
 from features.schemas import TABLES
+from features.storage.catalog import Catalog
 from features.synthetic.simulator import simulate, write_community
-from pipelines.cli.output import rows_table
 from pipelines.ingest import IngestReport, ingest_source
+from pipelines.output import rows_table
 
 
 def features_dir() -> Path:
     """Where member features are written: STEWARD_HOME/features/member_features."""
-    return steward_home() / "features" / "member_features"
+    return Catalog.default().member_features
 
 
 def simulate_and_ingest(
     members: int, days: int, seed: int, ingest: bool = True
 ) -> tuple[Path, IngestReport | None]:
     """Simulate a synthetic community into STEWARD_HOME/raw and ingest it into the lake."""
-    folder = steward_home() / "raw" / f"synthetic-{members}x{days}-seed{seed}"
+    folder = Catalog.default().raw / f"synthetic-{members}x{days}-seed{seed}"
     if not (folder / "events.parquet").exists():
         write_community(simulate(members=members, days=days, seed=seed), folder)
     if not ingest:

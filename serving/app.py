@@ -27,7 +27,7 @@ _KEY_IN_QUERY = re.compile(r"([?&])key=[^&\s]*")
 
 def _initial_load(state: ServerState) -> None:
     """Load every model; failures are kept in the state for /readyz to report."""
-    from pipelines.churn.train import quiet_mlflow
+    from models.tracking import quiet_mlflow
 
     quiet_mlflow()
     fresh = state.holder.load(state.settings)

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import gc
-import re
 import threading
-import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from features.scores.at_risk import AtRiskTable
+from features.scores.at_risk import AtRiskTable, at_risk_path
+from models.champions import first_line, resolve
 from serving.settings import ServeSettings
 
 if TYPE_CHECKING:
     from models.churn.scorer import ChurnScorer
     from models.toxicity.scoring import ToxicityScorer
-
-MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 
 
 @dataclass(frozen=True)
@@ -29,7 +25,6 @@ class Loaded:
     version: str
     uri: str
     scorer: Any
-    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def describe(self) -> dict[str, str]:
         """JSON-ready identity of the model."""
@@ -65,34 +60,14 @@ class Models:
         return out
 
 
-def resolve(uri: str) -> tuple[str, str]:
-    """(name, version) of models:/NAME@ALIAS or models:/NAME/VERSION in the registry now."""
-    from mlflow import MlflowClient
-
-    found = MODEL_URI.match(uri)
-    if found is None:
-        raise ValueError(f"{uri!r} is not models:/NAME@ALIAS or models:/NAME/VERSION")
-    name = found["name"]
-    if found["version"]:
-        return name, found["version"]
-    try:
-        version = MlflowClient().get_model_version_by_alias(name, found["alias"]).version
-    except Exception as exc:  # MLflow raises several kinds for a missing model or alias
-        raise ValueError(
-            f"no {name}@{found['alias']} in the registry ({_first_line(exc)}); "
-            f"train one with `steward train {name.removeprefix('steward-')}`"
-        ) from None
-    return name, str(version)
-
-
 def load_toxicity(uri: str, threads: int | None = None) -> Loaded:
     """The toxicity scorer at uri, pinned to the version the alias names now; its transformer
     (if any) runs on `threads` threads (None: as saved)."""
+    from models.champions import load_toxicity_scorer
     from models.toxicity.backends import load_backend
-    from pipelines.toxicity.train import load_scorer
 
     name, version = resolve(uri)
-    scorer: ToxicityScorer = load_scorer(f"models:/{name}/{version}")
+    scorer: ToxicityScorer = load_toxicity_scorer(f"models:/{name}/{version}")
     transformer = scorer.transformer
     if threads is not None and transformer is not None and transformer.threads != threads:
         scorer.transformer = load_backend(transformer.folder, threads)
@@ -102,20 +77,18 @@ def load_toxicity(uri: str, threads: int | None = None) -> Loaded:
 
 def load_churn(uri: str) -> Loaded:
     """The churn scorer at uri, pinned to the version the alias names now."""
-    from pipelines.churn.train import load_scorer
+    from models.champions import load_churn_scorer
 
     name, version = resolve(uri)
     try:
-        scorer: ChurnScorer = load_scorer(f"models:/{name}/{version}")
+        scorer: ChurnScorer = load_churn_scorer(f"models:/{name}/{version}")
     except Exception as exc:  # a broken artifact surfaces as many exception types
-        raise ValueError(f"cannot load {name} v{version}: {_first_line(exc)}") from None
+        raise ValueError(f"cannot load {name} v{version}: {first_line(exc)}") from None
     return Loaded(name, version, uri, scorer)
 
 
 def at_risk_file(settings: ServeSettings) -> Path:
     """The at-risk table to serve: the setting, else STEWARD_HOME/scores/at_risk.parquet."""
-    from pipelines.churn.train import at_risk_path
-
     return settings.at_risk_path or at_risk_path()
 
 
@@ -137,14 +110,8 @@ def load_models(settings: ServeSettings, current: Models | None = None) -> Model
             setattr(fresh, part, load())
         except Exception as exc:  # any failure: keep serving what we had, and say why
             setattr(fresh, part, getattr(current, part))
-            fresh.errors[part] = _first_line(exc)
+            fresh.errors[part] = first_line(exc)
     return fresh
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (MLflow's can run to pages)."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _freeze_heap() -> None:
@@ -167,13 +134,11 @@ class ModelHolder:
         self.ready = False
         self.loading = False
         self.reload_lock = threading.Lock()
-        self.last_load_seconds: float | None = None
 
     def load(self, settings: ServeSettings) -> Models:
         """Load (or reload) in the calling thread, then swap in what loaded."""
         with self.reload_lock:
             self.loading = True
-            started = time.perf_counter()
             try:
                 fresh = load_models(settings, self.current)
                 # One reference assignment: requests in flight keep the Models they started with.
@@ -182,7 +147,6 @@ class ModelHolder:
                 _freeze_heap()
             finally:
                 self.loading = False
-                self.last_load_seconds = time.perf_counter() - started
             return fresh
 
     def complete(self, settings: ServeSettings) -> bool:

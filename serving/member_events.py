@@ -99,7 +99,8 @@ def features_from_events(
     member is not active (nor subscribed) at as_of, as in the batch build."""
     import duckdb
 
-    from features.members.build import FeatureConfig, build_features
+    from features.members.build import build_features
+    from features.members.definition import FeatureConfig
 
     day = as_of or max(_utc_naive(e.ts) for e in events).date()
     con = duckdb.connect()

@@ -19,8 +19,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from features.lake.store import Lake, folder_lock, replace_file
+from features.lake.store import Lake
 from features.schemas import MODERATION_LABELS, TABLES
+from features.storage.locks import exclusive_lock
+from features.storage.publish import replace_file
 
 SOURCE = "moderation-console"
 QUEUE_FILE = "review_queue.json"
@@ -75,7 +77,7 @@ class ReviewQueue:
     def _update(self, change: Any) -> None:
         """Read, change and atomically replace the file, one writer at a time."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        with folder_lock(self.folder):
+        with exclusive_lock(self.folder):
             items = change(self.items())
             text = json.dumps([asdict(i) for i in items], ensure_ascii=False)
             replace_file(self.path, lambda aside: aside.write_text(text, encoding="utf-8"))

@@ -8,13 +8,11 @@ folder is removed and the lake is exactly as before.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
-import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.schemas import QUARANTINE_SCHEMA, TABLES
+from features.storage.catalog import Catalog
 from features.storage.failpoints import failpoint
+from features.storage.locks import exclusive_lock
+from features.storage.publish import fsync_path, replace_file
 
 MANIFEST = "_manifest.json"
 QUARANTINE = "quarantine"
@@ -32,11 +33,6 @@ QUARANTINE = "quarantine"
 
 class LakeError(RuntimeError):
     """The lake cannot be read as published (for example a damaged manifest)."""
-
-
-def steward_home() -> Path:
-    """STEWARD_HOME, or ./.steward when unset."""
-    return Path(os.environ.get("STEWARD_HOME", ".steward")).resolve()
 
 
 def empty_manifest() -> dict[str, Any]:
@@ -66,7 +62,7 @@ class Lake:
     @classmethod
     def default(cls) -> Lake:
         """The lake under STEWARD_HOME."""
-        return cls(steward_home() / "lake")
+        return cls(Catalog.default().lake)
 
     def manifest(self) -> dict[str, Any]:
         """The published manifest (an empty one for a new lake)."""
@@ -83,10 +79,6 @@ class Lake:
             for rel in ingest["files"].get(table, [])
         ]
         return found
-
-    def quarantine_files(self) -> list[Path]:
-        """Published quarantine files."""
-        return self.files(QUARANTINE)
 
     def read(self, table: str) -> pa.Table:
         """A whole table in memory: for tests and small tables, not for events at scale."""
@@ -109,9 +101,8 @@ class Lake:
     def transaction(self, source: str, fingerprint: str) -> Iterator[Transaction]:
         """Write parts aside; publish them all at once on success, remove them on failure."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / ".lock").open("w") as lock:
-            # One writer at a time: two ingests must not both read, extend and replace the manifest.
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        # One writer at a time: two ingests must not both read, extend and replace the manifest.
+        with exclusive_lock(self.root / ".lock"):
             self._remove_unpublished()
             txn = Transaction(self.root, source, fingerprint)
             try:
@@ -216,46 +207,3 @@ class Transaction:
             "rows": self.rows,
             **self.info,
         }
-
-
-@contextlib.contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
-    """An exclusive flock on a folder itself: no lock file is left beside what it guards.
-
-    The kernel releases it when its holder dies, so a killed writer never blocks the next.
-    """
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def fsync_path(path: Path) -> None:
-    """fsync a file, or a folder after a rename in it: published bytes must be on disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def replace_file(path: Path, write: Callable[[Path], object], point: str | None = None) -> Path:
-    """Write a file aside in path's folder with `write`, then rename it over path.
-
-    Readers see the old file or the new one, never half; the bytes and the rename are fsynced
-    (a power cut keeps one of the two); a link at path is replaced, never written through; the
-    aside file (`.NAME.*.tmp`, which the next writer may sweep) is gone whatever happens.
-    """
-    aside = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        write(aside)
-        fsync_path(aside)
-        if point:
-            failpoint(point)
-        os.replace(aside, path)
-        fsync_path(path.parent)
-    finally:
-        aside.unlink(missing_ok=True)
-    return path

@@ -26,6 +26,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from features.members.definition import (
+    ACTIVE_DAY_WINDOWS,
+    COUNT_WINDOWS,
+    FEATURE_COLUMNS,
+    TREND_DAYS,
+    TRENDS,
+    FeatureConfig,
+    feature_windows,
+    output_schema,
+)
 from features.members.event_codes import (
     POINT_TYPES,
     CodedEvents,
@@ -37,8 +47,6 @@ from features.schemas import EVENT_TYPES
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
-
-    from features.members.build import FeatureConfig
 
 NO_DAY = np.iinfo(np.int32).min  # "no such event": the day arrays' NULL
 CELL_BUDGET = 1 << 24  # (edges x members) cells per array: 128 MB of int64
@@ -70,16 +78,12 @@ class Layout:
 
 def _offsets(config: FeatureConfig) -> set[int]:
     """Days before a date where its feature windows start or end."""
-    from features.members.build import _windows
-
-    return {0, *(day for window in _windows(config).values() for day in window)}
+    return {0, *(day for window in feature_windows(config).values() for day in window)}
 
 
 def layout(dates: list[date], config: FeatureConfig, data_end: date) -> Layout:
     """The edges of every feature and label window of every date."""
-    from features.members.build import _windows
-
-    windows = _windows(config)
+    windows = feature_windows(config)
     offsets = _offsets(config)
     numbers = np.array([day_number(d) for d in dates], dtype=np.int32)
     edges = {int(t) - k for t in numbers for k in offsets} | {
@@ -202,8 +206,6 @@ def first_days(events: CodedEvents, lay: Layout, needed: np.ndarray) -> np.ndarr
 def active_days(events: CodedEvents, qualifying: np.ndarray, lay: Layout) -> tuple[np.ndarray, int]:
     """Distinct qualifying days per member with events, cumulated over a day range: (counts,
     first day); counts[m, j] is the number of days before first day + j with qualifying activity."""
-    from features.members.build import ACTIVE_DAY_WINDOWS
-
     start = int(lay.dates.min()) - max(ACTIVE_DAY_WINDOWS) + 1
     end = int(lay.dates.max())
     mine = qualifying[events.kind] & (events.day >= start) & (events.day <= end)
@@ -260,8 +262,6 @@ def build(
     """
     per_date = len(_offsets(config)) + 1  # the most edges one more date can add
     group = max(1, CELL_BUDGET // max(per_date * len(events.members), 1))
-    from features.members.build import output_schema
-
     parts = [
         _build_group(events, dates[i : i + group], config, data_end, pending)
         for i in range(0, len(dates), group)
@@ -279,8 +279,6 @@ def _build_group(
     bincount, sorting and gathers let go of the GIL); the SQL's side tables are waited for
     once the events are placed.
     """
-    from features.members.build import output_schema
-
     lay = layout(dates, config, data_end)
     qualifying = np.zeros(len(EVENT_TYPES) + 1, dtype=bool)
     qualifying[[EVENT_TYPES.index(k) for k in config.qualifying]] = True
@@ -373,8 +371,6 @@ class _Counted:
 
     def _one_type(self, k: int) -> tuple[int, list[dict[str, np.ndarray]], np.ndarray]:
         """One event type's columns at each date, and its last days (for the qualifying one)."""
-        from features.members.build import COUNT_WINDOWS
-
         kind = EVENT_TYPES[k]
         cum, last = self.grid.by_type(k, len(self.dates))
         found: list[dict[str, np.ndarray]] = []
@@ -388,8 +384,6 @@ class _Counted:
 
     def finish(self, columns: list[dict[str, np.ndarray]], rest: _Rest, i: int) -> None:
         """The remaining features and both labels of date i, into columns[i]."""
-        from features.members.build import ACTIVE_DAY_WINDOWS, FEATURE_COLUMNS, TREND_DAYS, TRENDS
-
         t, codes, side, found = self.dates[i], self.rows[i], self.sides[i], columns[i]
         column = t - rest.active_start + 1
         for w in ACTIVE_DAY_WINDOWS:

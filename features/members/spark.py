@@ -1,6 +1,6 @@
 """The feature SQL on Apache Spark: the same steps as the sql engine, over the same lake.
 
-`features/sql/member_features.sql`, rendered by member_features._render_steps exactly as the
+`features/sql/member_features.sql`, rendered by member_features.render_steps exactly as the
 DuckDB engine runs it, runs here step by step on a SparkSession: a step read more than once
 becomes a cached temporary view (CACHE TABLE), a step read once a plain temporary view. The last
 step is written by the executors themselves into the as_of partitions of a new build folder, and
@@ -25,22 +25,20 @@ import pyarrow as pa
 
 from features.lake.store import Lake
 from features.lake.uri import UriLake, read_conformed
-from features.members.build import (
+from features.members.build import FeatureBuildReport, build_report
+from features.members.definition import (
     DEFAULT_CONFIG,
     DEFAULT_EVERY_DAYS,
     LABEL_KEYS,
     Counts,
-    FeatureBuildReport,
     FeatureConfig,
-    Step,
-    _render_steps,
-    _validate,
-    build_report,
     dates_back,
     output_schema,
-    publish_features,
+    validate_config,
 )
 from features.members.spark_session import require_spark, spark_session
+from features.members.sql import Step, render_steps
+from features.members.store import publish_features
 from features.schemas import TABLES, TS
 
 if TYPE_CHECKING:
@@ -118,11 +116,11 @@ def write_features_spark(
     memory. version must be where the executors and the driver both see it (local for local[N],
     a shared mount on a cluster). The counts are read back from what was written.
     """
-    _validate(config)
+    validate_config(config)
     dates = sorted(set(as_of))
     if not dates:
         return {}
-    *steps, final = _render_steps(config, data_end)
+    *steps, final = render_steps(config, data_end)
     with _steps_on(spark, dates, steps):
         # The canonical types in the canonical order, so every engine's files read alike.
         frame = spark.sql(final.sql).selectExpr(*_canonical_columns(output_schema()))

@@ -1,17 +1,130 @@
-"""The latest at-risk table, held in memory: one member by id, or filtered pages of members."""
+"""The at-risk table: where it lives, how it is published, read and filtered.
+
+`steward score members` writes it, `steward at-risk` and the server read it: all through this
+module, so the CLI and the HTTP API filter the same rows the same way.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
-TIERS = ("high", "medium", "low")
+from features.storage.catalog import Catalog
+from features.storage.locks import exclusive_lock
+from features.storage.publish import replace_file
+
+Tier = Literal["high", "medium", "low"]
+TIERS: tuple[str, ...] = get_args(Tier)
+AT_RISK_COLUMNS = (
+    "member_id",
+    "as_of",
+    "probability",
+    "tier",
+    "reasons",
+    "interventions",
+    "intervention",
+    "drivers",
+    "model_name",
+    "model_version",
+    "label",
+    "scored_at",
+    "attributes",
+)
+LIST_COLUMNS = ("reasons", "interventions", "drivers")
+SEGMENT_KEY = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def at_risk_path() -> Path:
+    """Where the at-risk table lives: STEWARD_HOME/scores/at_risk.parquet."""
+    return Catalog.default().at_risk
+
+
+def write_at_risk(table: Any, path: Path | None = None) -> Path:
+    """Write the table beside its final place, then os.replace it in: readers never see half."""
+    import pyarrow.parquet as pq
+
+    return publish_at_risk(lambda aside: pq.write_table(table, aside, compression="zstd"), path)
+
+
+def publish_at_risk(write: Callable[[Path], object], path: Path | None = None) -> Path:
+    """Let `write` fill a file (or use a folder of that name) aside, then swap the file in."""
+    path = path or at_risk_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(path.parent):
+        # One writer at a time, so that what is aside under the lock is a killed writer's.
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink(missing_ok=True)
+        replace_file(path, write, "score.written_aside")
+    return path
+
+
+def parse_pairs(pairs: Sequence[str], what: str, example: str) -> dict[str, str]:
+    """KEY=VALUE pairs (--segment, segment=, --map); anything else a ValueError saying so."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{what} {pair!r} is not KEY=VALUE (e.g. {example})")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_segment(
+    pairs: Sequence[str], what: str = "--segment", example: str = "channel=ios"
+) -> dict[str, str]:
+    """Segment filters as KEY=VALUE pairs of member attributes."""
+    return parse_pairs(pairs, what, example)
+
+
+def read_at_risk(path: Path | None = None) -> pd.DataFrame:
+    """The whole table, highest probability first; a clear error when nothing was scored."""
+    import duckdb
+
+    path = path or at_risk_path()
+    if not path.is_file():
+        raise ValueError(f"no at-risk table at {path}: run `steward score members` first")
+    with duckdb.connect() as con:
+        sql = "SELECT * FROM read_parquet(?) ORDER BY probability DESC, member_id"
+        found = con.execute(sql, [str(path)]).df()
+    for column in LIST_COLUMNS:
+        found[column] = found[column].map(list)
+    return found
+
+
+def at_risk(
+    top: int | None = None,
+    tier: str | None = None,
+    segment: dict[str, str] | None = None,
+    min_probability: float | None = None,
+    path: Path | None = None,
+) -> pd.DataFrame:
+    """The scored members, highest probability first, filtered by tier, segment and probability."""
+    table = AtRiskTable.read(path or at_risk_path())
+    keep = table.select(tier, min_probability, segment)
+    if top is not None:
+        keep = keep[: max(int(top), 0)]
+    return table.frame.iloc[keep].reset_index(drop=True)
+
+
+def check_filters(tier: str | None, segment: dict[str, str] | None) -> None:
+    """Refuse a tier or a segment key the table cannot have, saying what to use."""
+    if tier is not None and tier not in TIERS:
+        raise ValueError(f"tier {tier!r}: use {', '.join(TIERS[:-1])} or {TIERS[-1]}")
+    for key in segment or {}:
+        if not SEGMENT_KEY.match(key):
+            raise ValueError(f"segment key {key!r}: use letters, digits and _ (e.g. channel=ios)")
 
 
 @dataclass
@@ -25,10 +138,8 @@ class AtRiskTable:
 
     @classmethod
     def read(cls, path: Path) -> AtRiskTable:
-        """Read the table the batch pipeline wrote (same reader as `steward at-risk`)."""
-        from pipelines.churn.train import at_risk
-
-        frame = at_risk(path=path).reset_index(drop=True)
+        """Read the table the batch pipeline wrote."""
+        frame = read_at_risk(path)
         attributes = [_parse(a) for a in frame["attributes"]]
         index = {str(m): i for i, m in enumerate(frame["member_id"])}
         return cls(frame, path, attributes, index)
@@ -72,6 +183,7 @@ class AtRiskTable:
         segment: dict[str, str] | None = None,
     ) -> np.ndarray:
         """Positions of the rows that pass the filters, in table order (highest risk first)."""
+        check_filters(tier, segment)
         keep = np.ones(len(self.frame), dtype=bool)
         if tier is not None:
             keep &= (self.frame["tier"] == tier).to_numpy()

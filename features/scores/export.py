@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pipelines.churn.train import AT_RISK_COLUMNS
+from features.scores.at_risk import AT_RISK_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable
 
 URL_TOKEN = "http"
 USER_TOKEN = "@user"
-LANGUAGES: tuple[str, ...] = ("en", "zh", "other")
 
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b[a-z0-9.-]+\.(?:com|org|net|io|co|cn|ly)/\S*")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")

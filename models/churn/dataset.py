@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.members.build import FEATURE_COLUMNS, METADATA, read_features
+from features.members.definition import FEATURE_COLUMNS
+from features.members.store import METADATA, read_features
 
 KEYS = ("member_id", "as_of")
 

@@ -43,7 +43,7 @@ def signature(scorer: ChurnScorer, example: pd.DataFrame) -> Any:
 
 def model_input(frame: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
     """Member feature rows as the pyfunc's signature wants them: feature columns as float64."""
-    from features.members.build import FEATURE_COLUMNS
+    from features.members.definition import FEATURE_COLUMNS
 
     return frame[columns or FEATURE_COLUMNS].astype(np.float64).reset_index(drop=True)
 

@@ -19,7 +19,6 @@ from models.churn.estimators import ChurnEstimator
 from models.churn.reasons import Reasons, explain
 
 CHUNK_ROWS = 131_072  # rows scored at once: bounds the contribution matrix in memory
-OUTPUT_COLUMNS = ("probability", "tier", "reasons", "interventions", "intervention", "drivers")
 
 
 @dataclass

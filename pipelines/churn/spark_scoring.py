@@ -24,8 +24,9 @@ import pyarrow.parquet as pq
 
 from features.lake.store import Lake
 from features.schemas import TABLES
+from features.scores.at_risk import publish_at_risk
 from models.churn.config import MODEL_NAME
-from pipelines.churn.train import ScoreReport, publish_at_risk
+from pipelines.churn.train import ScoreReport
 from pipelines.steps import features_dir
 
 if TYPE_CHECKING:
@@ -212,6 +213,6 @@ def _concatenate(parts: list[Path], constants: dict[str, pa.Scalar], out: Path) 
 
 def _model_label(model_uri: str) -> str:
     """The churn label the model predicts (churned_activity or churned_subscription)."""
-    from pipelines.churn.train import load_scorer
+    from models.champions import load_churn_scorer
 
-    return load_scorer(model_uri).label
+    return load_churn_scorer(model_uri).label

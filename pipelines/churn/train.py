@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,33 +12,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from features.lake.store import Lake, folder_lock, replace_file, steward_home
+from features.lake.store import Lake
+from features.scores.at_risk import AT_RISK_COLUMNS, TIERS, at_risk, write_at_risk
 from features.storage.failpoints import failpoint
+from models.champions import load_churn_champion, load_churn_scorer
 from models.churn.config import EXPERIMENT, MODEL_NAME, ChurnConfig, LgbmParams, LogregParams
-from models.churn.scorer import ChurnScorer
+from models.tracking import quiet_mlflow
 from pipelines.steps import features_dir
 
 if TYPE_CHECKING:
     from features.lake.uri import UriLake
     from models.churn.dataset import ChurnData
     from models.churn.train import FittedChurn
-
-AT_RISK_COLUMNS = (
-    "member_id",
-    "as_of",
-    "probability",
-    "tier",
-    "reasons",
-    "interventions",
-    "intervention",
-    "drivers",
-    "model_name",
-    "model_version",
-    "label",
-    "scored_at",
-    "attributes",
-)
-SEGMENT_KEY = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 @dataclass(frozen=True)
@@ -151,7 +134,7 @@ def _auc_on(valid: pd.DataFrame, y: np.ndarray) -> Callable[[str], float]:
         from models.churn.metrics import roc_auc
 
         try:
-            return roc_auc(y, load_scorer(model_uri).probability(valid))
+            return roc_auc(y, load_churn_scorer(model_uri).probability(valid))
         except (MlflowException, ValueError, KeyError, AttributeError):
             # A champion that cannot score today's feature rows cannot defend its title.
             return float("-inf")
@@ -174,34 +157,6 @@ def _tag_version(config: ChurnConfig, version: str, valid_date: date, auc: float
         client.set_model_version_tag(config.registered_model, version, key, value)
 
 
-def load_scorer(model_uri: str) -> ChurnScorer:
-    """The ChurnScorer inside a logged or registered churn pyfunc."""
-    import mlflow
-
-    model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
-    scorer = getattr(model, "scorer", None)
-    if not isinstance(scorer, ChurnScorer):
-        raise ValueError(f"{model_uri} is not a steward churn model")
-    return scorer
-
-
-def load_champion(name: str = MODEL_NAME) -> tuple[ChurnScorer, str]:
-    """The champion scorer and its version; a clear error when there is none."""
-    from models.registry import champion_version
-    from models.tracking import configure_tracking
-
-    configure_tracking()
-    version = champion_version(name)
-    if version is None:
-        raise ValueError(f"no champion for {name}: run `steward train churn --config FILE` first")
-    return load_scorer(f"models:/{name}/{version}"), version
-
-
-def at_risk_path() -> Path:
-    """Where the at-risk table lives: STEWARD_HOME/scores/at_risk.parquet."""
-    return steward_home() / "scores" / "at_risk.parquet"
-
-
 def score_members(
     as_of: date | None = None,
     features: Path | None = None,
@@ -212,7 +167,7 @@ def score_members(
     from models.churn.dataset import load_scoring_rows
 
     started = time.perf_counter()
-    scorer, version = load_champion(model_name)
+    scorer, version = load_churn_champion(model_name)
     frame, day = load_scoring_rows(features or features_dir(), as_of)
     scored = scorer.score_arrow(frame)
     table = at_risk_rows(frame, scored, day, model_name, version, scorer.label, lake)
@@ -228,7 +183,7 @@ def publish_scores(table: Any, scored: Any, day: date, version: str, started: fl
         as_of=day,
         rows=table.num_rows,
         model_version=version,
-        tiers={t: int(counts.get(t, 0)) for t in ("high", "medium", "low")},
+        tiers={t: int(counts.get(t, 0)) for t in TIERS},
         seconds=time.perf_counter() - started,
     )
 
@@ -271,75 +226,6 @@ def member_attributes(lake: Lake | UriLake) -> dict[str, str]:
     return dict(zip(members["member_id"], members["attributes"], strict=True))
 
 
-def write_at_risk(table: Any, path: Path | None = None) -> Path:
-    """Write the table beside its final place, then os.replace it in: readers never see half."""
-    import pyarrow.parquet as pq
-
-    return publish_at_risk(lambda aside: pq.write_table(table, aside, compression="zstd"), path)
-
-
-def publish_at_risk(write: Callable[[Path], object], path: Path | None = None) -> Path:
-    """Let `write` fill a file (or use a folder of that name) aside, then swap the file in."""
-    path = path or at_risk_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with folder_lock(path.parent):
-        # One writer at a time, so that what is aside under the lock is a killed writer's.
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):
-            if stale.is_dir() and not stale.is_symlink():
-                shutil.rmtree(stale)
-            else:
-                stale.unlink(missing_ok=True)
-        replace_file(path, write, "score.written_aside")
-    return path
-
-
-def at_risk(
-    top: int | None = None,
-    tier: str | None = None,
-    segment: dict[str, str] | None = None,
-    min_probability: float | None = None,
-    path: Path | None = None,
-) -> pd.DataFrame:
-    """The scored members, highest probability first, filtered by tier, segment and probability."""
-    import duckdb
-
-    path = path or at_risk_path()
-    if not path.is_file():
-        raise ValueError(f"no at-risk table at {path}: run `steward score members` first")
-    where, params = _filters(tier, segment, min_probability)
-    limit = f"LIMIT {int(top)}" if top is not None else ""
-    sql = (
-        f"SELECT * FROM read_parquet(?) WHERE {where} ORDER BY probability DESC, member_id {limit}"
-    )
-    with duckdb.connect() as con:
-        found = con.execute(sql, [str(path), *params]).df()
-    for column in ("reasons", "interventions", "drivers"):
-        found[column] = found[column].map(list)
-    return found
-
-
-def _filters(
-    tier: str | None, segment: dict[str, str] | None, min_probability: float | None
-) -> tuple[str, list[Any]]:
-    """A WHERE clause with parameters; keys and tiers are checked, values are bound."""
-    clauses: list[str] = ["TRUE"]
-    params: list[Any] = []
-    if tier is not None:
-        if tier not in ("high", "medium", "low"):
-            raise ValueError(f"tier {tier!r}: use high, medium or low")
-        clauses.append("tier = ?")
-        params.append(tier)
-    for key, value in (segment or {}).items():
-        if not SEGMENT_KEY.match(key):
-            raise ValueError(f"segment key {key!r}: use letters, digits and _ (e.g. channel=ios)")
-        clauses.append(f"json_extract_string(attributes, '$.{key}') = ?")
-        params.append(value)
-    if min_probability is not None:
-        clauses.append("probability >= ?")
-        params.append(float(min_probability))
-    return " AND ".join(clauses), params
-
-
 def demo_configs(features: Path) -> list[ChurnConfig]:
     """The two demo models: the logistic baseline, then LightGBM (activity churn)."""
     # One LightGBM thread: the demo's data is small, and two OpenMP threads slow down many
@@ -348,15 +234,6 @@ def demo_configs(features: Path) -> list[ChurnConfig]:
         ChurnConfig(name="demo-logreg", features=features, model=LogregParams()),
         ChurnConfig(name="demo-lgbm", features=features, model=LgbmParams(num_threads=1)),
     ]
-
-
-def quiet_mlflow() -> None:
-    """MLflow's INFO and WARNING lines (database setup, pickling notes) are noise on a terminal."""
-    import logging
-
-    import mlflow  # noqa: F401 (mlflow sets its loggers up on import: quiet them after)
-
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
 
 
 def demo_churn(console: Any, features_out: Path) -> None:
@@ -374,7 +251,7 @@ def demo_churn(console: Any, features_out: Path) -> None:
 
 def training_table(reports: list[ChurnTrainReport]) -> Any:
     """One row per trained model: validation metrics and what the registry did."""
-    from pipelines.cli.output import rows_table
+    from pipelines.output import rows_table
 
     columns = [
         "model",
@@ -402,7 +279,7 @@ def training_table(reports: list[ChurnTrainReport]) -> Any:
 
 def at_risk_table(frame: pd.DataFrame, title: str) -> Any:
     """Members with probability, tier, reasons (one per line) and the first intervention."""
-    from pipelines.cli.output import rows_table
+    from pipelines.output import rows_table
 
     rows = [
         [member, f"{probability:.2f}", tier, "\n".join(reasons), intervention]

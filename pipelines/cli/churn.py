@@ -28,8 +28,9 @@ def train_churn_cmd(
 ) -> None:
     """Train a churn model, log it to MLflow and register it as steward-churn."""
     from models.churn.config import load_config
-    from pipelines.churn.train import quiet_mlflow, train_churn, training_table
-    from pipelines.cli.output import console
+    from models.tracking import quiet_mlflow
+    from pipelines.churn.train import train_churn, training_table
+    from pipelines.output import console
 
     quiet_mlflow()
     settings = load_config(config)
@@ -68,8 +69,9 @@ def score_members_cmd(
     ] = None,
 ) -> None:
     """Score every active member with the churn champion and write the at-risk table."""
-    from pipelines.churn.train import quiet_mlflow, score_members
-    from pipelines.cli.output import console
+    from models.tracking import quiet_mlflow
+    from pipelines.churn.train import score_members
+    from pipelines.output import console
 
     if engine not in ("local", "spark"):
         raise ValueError(f"--engine {engine!r}: give local or spark")
@@ -114,10 +116,11 @@ def at_risk_cmd(
     ] = [],  # noqa: B006
 ) -> None:
     """The members most likely to churn, with reasons and interventions."""
+    from features.scores.at_risk import at_risk, parse_segment
     from features.scores.export import parse_fields, to_csv_text
-    from pipelines.churn.train import at_risk, at_risk_table
-    from pipelines.cli.output import console
+    from pipelines.churn.train import at_risk_table
     from pipelines.cli.paths import output_file, write_text
+    from pipelines.output import console
 
     if top < 1:
         raise ValueError(f"--top {top}: give a positive number of members")
@@ -132,19 +135,6 @@ def at_risk_cmd(
         console().print(f"wrote {len(found):,} members ({', '.join(columns)}) to {csv}")
         return
     console().print(at_risk_table(found, f"{len(found):,} members most at risk"))
-
-
-def parse_segment(
-    pairs: list[str], what: str = "--segment", example: str = "channel=ios"
-) -> dict[str, str]:
-    """KEY=VALUE pairs (the CLI's --segment, the API's segment=); anything else a ValueError."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise ValueError(f"{what} {pair!r} is not KEY=VALUE (e.g. {example})")
-        out[key.strip()] = value.strip()
-    return out
 
 
 def _parse_date(text: str) -> date:

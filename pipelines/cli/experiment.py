@@ -38,9 +38,9 @@ ProgressOption = Annotated[
 
 def _start(file: Path, overrides: list[str]) -> tuple[ExperimentSpec, Console]:
     """The validated experiment file and the console, MLflow's chatter turned down."""
-    from pipelines.churn.train import quiet_mlflow
-    from pipelines.cli.output import console
+    from models.tracking import quiet_mlflow
     from pipelines.experiments.config import load_experiment
+    from pipelines.output import console
 
     quiet_mlflow()
     return load_experiment(file, overrides), console()
@@ -63,8 +63,8 @@ def run_cmd(
     progress: ProgressOption = True,
 ) -> None:
     """Run an experiment file, log it to MLflow and show its metrics beside the champion's."""
-    from pipelines.cli.output import rows_table
     from pipelines.experiments.run import champion_rows, run_experiment
+    from pipelines.output import rows_table
 
     spec, out = _start(file, set_)
     with progress_bars(out, progress) as report:
@@ -111,8 +111,8 @@ def sweep_cmd(
     progress: ProgressOption = True,
 ) -> None:
     """Search the file's sweep ranges with Optuna; each trial is a nested MLflow run."""
-    from pipelines.cli.output import rows_table
     from pipelines.experiments.sweep import sweep_experiment
+    from pipelines.output import rows_table
 
     spec, out = _start(file, set_)
     with progress_bars(out, progress) as report:
@@ -150,9 +150,9 @@ def compare_cmd(
     top: Annotated[int, typer.Option(help="How many runs to show, best first.")] = 20,
 ) -> None:
     """Runs ranked by the primary metric, with the params that differ and their durations."""
-    from pipelines.churn.train import quiet_mlflow
-    from pipelines.cli.output import console, rows_table
+    from models.tracking import quiet_mlflow
     from pipelines.experiments.compare import compare_experiments
+    from pipelines.output import console, rows_table
 
     quiet_mlflow()
     found = compare_experiments(names, top)
@@ -190,7 +190,7 @@ def ui_cmd(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
 ) -> None:
     """Start the MLflow UI on steward's local store (Ctrl-C stops it)."""
-    from pipelines.cli.output import console
+    from pipelines.output import console
 
     command = ui_command(host, port)
     console().print(f"MLflow UI on http://{host}:{port} (store {command[5]}); Ctrl-C stops it")

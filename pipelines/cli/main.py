@@ -41,15 +41,14 @@ class UserError(Exception):
     """A problem the user can fix: printed as one line, no traceback."""
 
 
-def _parse_pairs(pairs: list[str], what: str) -> dict[str, str]:
+def _parse_pairs(pairs: list[str], what: str, example: str) -> dict[str, str]:
     """KEY=VALUE options into a dict, with a clear error for anything else."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key or not value:
-            raise UserError(f"{what} {pair!r} is not KEY=VALUE")
-        out[key.strip()] = value.strip()
-    return out
+    from features.scores.at_risk import parse_pairs
+
+    try:
+        return parse_pairs(pairs, what, example)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _parse_every(every: str) -> int:
@@ -81,8 +80,8 @@ def ingest_generic(
     source = GenericSource(
         input_file(path, "file"),
         table,
-        _parse_pairs(map_, "--map"),
-        _parse_pairs(event_type, "--event-type"),
+        _parse_pairs(map_, "--map", "member_id=user"),
+        _parse_pairs(event_type, "--event-type", "visit=login"),
     )
     _ingest(source)
 
@@ -113,8 +112,8 @@ def ingest_fightchurn(
 
 def _ingest(source: object) -> None:
     from features.lake.store import Lake
-    from pipelines.cli.output import console, ingest_table
     from pipelines.ingest import ingest_source
+    from pipelines.output import console, ingest_table
 
     report = ingest_source(Lake.default(), source)  # type: ignore[arg-type]
     console().print(ingest_table(report))
@@ -128,7 +127,7 @@ def simulate(
     ingest: Annotated[bool, typer.Option(help="Ingest the result into the lake.")] = True,
 ) -> None:
     """Simulate a synthetic community and (by default) ingest it."""
-    from pipelines.cli.output import console, ingest_table
+    from pipelines.output import console, ingest_table
     from pipelines.steps import simulate_and_ingest
 
     folder, report = simulate_and_ingest(members, days, seed, ingest=ingest)
@@ -173,7 +172,7 @@ def features_build(
     ] = None,
 ) -> None:
     """Build point-in-time member features and churn labels."""
-    from features.members.build import ENGINES, Engine
+    from features.members.definition import ENGINES, Engine
 
     if bool(as_of) == bool(every):
         raise UserError("give either --as-of DATE (repeatable) or --every 14d")
@@ -188,13 +187,13 @@ def features_build(
     dates = [_parse_date(d) for d in as_of] or None
     every_days = _parse_every(every) if every else None
 
-    from pipelines.cli.output import console
+    from pipelines.output import console, features_table
     from pipelines.steps import build_features_step
 
     end = _parse_date(data_end, "--data-end") if data_end else None
     if engine == "spark":
         from features.lake.uri import open_lake_at
-        from features.members.build import FeatureConfig
+        from features.members.definition import FeatureConfig
         from features.members.spark import build_member_features_spark
         from pipelines.steps import features_dir
 
@@ -203,11 +202,11 @@ def features_build(
             spark_report = build_member_features_spark(
                 open_lake_at(lake), features_dir(), dates, every_days, config, master
             )
-        console().print(spark_report.table())
+        console().print(features_table(spark_report))
         return
     chosen: Engine = "sql" if engine == "sql" else "arrays"
     report = build_features_step(dates, every_days, horizon, lookback, end, chosen)
-    console().print(report.table())
+    console().print(features_table(report))
 
 
 def _parse_date(text: str, option: str = "--as-of") -> date:
@@ -228,7 +227,7 @@ def lake_push(
     read with `steward features build --engine spark --lake URI`."""
     from features.lake.store import Lake
     from features.lake.uri import is_uri, push_lake
-    from pipelines.cli.output import console
+    from pipelines.output import console
 
     if not is_uri(uri):
         raise UserError(f"{uri!r} is not a URI: give s3://bucket/lake, gs://..., or file:///...")
@@ -242,7 +241,7 @@ def lake_push(
 @lake_app.command("status")
 def lake_status() -> None:
     """Rows per table and quarantined rows by reason."""
-    from pipelines.cli.output import console
+    from pipelines.output import console
     from pipelines.steps import lake_summary
 
     console().print(lake_summary())
@@ -258,7 +257,7 @@ def demo(
 ) -> None:
     """Simulate, ingest, build features, train, score and print a summary: the whole job on
     built-in data."""
-    from pipelines.demo import run_demo
+    from pipelines.cli.demo import run_demo
 
     run_demo(members, days, serve)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from features.lake.store import replace_file, steward_home
+from features.storage.catalog import steward_home
+from features.storage.publish import replace_file
 
 
 def input_file(path: Path, what: str, suffixes: tuple[str, ...] = ()) -> Path:

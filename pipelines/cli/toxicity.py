@@ -24,7 +24,7 @@ def train_toxicity_cmd(
     ] = False,
 ) -> None:
     """Train a toxicity model from a config, track it in MLflow and register it."""
-    from pipelines.cli.output import console, rows_table
+    from pipelines.output import console, rows_table
     from pipelines.toxicity.train import train_toxicity
 
     out = console()
@@ -73,15 +73,15 @@ def score_posts_cmd(
     import pandas as pd
 
     from features.text.corpora import read_table
-    from pipelines.cli.output import console, rows_table
-    from pipelines.toxicity.train import load_scorer
+    from models.champions import load_toxicity_scorer
+    from pipelines.output import console, rows_table
 
     if bool(text) == bool(file):
         raise ValueError("give either --text TEXT (repeatable) or --file FILE")
     if spans not in ("all", "flagged", "none"):
         raise ValueError(f"--spans {spans!r}: use all, flagged or none")
     frame = read_table(file, ["text"]) if file is not None else pd.DataFrame({"text": text})
-    scored = load_scorer(model).score_frame(frame, spans)  # type: ignore[arg-type]
+    scored = load_toxicity_scorer(model).score_frame(frame, spans)  # type: ignore[arg-type]
     if out is not None:
         scored.assign(
             spans=scored["spans"].map(lambda s: json.dumps(s, ensure_ascii=False))

@@ -7,31 +7,44 @@ import io
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from pipelines.experiments.run import Champion
+from typing import Any
 
 REPORT = "report.html"
 MAX_PLOTS = 6
 
 
+@dataclass(frozen=True)
+class Champion:
+    """The registered champion before the run: its version and its own run's metrics."""
+
+    name: str
+    version: str | None
+    metrics: dict[str, float]
+
+
+def local_path(uri: str) -> str:
+    """A file:// artifact URI as a plain path; other URIs unchanged."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    return str(Path(unquote(parsed.path))) if parsed.scheme == "file" else uri
+
+
 def render_report(context: dict[str, Any]) -> str:
     """The page for a context (see report_context); user text is HTML-escaped."""
-    from jinja2 import Environment
+    from jinja2 import Environment, FileSystemLoader
 
-    from pipelines.experiments.report_template import TEMPLATE
-
-    return Environment(autoescape=True).from_string(TEMPLATE).render(**context)
+    templates = Path(__file__).parent / "templates"
+    environment = Environment(loader=FileSystemLoader(templates), autoescape=True)
+    return environment.get_template("report.html.j2").render(**context)
 
 
 def log_report(run_id: str, champion: Champion | None = None) -> str:
     """Render the run's report, log it as report.html and return where it lies."""
     from mlflow import MlflowClient
-
-    from pipelines.experiments.run import local_path
 
     client = MlflowClient()
     html = render_report(report_context(run_id, champion))
@@ -90,8 +103,6 @@ class _Artifacts:
         """The artifact's file (the local store's own, else a downloaded copy), or None."""
         import mlflow
         from mlflow.exceptions import MlflowException
-
-        from pipelines.experiments.run import local_path
 
         where = Path(local_path(f"{self.artifact_uri}/{name}"))
         if where.is_absolute():

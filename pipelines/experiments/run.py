@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pipelines.experiments.config import ExperimentSpec, Progress, no_progress, record_provenance
+from pipelines.experiments.report import Champion
 from pipelines.experiments.tasks import Outcome, task_for
-
-
-@dataclass(frozen=True)
-class Champion:
-    """The registered champion before the run: its version and its own run's metrics."""
-
-    name: str
-    version: str | None
-    metrics: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -111,11 +102,3 @@ def champion_rows(result: RunResult) -> list[list[Any]]:
         label = f"{name} (primary)" if name == result.primary_metric else name
         rows.append([label, mine, theirs, delta])
     return rows
-
-
-def local_path(uri: str) -> str:
-    """A file:// artifact URI as a plain path; other URIs unchanged."""
-    from urllib.parse import unquote, urlparse
-
-    parsed = urlparse(uri)
-    return str(Path(unquote(parsed.path))) if parsed.scheme == "file" else uri

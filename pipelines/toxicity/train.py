@@ -18,6 +18,7 @@ from features.text.corpora import (
     real_data_available,
     split_corpus,
 )
+from models.champions import load_toxicity_scorer
 from models.toxicity import CHAMPION_URI
 from models.toxicity.config import DataConfig, ToxicityConfig, load_config
 
@@ -196,23 +197,6 @@ def top_errors(held: pd.DataFrame, probability: Any, n: int = 10) -> pd.DataFram
     return pd.concat([false_alarms, missed], ignore_index=True)[columns]
 
 
-def load_scorer(model_uri: str = CHAMPION_URI) -> ToxicityScorer:
-    """The scorer inside a logged or registered toxicity model (default: the champion)."""
-    import mlflow
-
-    from models.tracking import configure_tracking
-
-    configure_tracking()
-    try:
-        model = mlflow.pyfunc.load_model(model_uri)
-    except Exception as exc:  # MLflow raises several kinds for a missing model
-        raise ValueError(
-            f"cannot load {model_uri}: {str(exc).splitlines()[0]}; train one with `steward train toxicity`"
-        ) from None
-    scorer: ToxicityScorer = model.unwrap_python_model().scorer
-    return scorer
-
-
 def score_posts(
     texts: Sequence[str],
     langs: Sequence[object] | None = None,
@@ -220,17 +204,7 @@ def score_posts(
     spans: SpanMode = "flagged",
 ) -> list[PostScore]:
     """Score raw posts with a registered model: probabilities, action, language, spans, version."""
-    return load_scorer(model_uri).score(texts, langs, spans)
-
-
-def score_file(
-    path: Path, model_uri: str = CHAMPION_URI, spans: SpanMode = "flagged"
-) -> pd.DataFrame:
-    """Score every row of a CSV/Parquet/JSONL file with a `text` column (optional `lang`)."""
-    from features.text.corpora import read_table
-
-    frame = read_table(path, ["text"])
-    return load_scorer(model_uri).score_frame(frame, spans)
+    return load_toxicity_scorer(model_uri).score(texts, langs, spans)
 
 
 def demo_config() -> tuple[ToxicityConfig, str]:
@@ -249,7 +223,7 @@ def demo_config() -> tuple[ToxicityConfig, str]:
 
 def demo_toxicity(console: Console) -> None:
     """Train the linear model and show scores, actions and spans for posts in both languages."""
-    from pipelines.cli.output import rows_table
+    from pipelines.output import rows_table
 
     config, what = demo_config()
     console.rule(f"toxicity: linear model trained on {what}")
@@ -257,7 +231,7 @@ def demo_toxicity(console: Console) -> None:
     result = train_from_config(config, log=lambda m: console.print(f"  {m}"))
     console.print(f"trained in {time.perf_counter() - started:.0f} s (run {result.run_id[:8]})")
     console.print(_quality_table(result.metrics))
-    scores = load_scorer(result.model_uri).score(list(DEMO_POSTS), spans="all")
+    scores = load_toxicity_scorer(result.model_uri).score(list(DEMO_POSTS), spans="all")
     rows = [
         [
             post,
@@ -279,7 +253,7 @@ def demo_toxicity(console: Console) -> None:
 
 def _quality_table(metrics: pd.DataFrame) -> Any:
     """Held-out toxicity ROC-AUC by source."""
-    from pipelines.cli.output import rows_table
+    from pipelines.output import rows_table
 
     test = metrics[
         (metrics["model"] == "served")

@@ -67,7 +67,7 @@ def parse_filters(request: Request) -> tuple[Filters, list[str]]:
 
 def _segment(text: str) -> dict[str, str]:
     """KEY=VALUE as a dict ({} when it is not that)."""
-    from pipelines.cli.churn import parse_segment
+    from features.scores.at_risk import parse_segment
 
     try:
         return parse_segment([text], "segment") if text else {}

@@ -37,9 +37,9 @@ def lake_of(state: ServerState) -> Any:
 
 def queue_of(state: ServerState) -> ReviewQueue:
     """The review queue of this server."""
-    from features.lake.store import steward_home
+    from features.storage.catalog import Catalog
 
-    return ReviewQueue(state.settings.moderation_dir or steward_home() / "moderation")
+    return ReviewQueue(state.settings.moderation_dir or Catalog.default().moderation)
 
 
 def posts_from(form: Form) -> tuple[list[str], list[str | None], list[str | None]]:

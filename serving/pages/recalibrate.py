@@ -19,7 +19,7 @@ router = APIRouter(include_in_schema=False)
 
 def served_alias(state: ServerState) -> str:
     """The registry alias the server follows for toxicity (applying moves it)."""
-    from serving.loaded_models import MODEL_URI
+    from models.champions import MODEL_URI
 
     found = MODEL_URI.match(state.settings.toxicity_uri)
     if found is None or not found["alias"]:

@@ -38,7 +38,7 @@ def _table(state: ServerState) -> AtRiskTable:
 
 def _segment(pairs: list[str]) -> dict[str, str]:
     """segment=KEY=VALUE query values as a dict; 422 for anything else."""
-    from pipelines.cli.churn import parse_segment
+    from features.scores.at_risk import parse_segment
 
     try:
         return parse_segment(pairs, "segment", "segment=channel=ios")

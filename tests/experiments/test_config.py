@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from features.members.build import FEATURE_COLUMNS
+from features.members.definition import FEATURE_COLUMNS
 from models.churn.config import load_config as load_churn
 from models.churn.dataset import select_columns
 from models.toxicity.config import load_config as load_toxicity

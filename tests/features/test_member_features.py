@@ -20,8 +20,12 @@ from hypothesis import strategies as st
 
 from features.lake.store import Lake
 from features.members import build as mf
-from features.members.build import FEATURE_COLUMNS, FeatureConfig
+from features.members import definition as mf_definition
+from features.members import sql as mf_sql
+from features.members import store as mf_store
+from features.members.definition import FEATURE_COLUMNS, FeatureConfig
 from features.schemas import EVENT_TYPES, EVENTS, MEMBERS, SUBSCRIPTIONS
+from pipelines.output import features_table
 
 T = date(2024, 6, 1)
 
@@ -210,7 +214,12 @@ def test_ratios_are_null_without_posts() -> None:
 
 def test_output_columns_and_types() -> None:
     table = mf.build_features(connect(timeline()), [T], FeatureConfig(data_end=day(60)))
-    assert table.column_names == ["member_id", "as_of", *FEATURE_COLUMNS, *mf.LABEL_COLUMNS]
+    assert table.column_names == [
+        "member_id",
+        "as_of",
+        *FEATURE_COLUMNS,
+        *mf_definition.LABEL_COLUMNS,
+    ]
     assert table.schema.field("n_post_30d").type == pa.int64()
     assert table.schema.field("days_since_last_post").type == pa.int64()
     assert table.schema.field("trend_post_14d").type == pa.float64()
@@ -229,7 +238,7 @@ def test_no_dates_and_bad_config() -> None:
 
 
 def test_sql_stays_portable() -> None:
-    sql = mf.feature_sql(FeatureConfig(), T).upper()
+    sql = mf_sql.feature_sql(FeatureConfig(), T).upper()
     # MEASURED.md: what DuckDB accepts and Spark SQL does not (or reads differently).
     for construct in (r"::", r"\bQUALIFY\b", r"\bDATE_?DIFF\b", r"\bASOF\b", r"//", r"FILTER \("):
         assert not re.search(construct, sql), construct
@@ -360,7 +369,7 @@ def test_write_features_partitions_by_date_with_metadata(tmp_path: Path) -> None
     dates = [day(-7), T]
     config = FeatureConfig(data_end=day(60))
     table = mf.build_features(con, dates, config)
-    out = mf.write_features(table, tmp_path / "member", config, dates, "snap1")
+    out = mf_store.write_features(table, tmp_path / "member", config, dates, "snap1")
     assert sorted(p.name for p in out.iterdir()) == [
         "_features.json",
         f"as_of={day(-7).isoformat()}",
@@ -369,13 +378,13 @@ def test_write_features_partitions_by_date_with_metadata(tmp_path: Path) -> None
     part = pq.read_table(out / f"as_of={T.isoformat()}" / "part-0.parquet")
     assert part.column_names == [c for c in table.column_names if c != "as_of"]
     assert part.num_rows == 2
-    assert mf.read_features(out).equals(table)
-    assert mf.read_features(out, [T]).column("as_of").to_pylist() == [T, T]
+    assert mf_store.read_features(out).equals(table)
+    assert mf_store.read_features(out, [T]).column("as_of").to_pylist() == [T, T]
     hive = pq.read_table(out)  # the folder reads as one table with the usual Hive tools
     assert hive.num_rows == table.num_rows
     meta = json.loads((out / "_features.json").read_text())
     assert meta["feature_columns"] == FEATURE_COLUMNS
-    assert meta["feature_definition_version"] == mf.FEATURE_DEFINITION_VERSION
+    assert meta["feature_definition_version"] == mf_definition.FEATURE_DEFINITION_VERSION
     assert meta["as_of"] == [d.isoformat() for d in dates]
     assert meta["lake_snapshot"] == "snap1"
     assert meta["config"]["horizon_days"] == 30
@@ -390,15 +399,15 @@ def test_failed_write_leaves_previous_features(
 ) -> None:
     con, config, out = connect(timeline()), FeatureConfig(data_end=day(60)), tmp_path / "member"
     first = mf.build_features(con, [T], config)
-    mf.write_features(first, out, config, [T], "old")
+    mf_store.write_features(first, out, config, [T], "old")
     before = (out / "_features.json").read_text()
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(mf.pq, "write_table", broken)
+    monkeypatch.setattr(mf_store.pq, "write_table", broken)
     with pytest.raises(OSError, match="disk full"):
-        mf.write_features(first, out, config, [day(-7), T], "new")
+        mf_store.write_features(first, out, config, [day(-7), T], "new")
     assert (out / "_features.json").read_text() == before
     assert pq.read_table(out / f"as_of={T.isoformat()}" / "part-0.parquet").num_rows == 2
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "member"]
@@ -408,8 +417,8 @@ def test_failed_write_leaves_previous_features(
 def test_rewrite_replaces_and_cleans_up(tmp_path: Path) -> None:
     con, config, out = connect(timeline()), FeatureConfig(data_end=day(60)), tmp_path / "member"
     table = mf.build_features(con, [T], config)
-    mf.write_features(table, out, config, [T], "one")
-    mf.write_features(table, out, config, [T], "two")
+    mf_store.write_features(table, out, config, [T], "one")
+    mf_store.write_features(table, out, config, [T], "two")
     assert json.loads((out / "_features.json").read_text())["lake_snapshot"] == "two"
     assert len(list(tmp_path.iterdir())) == 2  # the link and one version
 
@@ -423,11 +432,11 @@ def test_build_member_features_from_a_lake(tmp_path: Path) -> None:
             schema=MEMBERS.schema))  # fmt: skip
     report = mf.build_member_features(lake, tmp_path / "features", as_of=[T])
     assert report.rows == 2 and report.rows_by_as_of[T]["rows"] == 2
-    assert "2 rows" in str(report.table().title)
+    assert "2 rows" in str(features_table(report).title)
     assert report.events == len(timeline())
     assert report.data_end == day(2)  # the last event day
     assert report.lake_snapshot == lake.snapshot_id()
-    a = {r["member_id"]: r for r in mf.read_features(tmp_path / "features").to_pylist()}["a"]
+    a = {r["member_id"]: r for r in mf_store.read_features(tmp_path / "features").to_pylist()}["a"]
     assert a["n_login_7d"] == 3 and a["tenure_days"] == 120
     assert a["churned_activity"] is None  # T + 30 is past the last event day
 
@@ -484,10 +493,10 @@ def test_engines_agree_on_a_simulated_community(tmp_path: Path) -> None:
     assert len(lake.files("events")) == 2
     built = {
         engine: mf.build_member_features(lake, tmp_path / engine, every_days=14, engine=engine)
-        for engine in mf.ENGINES
+        for engine in mf_definition.ENGINES
     }
     assert built["arrays"].rows > 1000 and len(built["arrays"].as_of) >= 6
-    got, want = (mf.read_features(tmp_path / engine) for engine in ("arrays", "sql"))
+    got, want = (mf_store.read_features(tmp_path / engine) for engine in ("arrays", "sql"))
     assert_same_table(got, want)
     assert "only-subscribed" in got["member_id"].to_pylist()
     assert pc.sum(got["churned_subscription"]).as_py() > 0

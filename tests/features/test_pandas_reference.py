@@ -9,6 +9,8 @@ import pandas as pd
 
 from bench.pandas_reference import build_reference, load_tables
 from features.members import build as mf
+from features.members import definition as mf_definition
+from features.members import store as mf_store
 from tests.features.test_member_features import simulated_lake
 
 
@@ -17,12 +19,12 @@ def test_the_pandas_reference_writes_steward_s_table(tmp_path: Path) -> None:
     report = mf.build_member_features(lake, tmp_path / "features", every_days=14)
     tables = load_tables(lake.files("events"), lake.files("members"), lake.files("subscriptions"))
     reference = build_reference(tables, report.as_of)
-    ours = mf.read_features(tmp_path / "features").to_pandas()
+    ours = mf_store.read_features(tmp_path / "features").to_pandas()
     keys = ["member_id", "as_of"]
     assert len(reference) == len(ours) == report.rows
     merged = ours.merge(reference, on=keys, suffixes=("", "_pandas"), validate="one_to_one")
     assert len(merged) == len(ours)
-    for column in [*mf.FEATURE_COLUMNS, *mf.LABEL_COLUMNS]:
+    for column in [*mf_definition.FEATURE_COLUMNS, *mf_definition.LABEL_COLUMNS]:
         mine = pd.to_numeric(merged[column]).astype("float64")
         theirs = pd.to_numeric(merged[f"{column}_pandas"]).astype("float64")
         same = (mine.isna() & theirs.isna()) | ((mine - theirs).abs() < 1e-9)

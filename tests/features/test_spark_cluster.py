@@ -12,8 +12,9 @@ import pytest
 from bench.spark_cluster import standalone_cluster
 from features.lake.store import Lake
 from features.lake.uri import UriLake
-from features.members.build import build_member_features, read_features
+from features.members.build import build_member_features
 from features.members.spark_session import spark_problem
+from features.members.store import read_features
 from models.churn.config import ChurnConfig, LgbmParams
 from pipelines.churn.train import score_members, train_churn
 from tests.conftest import isolated_home

@@ -15,8 +15,10 @@ import pytest
 
 from features.adapters.canonical import CanonicalFolderSource
 from features.lake.store import Lake
-from features.members.build import FEATURE_COLUMNS, build_member_features, read_features
+from features.members.build import build_member_features
+from features.members.definition import FEATURE_COLUMNS
 from features.members.spark_session import SparkUnavailable, require_spark, spark_problem
+from features.members.store import read_features
 from features.synthetic.simulator import simulate, write_community
 from pipelines.ingest import ingest_source
 

@@ -9,7 +9,8 @@ import pytest
 import sqlglot
 from sqlglot.errors import ParseError
 
-from features.members.build import FeatureConfig, feature_sql
+from features.members.definition import FeatureConfig
+from features.members.sql import feature_sql
 
 # DuckDB-only syntax that MEASURED.md found breaks (or silently changes meaning) on Spark.
 NOT_PORTABLE = {

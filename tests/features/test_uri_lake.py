@@ -17,7 +17,8 @@ import pytest
 from features.adapters.canonical import CanonicalFolderSource
 from features.lake.store import Lake, LakeError
 from features.lake.uri import UriLake, open_lake_at, push_lake
-from features.members.build import build_member_features, read_features
+from features.members.build import build_member_features
+from features.members.store import read_features
 from features.schemas import TABLES
 from features.synthetic.simulator import simulate, write_community
 from pipelines.churn.train import member_attributes

@@ -9,7 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from features.members.build import DEFAULT_CONFIG, output_schema, write_features
+from features.members.definition import DEFAULT_CONFIG, output_schema
+from features.members.store import write_features
 from models.churn.dataset import complete_dates, load_churn_data, load_scoring_rows
 
 START = date(2026, 1, 5)

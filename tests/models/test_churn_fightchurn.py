@@ -9,7 +9,8 @@ import pytest
 
 from features.adapters.fightchurn import FightChurnSource
 from features.lake.store import Lake
-from features.members.build import FeatureConfig, build_member_features
+from features.members.build import build_member_features
+from features.members.definition import FeatureConfig
 from models.churn.backtest import Backtest, backtest
 from models.churn.config import ChurnConfig, LgbmParams, LogregParams
 from pipelines.ingest import ingest_source

@@ -12,7 +12,9 @@ import pytest
 
 from features.adapters.canonical import CanonicalFolderSource
 from features.lake.store import Lake
-from features.members.build import FEATURE_COLUMNS, build_member_features, read_features
+from features.members.build import build_member_features
+from features.members.definition import FEATURE_COLUMNS
+from features.members.store import read_features
 from features.synthetic.simulator import simulate, write_community
 from models.churn.config import ChurnConfig, LgbmParams, LogregParams
 from models.churn.dataset import ChurnData, feature_matrix, load_churn_data

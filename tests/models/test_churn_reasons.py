@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.members.build import FEATURE_COLUMNS
+from features.members.definition import FEATURE_COLUMNS
 from features.schemas import EVENT_TYPES
 from models.churn.reasons import DEFAULT_INTERVENTIONS, Reasons, explain, load_interventions
 from models.churn.wording import EVENT_WORDS, OTHER, format_value, reason_keys, wordings

@@ -166,7 +166,7 @@ def test_demo_without_real_data_trains_on_the_simulators_posts_and_says_so(
 
 
 def test_scoring_without_a_trained_model_says_what_to_do(steward_home: Path) -> None:
-    from pipelines.toxicity.train import load_scorer
+    from models.champions import load_toxicity_scorer
 
     with pytest.raises(ValueError, match="steward train toxicity"):
-        load_scorer()
+        load_toxicity_scorer()

@@ -18,18 +18,14 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from features.lake.store import Lake
-from features.members.build import FEATURE_COLUMNS, read_features
+from features.members.definition import FEATURE_COLUMNS
+from features.members.store import read_features
+from features.scores.at_risk import at_risk, at_risk_path
+from models.champions import load_churn_champion
 from models.churn.config import MODEL_NAME
 from models.churn.scorer import ChurnScorer
 from models.registry import champion_version, set_champion
-from pipelines.churn.train import (
-    at_risk,
-    at_risk_path,
-    demo_churn,
-    load_champion,
-    score_members,
-    train_churn,
-)
+from pipelines.churn.train import demo_churn, score_members, train_churn
 from pipelines.cli.churn import at_risk_cmd, score_app, train_app
 from tests.conftest import isolated_home
 from tests.models.test_churn_model import simulated_lake
@@ -132,7 +128,7 @@ def test_force_moves_the_champion_and_rollback_moves_it_back(
     report = train_churn(config, force=True)
     assert report.promoted and champion_version(MODEL_NAME) == report.version
     set_champion(MODEL_NAME, "2")
-    scorer, version = load_champion()
+    scorer, version = load_churn_champion()
     assert version == "2" and scorer.estimator.kind == "lgbm"
 
 
@@ -174,7 +170,7 @@ def test_the_champion_loads_in_a_fresh_process(
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     fresh = pd.DataFrame(json.loads((tmp_path / "out.json").read_text()))
-    here = load_champion()[0].score(frame).reset_index(drop=True)
+    here = load_churn_champion()[0].score(frame).reset_index(drop=True)
     pd.testing.assert_series_equal(fresh["probability"], here["probability"], atol=1e-12)
     assert fresh["reasons"].tolist() == here["reasons"].tolist()
     assert fresh["tier"].tolist() == here["tier"].tolist()

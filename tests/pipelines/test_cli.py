@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from features.lake.store import Lake
-from features.members.build import read_features
+from features.members.store import read_features
 
 
 def steward(*args: str, home: Path) -> subprocess.CompletedProcess[str]:

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
+from features.scores.at_risk import AT_RISK_COLUMNS, write_at_risk
 from features.scores.export import DEFAULT_FIELDS, neutralise
-from pipelines.churn.train import AT_RISK_COLUMNS, write_at_risk
 from pipelines.cli.main import app
 from tests.pipelines.test_cli import steward
 

@@ -27,7 +27,7 @@ import pytest
 
 from features.adapters.generic import GenericSource
 from features.lake.store import MANIFEST, Lake
-from features.members.build import METADATA, read_features
+from features.members.store import METADATA, read_features
 from models.tracking import configure_tracking
 from pipelines.ingest import ingest_source
 from tests.conftest import ROOT, isolated_home
@@ -132,14 +132,14 @@ def assert_champion_scores(home: Path) -> str:
     """The champion alias names a version whose model loads and scores the latest features."""
     from mlflow import MlflowClient
 
+    from models.champions import load_churn_scorer
     from models.churn.dataset import load_scoring_rows
-    from pipelines.churn.train import load_scorer
 
     with isolated_home(home):
         configure_tracking()  # MLflow keeps the last URI set in-process over the environment
         version = str(MlflowClient().get_model_version_by_alias(MODEL, "champion").version)
         frame, _ = load_scoring_rows(home / "features" / "member_features")
-        probability = load_scorer(f"models:/{MODEL}/{version}").probability(frame)
+        probability = load_churn_scorer(f"models:/{MODEL}/{version}").probability(frame)
     assert len(probability) == len(frame) > 0
     assert np.all((probability >= 0) & (probability <= 1))
     return version
@@ -190,7 +190,8 @@ def leftovers(home: Path) -> list[str]:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home with a lake, features, a churn champion and an at-risk table (built once)."""
     from models.churn.config import load_config
-    from pipelines.churn.train import quiet_mlflow, score_members, train_churn
+    from models.tracking import quiet_mlflow
+    from pipelines.churn.train import score_members, train_churn
     from pipelines.steps import build_features_step, simulate_and_ingest
 
     root = tmp_path_factory.mktemp("faults") / "home"
@@ -270,7 +271,8 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
 def test_feature_build_killed_around_the_swap_shows_a_whole_build(
     home: Path, tmp_path: Path, point: str, published: str
 ) -> None:
-    from features.members.build import FeatureConfig, build_member_features
+    from features.members.build import build_member_features
+    from features.members.definition import FeatureConfig
 
     out = home / "features" / "member_features"
     old = features_state(out)

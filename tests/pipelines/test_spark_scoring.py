@@ -11,8 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from features.members.build import build_member_features
+from features.scores.at_risk import AT_RISK_COLUMNS, at_risk_path
 from models.churn.config import ChurnConfig, LgbmParams
-from pipelines.churn.train import AT_RISK_COLUMNS, at_risk_path, score_members, train_churn
+from pipelines.churn.train import score_members, train_churn
 from tests.conftest import isolated_home
 from tests.features.test_spark_engine import every_shuffle_partition, simulated
 

@@ -46,7 +46,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     """Train the churn and toxicity champions once for the whole package."""
     from models.churn.config import ChurnConfig, LgbmParams
     from models.toxicity.config import DataConfig, ToxicityConfig
-    from pipelines.churn.train import quiet_mlflow, score_members, train_churn
+    from models.tracking import quiet_mlflow
+    from pipelines.churn.train import score_members, train_churn
     from pipelines.toxicity.train import train_from_config
     from tests.models.test_churn_model import simulated_lake
 

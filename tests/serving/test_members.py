@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from features.lake.store import Lake
-from features.members.build import read_features
-from pipelines.churn.train import at_risk, load_champion
+from features.members.store import read_features
+from features.scores.at_risk import at_risk
+from models.champions import load_churn_champion
 from tests.serving.conftest import Home, auth
 
 MEMBERS = auth("members")
@@ -67,7 +68,7 @@ def test_an_unknown_member_is_a_404_that_says_what_to_do(client: httpx.Client) -
 def test_scoring_raw_feature_values_gives_the_batch_score(
     client: httpx.Client, top: dict[str, Any]
 ) -> None:
-    scorer, _ = load_champion()
+    scorer, _ = load_churn_champion()
     values = {
         c: None if pd.isna(top["features"][c]) else float(top["features"][c])
         for c in scorer.feature_columns

@@ -47,7 +47,7 @@ class Pages:
 
 def _at_risk_copy(home: Home, folder: Path) -> tuple[Path, str]:
     """The home's at-risk table with one member's attributes and intervention made hostile."""
-    from pipelines.churn.train import at_risk_path
+    from features.scores.at_risk import at_risk_path
 
     frame = pd.read_parquet(at_risk_path())
     member = str(frame["member_id"].iloc[0])

@@ -105,7 +105,10 @@ def test_recalibration_previews_then_applies_as_a_new_version(
     applied = lead.post("/ui/moderation/recalibrate", data={"csrf": token, "digest": digest[1]})
     assert applied.status_code == 200, applied.text
     assert _champion() == _served(pages) == str(int(before) + 1)
-    from pipelines.toxicity.train import load_scorer
+    from models.champions import load_toxicity_scorer
 
-    old, new = load_scorer(f"models:/{MODEL}/{before}"), load_scorer(f"models:/{MODEL}@champion")
+    old, new = (
+        load_toxicity_scorer(f"models:/{MODEL}/{before}"),
+        load_toxicity_scorer(f"models:/{MODEL}@champion"),
+    )
     assert new.thresholds != old.thresholds and "+recal" in new.version

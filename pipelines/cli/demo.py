@@ -11,7 +11,7 @@ import duckdb
 
 from features.lake.store import Lake
 from pipelines.churn.train import demo_churn
-from pipelines.cli.output import console, ingest_table, rows_table
+from pipelines.output import console, ingest_table, rows_table
 from pipelines.steps import build_features_step, lake_summary, simulate_and_ingest
 from pipelines.toxicity.train import demo_toxicity
 
@@ -64,7 +64,7 @@ def run_demo(members: int, days: int, serve: bool = False) -> None:
 
 def serving_hint() -> str:
     """How to start `steward serve` and curl it, with the demo's riskiest member as example."""
-    from pipelines.churn.train import at_risk
+    from features.scores.at_risk import at_risk
     from serving.hints import curl_examples
 
     top = at_risk(top=1)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from features.members.build import FeatureBuildReport
 from pipelines.ingest import IngestReport
 
 
@@ -50,3 +51,22 @@ def _fmt(value: object) -> str:
 def console() -> Console:
     """The console everything prints to."""
     return Console()
+
+
+def features_table(report: FeatureBuildReport) -> Table:
+    """Rows and churn labels per observation date of one feature build, for the console."""
+    per_second = report.events / report.seconds if report.seconds else 0.0
+    table = Table(
+        title=f"member features: {report.rows:,} rows from {report.events:,} events "
+        f"in {report.seconds:.1f} s ({per_second:,.0f} events/s) -> {report.out}",
+        caption=f"labels known up to {report.data_end}; lake snapshot {report.lake_snapshot}",
+    )
+    for name in ("as_of", "members", "churned", "stayed", "unknown", "subscription churned"):
+        table.add_column(name, justify="left" if name == "as_of" else "right")
+    for day, counts in sorted(report.rows_by_as_of.items()):
+        table.add_row(
+            day.isoformat(),
+            *(f"{counts[k]:,}" for k in ("rows", "activity_1", "activity_0", "activity_null")),
+            f"{counts['subscription_1']:,}",
+        )
+    return table
