@@ -1,0 +1,1 @@
+"""Models: churn and toxicity estimators, thresholds, explanations, MLflow tracking and the registry (no CLI or HTTP)."""

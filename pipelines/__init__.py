@@ -1,0 +1,1 @@
+"""Offline steps (ingest, features, train, score, experiments) and the steward CLI."""

@@ -1,0 +1,1 @@
+"""Member features and churn labels: the definition, its SQL, the DuckDB/NumPy/Spark engines and the feature store."""

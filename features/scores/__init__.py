@@ -1,0 +1,1 @@
+"""Stored scores: the at-risk table (location, publish, read, filter) and its exports."""

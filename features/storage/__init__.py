@@ -1,0 +1,1 @@
+"""Storage helpers every writer shares: the artifact catalog, one lock, one atomic publish, failpoints."""

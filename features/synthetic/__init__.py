@@ -1,0 +1,1 @@
+"""The built-in community simulator: synthetic members, events and labelled posts."""

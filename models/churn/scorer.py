@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from features.scores.at_risk import TIERS
 from models.churn.calibration import Calibrator
 from models.churn.config import Tiers
 from models.churn.dataset import feature_matrix
@@ -40,9 +41,11 @@ class ChurnScorer:
 
     def tier(self, probability: np.ndarray) -> np.ndarray:
         """high / medium / low from the configured thresholds."""
-        high, medium = self.tiers.high, self.tiers.medium
+        high, medium, low = TIERS
         return np.where(
-            probability >= high, "high", np.where(probability >= medium, "medium", "low")
+            probability >= self.tiers.high,
+            high,
+            np.where(probability >= self.tiers.medium, medium, low),
         )
 
     def score(self, frame: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:

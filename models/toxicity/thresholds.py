@@ -50,18 +50,15 @@ def choose_thresholds(
     w = np.ones_like(p) if weights is None else np.asarray(weights, dtype=float)
     if y.sum() == 0 or y.sum() == len(y):
         raise ValueError("thresholds need both toxic and non-toxic validation examples")
-    order = np.argsort(-p, kind="stable")
-    p_sorted, tp_w = p[order], (w * y)[order]
-    tp = np.cumsum(tp_w)
-    predicted = np.cumsum(w[order])
-    # Only the last of tied scores is a real cut: a threshold takes all ties or none.
-    cut = np.r_[p_sorted[1:] != p_sorted[:-1], True]
-    p_cut, tp, predicted = p_sorted[cut], tp[cut], predicted[cut]
-    recall = tp / tp[-1]
-    precision = tp / predicted
-    review = float(p_cut[np.argmax(recall >= review_recall)])
-    meets = np.flatnonzero(precision >= block_precision)
-    block = float(p_cut[meets.max()]) if len(meets) else None
+    from sklearn.metrics import precision_recall_curve
+
+    # One point per distinct score (a threshold takes all tied scores or none); the last
+    # precision/recall pair is sklearn's (1, 0) end point, not a threshold.
+    precision, recall, cuts = precision_recall_curve(y, p, sample_weight=w)
+    precision, recall = precision[:-1], recall[:-1]
+    review = float(cuts[recall >= review_recall].max())
+    meets = cuts[precision >= block_precision]
+    block = float(meets.min()) if len(meets) else None
     return Thresholds(review=review, block=block)
 
 

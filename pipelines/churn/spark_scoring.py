@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from features.lake.store import Lake
 from features.schemas import TABLES
-from features.scores.at_risk import publish_at_risk
+from features.scores.at_risk import TIERS, publish_at_risk
 from models.churn.config import MODEL_NAME
 from pipelines.churn.train import ScoreReport
 from pipelines.steps import features_dir
@@ -188,7 +188,7 @@ def score_members_spark(
         as_of=day,
         rows=sum(tiers.values()),
         model_version=version,
-        tiers={t: tiers.get(t, 0) for t in ("high", "medium", "low")},
+        tiers={t: tiers.get(t, 0) for t in TIERS},
         seconds=time.perf_counter() - started,
     )
 

@@ -1,0 +1,1 @@
+"""Toxicity steps: train, evaluate, register and score posts."""

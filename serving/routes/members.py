@@ -10,7 +10,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from features.scores.at_risk import AtRiskTable
+from features.scores.at_risk import AtRiskTable, Tier
 from serving.auth import Caller, require
 from serving.errors import ApiError, limit_error
 from serving.schemas.common import ModelRef
@@ -52,7 +52,7 @@ async def at_risk_members(
     caller: Reader,
     limit: Annotated[int, Query(ge=1)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-    tier: Literal["high", "medium", "low"] | None = None,
+    tier: Tier | None = None,
     min_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
     segment: Annotated[list[str], Query(description="KEY=VALUE on attributes, repeatable")] = [],  # noqa: B006
     format: Literal["json", "csv"] = "json",

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
+from features.scores.at_risk import Tier
 from serving.schemas.common import ModelRef
 
 
@@ -15,7 +16,7 @@ class MemberChurn(BaseModel):
 
     member_id: str
     probability: float
-    tier: Literal["high", "medium", "low"]
+    tier: Tier
     reasons: list[str]
     interventions: list[str]
     intervention: str | None
@@ -85,7 +86,7 @@ class AtRiskMember(BaseModel):
 
     member_id: str
     probability: float | None = None
-    tier: Literal["high", "medium", "low"] | None = None
+    tier: Tier | None = None
     reasons: list[str] | None = None
     intervention: str | None = None
     attributes: dict[str, Any] | None = None
