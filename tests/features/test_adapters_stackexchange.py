@@ -15,59 +15,9 @@ from features.adapters.stackexchange import StackExchangeSource, iter_rows, stri
 from features.lake.store import Lake
 from pipelines.ingest import IngestReport, ingest_source
 from tests.conftest import require_shared
+from tests.support.stackexchange import dump_xml
 
 DUMP = "stackexchange_conlang_meta"
-
-
-def _xml(folder: Path, name: str, rows: list[str]) -> None:
-    root = name.removesuffix(".xml").lower()
-    body = "\n".join(f"  <row {r} />" for r in rows)
-    folder.joinpath(name).write_text(
-        f'\ufeff<?xml version="1.0" encoding="utf-8"?>\n<{root}>\n{body}\n</{root}>\n',
-        encoding="utf-8",
-    )
-
-
-@pytest.fixture
-def dump(tmp_path: Path) -> Path:
-    """A tiny dump with one bad row of each kind the adapter or validation handles."""
-    folder = tmp_path / "dump"
-    folder.mkdir()
-    _xml(folder, "Users.xml", [
-        'Id="1" Reputation="101" CreationDate="2020-01-01T10:00:00.000" DisplayName="Ann" Location="Oslo"',
-        'Id="2" Reputation="5" CreationDate="2020-01-02T10:00:00.000" DisplayName="Bo"',
-        'Id="3" Reputation="1" CreationDate="someday" DisplayName="Cy"',
-    ])  # fmt: skip
-    _xml(folder, "Posts.xml", [
-        'Id="10" PostTypeId="1" CreationDate="2020-02-01T00:00:00.000" OwnerUserId="1" '
-        'Body="&lt;p&gt;Is &amp;lt;b&amp;gt; allowed? A &amp;amp; B&lt;/p&gt;"',
-        'Id="11" PostTypeId="2" ParentId="10" CreationDate="2020-02-02T00:00:00.000" OwnerUserId="2" '
-        'Body="&lt;p&gt;Yes.&lt;/p&gt;"',
-        'Id="12" PostTypeId="2" ParentId="10" CreationDate="2020-02-03T00:00:00.000" '
-        'OwnerDisplayName="user9" Body="&lt;p&gt;No.&lt;/p&gt;"',
-        'Id="13" PostTypeId="99" CreationDate="2020-02-04T00:00:00.000" OwnerUserId="1" Body="x"',
-        'Id="14" PostTypeId="1" CreationDate="yesterday" OwnerUserId="2" Body="&lt;p&gt;Hi&lt;/p&gt;"',
-    ])  # fmt: skip
-    _xml(folder, "Comments.xml", [
-        'Id="1" PostId="10" Text="Good &lt;question&gt;" CreationDate="2020-02-05T00:00:00.000" UserId="2"',
-        'Id="2" PostId="11" Text="Gone" CreationDate="2020-02-05T01:00:00.000" UserDisplayName="user8"',
-        'Id="3" PostId="10" Text="Thanks" CreationDate="2020-02-05T02:00:00.000" UserId="1"',
-    ])  # fmt: skip
-    _xml(folder, "Votes.xml", [
-        'Id="1" PostId="10" VoteTypeId="2" CreationDate="2020-02-06T00:00:00.000"',
-        'Id="2" PostId="11" VoteTypeId="3" CreationDate="2020-02-06T00:00:00.000"',
-        'Id="3" PostId="999" VoteTypeId="2" CreationDate="2020-02-06T00:00:00.000"',
-        'Id="4" PostId="12" VoteTypeId="2" CreationDate="2020-02-06T00:00:00.000"',
-        'Id="5" PostId="11" VoteTypeId="10" CreationDate="2020-02-06T00:00:00.000"',
-        'Id="6" PostId="11" VoteTypeId="1" CreationDate="2020-02-07T00:00:00.000"',
-        'Id="7" PostId="10" VoteTypeId="5" UserId="2" CreationDate="2020-02-07T00:00:00.000"',
-        'Id="8" PostId="10" VoteTypeId="42" CreationDate="2020-02-07T00:00:00.000"',
-    ])  # fmt: skip
-    _xml(folder, "Badges.xml", [
-        'Id="1" UserId="1" Name="Teacher" Date="2020-02-08T00:00:00.000" Class="3" TagBased="False"',
-        'Id="2" UserId="2" Name="Student" Date="not a date" Class="3" TagBased="False"',
-    ])  # fmt: skip
-    return folder
 
 
 def _reasons(report: IngestReport, table: str) -> dict[str, int]:
@@ -306,12 +256,12 @@ def test_iter_rows_frees_rows_as_it_goes(tmp_path: Path) -> None:
 def test_bounty_flag_and_favourite_votes(tmp_path: Path) -> None:
     folder = tmp_path / "dump"
     folder.mkdir()
-    _xml(folder, "Users.xml", ['Id="1" CreationDate="2020-01-01T00:00:00.000"'])
-    _xml(folder, "Posts.xml", [
+    dump_xml(folder, "Users.xml", ['Id="1" CreationDate="2020-01-01T00:00:00.000"'])
+    dump_xml(folder, "Posts.xml", [
         'Id="10" PostTypeId="2" ParentId="9" CreationDate="2020-02-01T00:00:00.000" OwnerUserId="1" Body="a"',
     ])  # fmt: skip
     day = 'CreationDate="2020-02-06T00:00:00.000"'
-    _xml(folder, "Votes.xml", [
+    dump_xml(folder, "Votes.xml", [
         f'Id="1" PostId="10" VoteTypeId="8" UserId="2" BountyAmount="50" {day}',
         f'Id="2" PostId="10" VoteTypeId="9" BountyAmount="50" {day}',
         f'Id="3" PostId="10" VoteTypeId="12" {day}',

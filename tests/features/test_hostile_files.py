@@ -13,8 +13,7 @@ from features.adapters.generic import GenericSource
 from features.adapters.stackexchange import StackExchangeSource
 from features.lake.store import Lake
 from pipelines.ingest import ingest_source
-from tests.features.test_adapters_stackexchange import dump  # noqa: F401 (a fixture)
-from tests.features.test_ingest import _lake_state
+from tests.support.lakes import lake_state
 
 HEADER = b"member_id,ts,event_type\n"
 
@@ -104,17 +103,17 @@ EXTERNAL = """<?xml version="1.0" encoding="utf-8"?>
 )
 def test_xml_entity_bombs_and_external_entities_are_refused(
     tmp_path: Path,
-    dump: Path,  # noqa: F811
+    dump: Path,
     xml: str,
     message: str,
 ) -> None:
     lake = Lake(tmp_path / "lake")
     ingest_source(lake, GenericSource(_events(tmp_path), "events"))
-    before = _lake_state(lake.root)
+    before = lake_state(lake.root)
     (dump / "Users.xml").write_text(xml, encoding="utf-8")
     with pytest.raises(ValueError, match=rf"Users\.xml: malformed XML after row 0: .*{message}"):
         ingest_source(lake, StackExchangeSource(dump))
-    assert _lake_state(lake.root) == before
+    assert lake_state(lake.root) == before
 
 
 def _events(folder: Path) -> Path:

@@ -12,6 +12,7 @@ import pytest
 from features.adapters.generic import GenericSource
 from features.lake.store import Lake
 from pipelines.ingest import ingest_source
+from tests.support.lakes import lake_state
 
 MAPPING = {"member_id": "uid", "ts": "when", "event_type": "what", "value": "v", "target_id": "to"}
 
@@ -37,13 +38,6 @@ def _write_csv(path: Path, lines: list[str], gz: bool = False) -> Path:
     else:
         path.write_text(text)
     return path
-
-
-def _lake_state(root: Path) -> dict[str, bytes]:
-    """Every file under the lake with its bytes: 'unchanged' means exactly this."""
-    return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
 
 
 @pytest.fixture
@@ -97,10 +91,10 @@ def test_text_that_looks_like_null_is_kept(tmp_path: Path) -> None:
 def test_reingest_adds_nothing(tmp_path: Path, events_csv: Path) -> None:
     lake = Lake(tmp_path / "lake")
     first = ingest_source(lake, GenericSource(events_csv, "events", MAPPING))
-    before = _lake_state(lake.root)
+    before = lake_state(lake.root)
     again = ingest_source(lake, GenericSource(events_csv, "events", MAPPING))
     assert again.already_ingested and again.ingest_id == first.ingest_id
-    assert _lake_state(lake.root) == before
+    assert lake_state(lake.root) == before
     assert lake.read("events").num_rows == len(GOOD)
 
 
@@ -108,7 +102,7 @@ def test_failure_midway_leaves_lake_unchanged(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     first = _write_csv(tmp_path / "first.csv", GOOD)
     ingest_source(lake, GenericSource(first, "events", MAPPING))
-    before = _lake_state(lake.root)
+    before = lake_state(lake.root)
 
     # Five batches of two rows; the source breaks while the third is being read.
     big = _write_csv(tmp_path / "big.csv", [f"{i},2026-02-01,login,," for i in range(10)])
@@ -124,7 +118,7 @@ def test_failure_midway_leaves_lake_unchanged(tmp_path: Path) -> None:
     source.batches = failing  # type: ignore[method-assign]
     with pytest.raises(OSError, match="disk went away"):
         ingest_source(lake, source)
-    assert _lake_state(lake.root) == before
+    assert lake_state(lake.root) == before
     assert lake.read("events").num_rows == len(GOOD)
     # The same file ingests cleanly afterwards: nothing half-written blocks it.
     report = ingest_source(lake, GenericSource(big, "events", MAPPING, batch_rows=2))

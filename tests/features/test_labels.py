@@ -10,7 +10,7 @@ import pyarrow as pa
 from features.lake.store import Lake
 from features.members import build as mf
 from features.schemas import EVENTS
-from tests.features.test_member_features import T, build, connect, day, ev
+from tests.support.timelines import T, build, connect, day, ev
 
 LATE = day(400)  # a data end far enough that no label is censored
 

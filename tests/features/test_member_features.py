@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -24,88 +22,10 @@ from features.members import definition as mf_definition
 from features.members import sql as mf_sql
 from features.members import store as mf_store
 from features.members.definition import FEATURE_COLUMNS, FeatureConfig
-from features.schemas import EVENT_TYPES, EVENTS, MEMBERS, SUBSCRIPTIONS
+from features.schemas import EVENT_TYPES, EVENTS, MEMBERS
 from pipelines.output import features_table
-
-T = date(2024, 6, 1)
-
-
-def day(offset: int) -> date:
-    """The day offset days after T (negative: before)."""
-    return T + timedelta(days=offset)
-
-
-def ev(
-    member: str,
-    when: date | datetime,
-    event_type: str,
-    value: float | None = None,
-    target: str | None = None,
-) -> dict[str, Any]:
-    """One canonical event row; a bare date means noon UTC that day."""
-    ts = when if isinstance(when, datetime) else datetime.combine(when, time(12), UTC)
-    return {
-        "member_id": member,
-        "ts": ts,
-        "event_type": event_type,
-        "value": value,
-        "target_id": target,
-    }
-
-
-def connect(
-    events: Iterable[dict[str, Any]],
-    members: Iterable[tuple[str, date]] = (),
-    subscriptions: Iterable[tuple[str, date, date | None]] = (),
-) -> duckdb.DuckDBPyConnection:
-    """A connection with the canonical tables registered from rows (timestamps keep their zone)."""
-
-    def noon(d: date | None) -> datetime | None:
-        return None if d is None else datetime.combine(d, time(12), UTC)
-
-    con = duckdb.connect()
-    tables = {
-        "events": pa.Table.from_pylist(list(events), schema=EVENTS.schema),
-        "members": pa.Table.from_pylist(
-            [{"member_id": m, "joined_at": noon(j)} for m, j in members], schema=MEMBERS.schema
-        ),
-        "subscriptions": pa.Table.from_pylist(
-            [{"member_id": m, "start_at": noon(s), "end_at": noon(e)} for m, s, e in subscriptions],
-            schema=SUBSCRIPTIONS.schema,
-        ),
-    }
-    for name, table in tables.items():
-        con.register(name, table)
-    return con
-
-
-def build(
-    con: duckdb.DuckDBPyConnection, as_of: Sequence[date], **config: Any
-) -> dict[tuple[str, date], dict[str, Any]]:
-    """Rows of build_features keyed by (member_id, as_of), from both engines, which must agree:
-    every test written against these rows checks the arrays engine and the SQL alike."""
-    table = mf.build_features(con, as_of, FeatureConfig(**config), engine="arrays")
-    assert_same_table(table, mf.build_features(con, as_of, FeatureConfig(**config), engine="sql"))
-    return {(r["member_id"], r["as_of"]): r for r in table.to_pylist()}
-
-
-def assert_same_table(got: pa.Table, want: pa.Table) -> None:
-    """Same schema, rows in the same order, same values (doubles to 12 significant digits:
-    the engines add points in different orders)."""
-    assert got.schema == want.schema
-    assert got.num_rows == want.num_rows
-    for name in want.schema.names:
-        mine, theirs = got[name].to_pylist(), want[name].to_pylist()
-        if pa.types.is_floating(want.schema.field(name).type):
-            differ = [
-                i
-                for i, (a, b) in enumerate(zip(mine, theirs, strict=True))
-                if (a is None) != (b is None)
-                or (a is not None and not math.isclose(a, b, rel_tol=1e-12))
-            ]
-            assert not differ, (name, [(mine[i], theirs[i]) for i in differ[:5]])
-        else:
-            assert mine == theirs, name
+from tests.support.lakes import two_ingest_lake
+from tests.support.timelines import T, assert_same_table, build, connect, day, ev, histories
 
 
 def timeline() -> list[dict[str, Any]]:
@@ -318,30 +238,6 @@ def _reference_row(
     return row
 
 
-TYPES = (
-    *("login", "post", "comment", "reply_received", "like_given", "like_received"),
-    *("ticket_opened", "ticket_resolved", "points_earned", "points_redeemed", "badge_earned"),
-)
-
-
-@st.composite
-def histories(draw: st.DrawFn, days: int = 120) -> list[dict[str, Any]]:
-    """Random events of a few members over a few months, a few targets each."""
-    start = T - timedelta(days=days)
-    n = draw(st.integers(1, 40))
-    return [
-        ev(
-            draw(st.sampled_from("abc")),
-            datetime.combine(start, time(0), UTC)
-            + timedelta(days=draw(st.integers(0, days + 40)), minutes=draw(st.integers(0, 1439))),
-            draw(st.sampled_from(TYPES)),
-            value=draw(st.sampled_from([None, 5.0, 12.5])),
-            target=draw(st.sampled_from([None, "x", "y", "k1"])),
-        )
-        for _ in range(n)
-    ]
-
-
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     events=histories(),
@@ -454,42 +350,10 @@ def test_arrays_engine_takes_dates_a_group_at_a_time(monkeypatch: pytest.MonkeyP
     assert {as_of for _, as_of in whole} == set(dates)
 
 
-def simulated_lake(root: Path) -> Lake:
-    """A synthetic community of 1,500 members over 150 days in two ingests (two events files,
-    each with its own dictionaries), 300 of them subscribed, one subscribed without any event."""
-    from features.synthetic.simulator import simulate
-
-    community = simulate(members=1500, days=150, seed=5)
-    events = pa.Table.from_pandas(community.events, preserve_index=False).cast(EVENTS.schema)
-    members = pa.Table.from_pandas(community.members, preserve_index=False)
-    members = members.select(MEMBERS.schema.names).cast(MEMBERS.schema)
-    newcomer = {"member_id": "only-subscribed", "joined_at": datetime(2026, 3, 1, tzinfo=UTC)}
-    members = pa.concat_tables([members, pa.Table.from_pylist([newcomer], MEMBERS.schema)])
-    noon = datetime.combine(date(2026, 3, 1), time(12), UTC)
-    subscriptions = pa.Table.from_pylist(
-        [
-            {"member_id": m, "start_at": noon + timedelta(days=i % 40), "end_at": end}
-            for i, m in enumerate(members["member_id"].to_pylist()[:300])
-            for end in [None if i % 3 else noon + timedelta(days=60 + i % 50)]
-        ]
-        + [{"member_id": "only-subscribed", "start_at": noon, "end_at": None}],
-        schema=SUBSCRIPTIONS.schema,
-    )
-    lake = Lake(root)
-    half = events.num_rows // 2
-    with lake.transaction("test", "first half") as txn:
-        txn.write("events", events.slice(0, half))
-        txn.write("members", members)
-        txn.write("subscriptions", subscriptions)
-    with lake.transaction("test", "second half") as txn:
-        txn.write("events", events.slice(half))
-    return lake
-
-
 def test_engines_agree_on_a_simulated_community(tmp_path: Path) -> None:
     # Thousands of members, two events files, subscriptions, a member with no events: the
     # arrays engine must write exactly the SQL's table.
-    lake = simulated_lake(tmp_path / "lake")
+    lake = two_ingest_lake(tmp_path / "lake")
     assert len(lake.files("events")) == 2
     built = {
         engine: mf.build_member_features(lake, tmp_path / engine, every_days=14, engine=engine)

@@ -11,11 +11,11 @@ from bench.pandas_reference import build_reference, load_tables
 from features.members import build as mf
 from features.members import definition as mf_definition
 from features.members import store as mf_store
-from tests.features.test_member_features import simulated_lake
+from tests.support.lakes import two_ingest_lake
 
 
 def test_the_pandas_reference_writes_steward_s_table(tmp_path: Path) -> None:
-    lake = simulated_lake(tmp_path / "lake")
+    lake = two_ingest_lake(tmp_path / "lake")
     report = mf.build_member_features(lake, tmp_path / "features", every_days=14)
     tables = load_tables(lake.files("events"), lake.files("members"), lake.files("subscriptions"))
     reference = build_reference(tables, report.as_of)

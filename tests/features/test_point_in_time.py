@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.schemas import EVENT_TYPES
-from tests.features.test_member_features import T, build, connect, day, ev, histories
+from tests.support.timelines import T, build, connect, day, ev, histories
 
 HORIZON = 14
 DATA_END = day(60)  # fixed, so that later events cannot move censoring

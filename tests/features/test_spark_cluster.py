@@ -19,8 +19,8 @@ from models.churn.config import ChurnConfig, LgbmParams
 from pipelines.churn.train import score_members, train_churn
 from tests.conftest import isolated_home
 from tests.features.conftest import SECRET
-from tests.features.test_spark_engine import differences
-from tests.pipelines.test_faults import steward
+from tests.support.cli import steward_script
+from tests.support.spark import differences
 
 pytestmark = pytest.mark.slow
 
@@ -40,10 +40,10 @@ def test_a_cluster_builds_and_scores_from_a_lake_in_s3(
 ) -> None:
     home = tmp_path / "home"
     uri = s3.format("cluster")
-    assert steward(home, "simulate", "--members", "1000", "--days", "120").returncode == 0
-    pushed = steward(home, "lake", "push", uri)
+    assert steward_script(home, "simulate", "--members", "1000", "--days", "120").returncode == 0
+    pushed = steward_script(home, "lake", "push", uri)
     assert pushed.returncode == 0, pushed.stderr
-    built = steward(
+    built = steward_script(
         home,
         *("features", "build", "--every", "14d", "--engine", "spark"),
         *("--master", cluster, "--lake", uri),
@@ -62,7 +62,7 @@ def test_a_cluster_builds_and_scores_from_a_lake_in_s3(
         assert train_churn(config).promoted
         score_members()
     local = pq.read_table(home / "scores" / "at_risk.parquet").drop_columns(["scored_at"])
-    scored = steward(
+    scored = steward_script(
         home,
         *("score", "members", "--engine", "spark", "--master", cluster, "--lake", uri),
         timeout=600,

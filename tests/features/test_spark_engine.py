@@ -2,58 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
-from features.adapters.canonical import CanonicalFolderSource
 from features.lake.store import Lake
 from features.members.build import build_member_features
 from features.members.definition import FEATURE_COLUMNS
 from features.members.spark_session import SparkUnavailable, require_spark, spark_problem
 from features.members.store import read_features
-from features.synthetic.simulator import simulate, write_community
-from pipelines.ingest import ingest_source
-
-TOLERANCE = 1e-9
-
-
-def simulated(root: Path, members: int, days: int, seed: int = 11) -> Lake:
-    """A lake holding one simulated community."""
-    write_community(simulate(members=members, days=days, seed=seed), root / "raw")
-    lake = Lake(root / "lake")
-    ingest_source(lake, CanonicalFolderSource(root / "raw", name="simulator"))
-    return lake
-
-
-def differences(expected: pa.Table, found: pa.Table) -> list[str]:
-    """Where two feature tables disagree: schema, row keys, then each column (doubles to 1e-9)."""
-    if expected.schema != found.schema:
-        return [f"schema: {expected.schema} != {found.schema}"]
-    if expected.num_rows != found.num_rows:
-        return [f"rows: {expected.num_rows} != {found.num_rows}"]
-    out = []
-    for name in expected.schema.names:
-        a, b = expected[name].to_pylist(), found[name].to_pylist()
-        if pa.types.is_floating(expected.schema.field(name).type):
-            bad = [
-                i
-                for i, (x, y) in enumerate(zip(a, b, strict=True))
-                if (x is None) != (y is None)
-                or (x is not None and not math.isclose(x, y, rel_tol=TOLERANCE, abs_tol=TOLERANCE))
-            ]
-        else:
-            bad = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
-        if bad:
-            out.append(f"{name}: {len(bad)} rows, first {a[bad[0]]!r} != {b[bad[0]]!r}")
-    return out
+from tests.support.lakes import simulated_lake
+from tests.support.spark import assert_same_build, differences, every_shuffle_partition
 
 
 def build_both(lake: Lake, out: Path, spark: Any) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
@@ -70,27 +33,8 @@ def build_both(lake: Lake, out: Path, spark: Any) -> tuple[pa.Table, pa.Table, d
     return read_features(out / "duckdb"), read_features(out / "spark"), meta
 
 
-def assert_same_build(duckdb_table: pa.Table, spark_table: pa.Table, meta: dict[str, Any]) -> None:
-    """Identical tables and the same _features.json apart from when each was written."""
-    assert differences(duckdb_table, spark_table) == []
-    for found in meta.values():
-        found.pop("created_at")
-    assert meta["duckdb"] == meta["spark"]
-
-
-@contextlib.contextmanager
-def every_shuffle_partition(spark: Any) -> Iterator[None]:
-    """Adaptive execution off: small data still goes through all shuffle partitions, so the
-    executors write a date in several files, as they do at scale."""
-    spark.conf.set("spark.sql.adaptive.enabled", "false")
-    try:
-        yield
-    finally:
-        spark.conf.unset("spark.sql.adaptive.enabled")
-
-
 def test_spark_builds_duckdbs_table_on_10k_rows(tmp_path: Path, spark: Any) -> None:
-    lake = simulated(tmp_path, members=2_000, days=120)
+    lake = simulated_lake(tmp_path, members=2_000, days=120)
     with every_shuffle_partition(spark):
         duckdb_table, spark_table, meta = build_both(lake, tmp_path / "features", spark)
     # Written by the tasks, not collected: dates split over several tasks' files read back whole.
@@ -130,7 +74,7 @@ def test_missing_java_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 @pytest.mark.slow
 def test_spark_builds_duckdbs_table_at_scale(tmp_path: Path, spark: Any) -> None:
     members = int(os.environ.get("STEWARD_SPARK_PARITY_MEMBERS", "20000"))
-    lake = simulated(tmp_path, members=members, days=180, seed=5)
+    lake = simulated_lake(tmp_path, members=members, days=180, seed=5)
     duckdb_table, spark_table, meta = build_both(lake, tmp_path / "features", spark)
     assert duckdb_table.num_rows > 50_000
     assert set(FEATURE_COLUMNS) <= set(spark_table.schema.names)

@@ -24,8 +24,9 @@ from features.synthetic.simulator import simulate, write_community
 from pipelines.churn.train import member_attributes
 from pipelines.ingest import ingest_source
 from tests.features.conftest import SECRET
-from tests.features.test_spark_engine import assert_same_build, simulated
-from tests.pipelines.test_cli import steward
+from tests.support.cli import steward_main
+from tests.support.lakes import simulated_lake
+from tests.support.spark import assert_same_build
 
 
 def uri_in(s3: str, name: str) -> str:
@@ -34,7 +35,7 @@ def uri_in(s3: str, name: str) -> str:
 
 
 def test_a_pushed_lake_reads_back_as_the_local_lake(tmp_path: Path, s3: str) -> None:
-    lake = simulated(tmp_path, members=300, days=60)
+    lake = simulated_lake(tmp_path, members=300, days=60)
     uri = uri_in(s3, "pushed")
     listed = sum(len(f) for i in lake.manifest()["ingests"] for f in i["files"].values())
     report = push_lake(lake, uri)
@@ -53,7 +54,7 @@ def test_a_pushed_lake_reads_back_as_the_local_lake(tmp_path: Path, s3: str) -> 
 
 
 def test_readers_at_the_uri_see_only_what_its_manifest_lists(tmp_path: Path, s3: str) -> None:
-    lake = simulated(tmp_path, members=200, days=40)
+    lake = simulated_lake(tmp_path, members=200, days=40)
     uri = uri_in(s3, "growing")
     push_lake(lake, uri)
     remote = UriLake(uri)
@@ -81,7 +82,7 @@ def test_spark_builds_from_the_object_store_duckdbs_local_table(
 ) -> None:
     from features.members.spark import build_member_features_spark
 
-    lake = simulated(tmp_path, members=1_000, days=90)
+    lake = simulated_lake(tmp_path, members=1_000, days=90)
     uri = uri_in(s3, "spark")
     push_lake(lake, uri)
     out = tmp_path / "features"
@@ -112,15 +113,15 @@ def test_the_cli_pushes_and_refuses_a_uri_lake_for_the_local_engines(
     tmp_path: Path, s3: str
 ) -> None:
     home = tmp_path / "home"
-    assert steward("simulate", "--members", "100", "--days", "30", home=home).returncode == 0
+    assert steward_main("simulate", "--members", "100", "--days", "30", home=home).returncode == 0
     uri = uri_in(s3, "cli")
-    pushed = steward("lake", "push", uri, home=home)
+    pushed = steward_main("lake", "push", uri, home=home)
     assert pushed.returncode == 0, pushed.stderr
     assert "pushed" in pushed.stdout and SECRET not in pushed.stdout
     assert UriLake(uri).snapshot_id() == Lake(home / "lake").snapshot_id()
-    local = steward("lake", "push", str(tmp_path / "copy"), home=home)
+    local = steward_main("lake", "push", str(tmp_path / "copy"), home=home)
     assert local.returncode == 1 and "is not a URI" in local.stderr
-    refused = steward("features", "build", "--every", "14d", "--lake", uri, home=home)
+    refused = steward_main("features", "build", "--every", "14d", "--lake", uri, home=home)
     assert refused.returncode == 1
     assert refused.stderr.strip() == (
         "steward: error: --lake is read by --engine spark; the other engines read STEWARD_HOME/lake"

@@ -10,38 +10,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.adapters.canonical import CanonicalFolderSource
 from features.lake.store import Lake
 from features.members.build import build_member_features
 from features.members.definition import FEATURE_COLUMNS
 from features.members.store import read_features
-from features.synthetic.simulator import simulate, write_community
 from models.churn.config import ChurnConfig, LgbmParams, LogregParams
 from models.churn.dataset import ChurnData, feature_matrix, load_churn_data
 from models.churn.metrics import roc_auc
 from models.churn.train import FittedChurn, fit_churn_model
 from models.churn.wording import format_value
-from pipelines.ingest import ingest_source
+from tests.support.lakes import churn_lake
 from tests.support.leakage import cut_lake, peeking_features
-
-# Small enough to keep the module fast, big enough for a few hundred churners per date.
-SIM_MEMBERS, SIM_DAYS, SIM_SEED = 3_000, 150, 7
-
-
-def simulated_lake(root: Path) -> tuple[Lake, Path]:
-    """Simulate, ingest and build features every 14 days under root; returns (lake, features)."""
-    raw = root / "raw"
-    write_community(simulate(members=SIM_MEMBERS, days=SIM_DAYS, seed=SIM_SEED), raw)
-    lake = Lake(root / "lake")
-    ingest_source(lake, CanonicalFolderSource(raw, name="simulator"))
-    features = root / "features"
-    build_member_features(lake, features, every_days=14)
-    return lake, features
 
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> tuple[Lake, Path]:
-    return simulated_lake(tmp_path_factory.mktemp("churn-sim"))
+    return churn_lake(tmp_path_factory.mktemp("churn-sim"))
 
 
 @pytest.fixture(scope="module")

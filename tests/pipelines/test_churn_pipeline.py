@@ -28,7 +28,7 @@ from models.registry import champion_version, set_champion
 from pipelines.churn.train import demo_churn, score_members, train_churn
 from pipelines.cli.churn import at_risk_cmd, score_app, train_app
 from tests.conftest import isolated_home
-from tests.models.test_churn_model import simulated_lake
+from tests.support.lakes import churn_lake
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def features(home: Path) -> Path:
-    _, folder = simulated_lake(home)  # the lake lands at STEWARD_HOME/lake, the default
+    _, folder = churn_lake(home)  # the lake lands at STEWARD_HOME/lake, the default
     return folder
 
 

@@ -8,15 +8,7 @@ from pathlib import Path
 
 from features.lake.store import Lake
 from features.members.store import read_features
-
-
-def steward(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    """Run `steward ARGS` in a child process with STEWARD_HOME set."""
-    code = "from pipelines.cli.main import main; main()"
-    env = {"STEWARD_HOME": str(home), "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120
-    )
+from tests.support.cli import steward_main
 
 
 def test_ingest_generic_prints_counts_by_reason(tmp_path: Path) -> None:
@@ -24,23 +16,23 @@ def test_ingest_generic_prints_counts_by_reason(tmp_path: Path) -> None:
     path.write_text("who,when,what\n1,2026-01-01,login\n2,yesterday,login\n3,2026-01-02,fly\n")
     args = ["ingest", "generic", str(path), "--table", "events"]
     args += ["--map", "member_id=who", "--map", "ts=when", "--map", "event_type=what"]
-    result = steward(*args, home=tmp_path / "home")
+    result = steward_main(*args, home=tmp_path / "home")
     assert result.returncode == 0, result.stderr
     assert "bad timestamp in ts" in result.stdout and "unknown event_type" in result.stdout
     assert Lake(tmp_path / "home" / "lake").read("events").num_rows == 1
-    again = steward(*args, home=tmp_path / "home")
+    again = steward_main(*args, home=tmp_path / "home")
     assert "already ingested" in again.stdout
     assert Lake(tmp_path / "home" / "lake").read("events").num_rows == 1
 
 
 def test_errors_are_one_line_not_a_traceback(tmp_path: Path) -> None:
-    result = steward("features", "build", "--every", "fortnight", home=tmp_path)
+    result = steward_main("features", "build", "--every", "fortnight", home=tmp_path)
     assert result.returncode == 1
     assert (
         result.stderr.strip()
         == "steward: error: --every 'fortnight': give a number of days such as 14d"
     )
-    missing = steward(
+    missing = steward_main(
         "ingest", "generic", str(tmp_path / "nope.csv"), "--table", "events", home=tmp_path
     )
     assert missing.returncode == 1
@@ -50,16 +42,16 @@ def test_errors_are_one_line_not_a_traceback(tmp_path: Path) -> None:
 
 def test_features_build_with_either_engine_writes_the_same_files(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    assert steward("simulate", "--members", "300", "--days", "90", home=home).returncode == 0
+    assert steward_main("simulate", "--members", "300", "--days", "90", home=home).returncode == 0
     written = {}
     for engine in ("sql", "arrays"):
-        result = steward("features", "build", "--every", "14d", "--engine", engine, home=home)
+        result = steward_main("features", "build", "--every", "14d", "--engine", engine, home=home)
         assert result.returncode == 0, result.stderr
         assert "events/s" in result.stdout
         written[engine] = read_features(home / "features" / "member_features")
     assert written["arrays"].num_rows > 0
     assert written["arrays"].equals(written["sql"])
-    wrong = steward("features", "build", "--every", "14d", "--engine", "spork", home=home)
+    wrong = steward_main("features", "build", "--every", "14d", "--engine", "spork", home=home)
     assert wrong.returncode == 1
     assert (
         wrong.stderr.strip() == "steward: error: --engine 'spork': give one of arrays, sql, spark"
@@ -87,7 +79,7 @@ def test_spark_engine_without_java_is_one_line(tmp_path: Path) -> None:
 def test_mapping_typo_names_the_column(tmp_path: Path) -> None:
     path = tmp_path / "e.csv"
     path.write_text("who,when,what\n1,2026-01-01,login\n")
-    result = steward(
+    result = steward_main(
         "ingest", "generic", str(path), "--table", "events", "--map", "membr_id=who", home=tmp_path
     )
     assert result.returncode == 1

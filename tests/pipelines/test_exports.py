@@ -6,44 +6,15 @@ from __future__ import annotations
 import csv
 import json
 import os
-from datetime import UTC, date, datetime
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from features.scores.at_risk import AT_RISK_COLUMNS, write_at_risk
 from features.scores.export import DEFAULT_FIELDS, neutralise
 from pipelines.cli.main import app
-from tests.pipelines.test_cli import steward
-
-# Member ids and profile attributes come from the community: a member can choose them.
-HOSTILE_IDS = ["=1+1", "@SUM(A1:A9)", "+cmd|' /C calc'!A0", "-2+3", "\t=1", " =HYPERLINK(x)"]
-SAFE_IDS = ["m-1", "member 7"]
-
-
-def hostile_table(home: Path) -> Path:
-    """An at-risk table whose ids, reasons and attributes start like spreadsheet formulas."""
-    ids = HOSTILE_IDS + SAFE_IDS
-    n = len(ids)
-    columns = {
-        "member_id": pa.array(ids),
-        "as_of": pa.array([date(2026, 5, 1)] * n, pa.date32()),
-        "probability": pa.array([0.9 - i / 100 for i in range(n)]),
-        "tier": pa.array(["high"] * n),
-        "reasons": pa.array([['=WEBSERVICE("http://x")', "posts fell 80%"]] * n),
-        "interventions": pa.array([["@reach out", "send a digest"]] * n),
-        "intervention": pa.array(["@reach out"] * n),
-        "drivers": pa.array([["posts_14d", "tickets_open"]] * n),
-        "model_name": pa.array(["steward-churn"] * n),
-        "model_version": pa.array(["3"] * n),
-        "label": pa.array(["activity"] * n),
-        "scored_at": pa.array([datetime(2026, 5, 2, tzinfo=UTC)] * n, pa.timestamp("us", tz="UTC")),
-        "attributes": pa.array([json.dumps({"name": '=HYPERLINK("http://x")'})] * n),
-    }
-    table = pa.table({c: columns[c] for c in AT_RISK_COLUMNS})
-    return write_at_risk(table, home / "scores" / "at_risk.parquet")
+from tests.support.cli import steward_main
+from tests.support.exports import HOSTILE_IDS, SAFE_IDS, hostile_table
 
 
 @pytest.fixture
@@ -146,7 +117,7 @@ def test_input_arguments_must_be_regular_files_or_folders(tmp_path: Path) -> Non
         (["ingest", "fightchurn", str(fifo)], "is not a folder"),
     ]
     for args, message in cases:
-        result = steward(*args, home=tmp_path / "home")
+        result = steward_main(*args, home=tmp_path / "home")
         assert result.returncode == 1 and message in result.stderr, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1
 

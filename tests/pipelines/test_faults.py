@@ -10,12 +10,10 @@ again it must equal a clean run: no row lost, none duplicated, no leftovers coun
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,8 +29,8 @@ from features.members.store import METADATA, read_features
 from models.tracking import configure_tracking
 from pipelines.ingest import ingest_source
 from tests.conftest import ROOT, isolated_home
+from tests.support.cli import STEWARD_SCRIPT, steward_env, steward_script
 
-STEWARD = str(Path(sys.executable).with_name("steward"))
 CONFIG = ROOT / "experiments" / "churn_lgbm.yaml"
 MODEL = "steward-churn"
 EVENT_MAP = ["member_id=uid", "ts=when", "event_type=what", "value=v", "target_id=to"]
@@ -42,30 +40,6 @@ TRAINING_POINTS = (
     "registry.version_registered",
     "registry.alias_moved",
 )
-
-
-def steward(
-    home: Path, *args: str, failpoint: str | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    """Run the real `steward` CLI against home (a clean environment: no pytest variables)."""
-    return subprocess.run(
-        [STEWARD, *args], env=_env(home, failpoint), capture_output=True, text=True, timeout=timeout
-    )
-
-
-def _env(home: Path, failpoint: str | None = None) -> dict[str, str]:
-    """STEWARD_HOME and MLflow's SQLite store in home, and the failpoint if any."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "STEWARD_HOME": str(home),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "COLUMNS": "200",
-    }
-    if failpoint:
-        env["STEWARD_FAILPOINT"] = failpoint
-    return env
 
 
 def assert_killed(result: subprocess.CompletedProcess[str]) -> None:
@@ -228,12 +202,12 @@ def test_ingest_killed_before_publish_then_rerun_keeps_each_row_once(
     events_before = Lake(lake_root).read("events").num_rows
     source = write_events_csv(tmp_path / "extra.csv", rows=3_000, seed=1)
 
-    assert_killed(steward(home, *ingest_args(source), failpoint=point))
+    assert_killed(steward_script(home, *ingest_args(source), failpoint=point))
     assert (lake_root / MANIFEST).read_bytes() == before  # nothing published
     assert Lake(lake_root).unpublished(), "the killed ingest's parts should be on disk, unlisted"
     assert assert_lake_consistent(lake_root).read("events").num_rows == events_before
 
-    assert_ok(steward(home, *ingest_args(source)))
+    assert_ok(steward_script(home, *ingest_args(source)))
     lake = assert_lake_consistent(lake_root)
     assert leftovers(home) == []  # the killed ingest's parts and manifest are gone
 
@@ -246,7 +220,7 @@ def test_ingest_killed_before_publish_then_rerun_keeps_each_row_once(
     assert lake.read("events").num_rows == events_before + clean_report.kept["events"]
     assert added["quarantined"] == clean.manifest()["ingests"][0]["quarantined"]
 
-    again = steward(home, *ingest_args(source))  # and a third run adds nothing
+    again = steward_script(home, *ingest_args(source))  # and a third run adds nothing
     assert_ok(again)
     assert "already ingested" in again.stdout
     assert Lake(lake_root).read("events").num_rows == events_before + clean_report.kept["events"]
@@ -278,7 +252,7 @@ def test_feature_build_killed_around_the_swap_shows_a_whole_build(
     old = features_state(out)
     build = ["features", "build", "--every", "7d"]  # other dates than the 14-day build there
 
-    assert_killed(steward(home, *build, failpoint=point))
+    assert_killed(steward_script(home, *build, failpoint=point))
     table, metadata = features_state(out)  # readable, and one whole build
     if published == "old":
         pd.testing.assert_frame_equal(table, old[0])
@@ -286,7 +260,7 @@ def test_feature_build_killed_around_the_swap_shows_a_whole_build(
     else:
         assert metadata["as_of"] != old[1]["as_of"] and len(table) == metadata["rows"]
 
-    assert_ok(steward(home, *build))
+    assert_ok(steward_script(home, *build))
     assert leftovers(home) == []  # the killed build's folder (or the replaced one) is gone
     clean_out = tmp_path / "clean" / "member_features"
     with isolated_home(home):
@@ -318,7 +292,7 @@ def test_training_killed_then_rerun_leaves_a_registry_that_works(home: Path, poi
 
     # The alias moves only for a version that wins: --force makes this one win.
     forced = ["--force"] if point == "registry.alias_moved" else []
-    assert_killed(steward(home, *train, *forced, failpoint=point))
+    assert_killed(steward_script(home, *train, *forced, failpoint=point))
     after_kill = registry_state(home)
     killed_runs = [r for r in after_kill["runs"] if r not in before["runs"]]  # type: ignore[operator]
     assert len(killed_runs) == 1
@@ -332,7 +306,7 @@ def test_training_killed_then_rerun_leaves_a_registry_that_works(home: Path, poi
     assert after_kill["champion"] == champion
     assert assert_champion_scores(home) == champion
 
-    rerun = steward(home, *train)
+    rerun = steward_script(home, *train)
     assert_ok(rerun)
     final = registry_state(home)
     runs = final["runs"]  # type: ignore[assignment]
@@ -355,11 +329,11 @@ def test_scoring_killed_before_the_swap_keeps_the_old_table(home: Path) -> None:
     old_bytes = path.read_bytes()
     old_rows = at_risk_rows(home)
 
-    assert_killed(steward(home, "score", "members", failpoint="score.written_aside"))
+    assert_killed(steward_script(home, "score", "members", failpoint="score.written_aside"))
     assert path.read_bytes() == old_bytes
     assert len(list(path.parent.glob(".*.tmp"))) == 1  # the killed writer's table, aside
 
-    assert_ok(steward(home, "score", "members"))
+    assert_ok(steward_script(home, "score", "members"))
     assert leftovers(home) == []
     pd.testing.assert_frame_equal(at_risk_rows(home), old_rows)  # same champion, same features
 
@@ -386,12 +360,12 @@ def test_a_spark_build_killed_before_the_swap_keeps_the_old_build(
     build = ["features", "build", "--every", "7d", "--engine", "spark"]
 
     # The executors have written every partition; the driver dies before the swap.
-    assert_killed(steward(home, *build, failpoint="features.written_aside"))
+    assert_killed(steward_script(home, *build, failpoint="features.written_aside"))
     table, metadata = features_state(out)
     pd.testing.assert_frame_equal(table, old[0])
     assert metadata == old[1]
 
-    assert_ok(steward(home, *build))
+    assert_ok(steward_script(home, *build))
     assert leftovers(home) == []
     clean_out = tmp_path / "clean" / "member_features"
     with isolated_home(home):
@@ -408,11 +382,11 @@ def test_spark_scoring_killed_while_executors_write_keeps_the_old_table(home: Pa
     require_spark_here()
     path = home / "scores" / "at_risk.parquet"
     old_bytes, old_rows = path.read_bytes(), at_risk_rows(home)
-    score = [STEWARD, "score", "members", "--engine", "spark"]
+    score = [STEWARD_SCRIPT, "score", "members", "--engine", "spark"]
 
     # Killed once the executors' sorted parts are being written beside the table.
     with subprocess.Popen(
-        score, env=_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        score, env=steward_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     ) as process:
         parts = f".{path.name}.*.tmp.parts.tmp"
         deadline = time.monotonic() + 240
@@ -424,10 +398,10 @@ def test_spark_scoring_killed_while_executors_write_keeps_the_old_table(home: Pa
     assert path.read_bytes() == old_bytes
     assert list(path.parent.glob(parts))  # the killed run's parts, left beside the table
 
-    assert_killed(steward(home, *score[1:], failpoint="score.written_aside"))
+    assert_killed(steward_script(home, *score[1:], failpoint="score.written_aside"))
     assert path.read_bytes() == old_bytes  # whole new table aside, the old one still served
 
-    assert_ok(steward(home, *score[1:]))
+    assert_ok(steward_script(home, *score[1:]))
     assert leftovers(home) == []  # both killed runs' files and folders swept
     pd.testing.assert_frame_equal(at_risk_rows(home), old_rows)  # the same scores as local
 
@@ -444,7 +418,10 @@ KILLS_PER_COMMAND = 4
 def _kill_after(home: Path, args: list[str], delay: float) -> int:
     """Start `steward ARGS`, SIGKILL it after delay seconds (if still running); its exit code."""
     with subprocess.Popen(
-        [STEWARD, *args], env=_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [STEWARD_SCRIPT, *args],
+        env=steward_env(home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     ) as process:
         try:
             return process.wait(timeout=delay)
@@ -481,7 +458,7 @@ def test_kills_at_seeded_random_moments_leave_every_step_consistent(
             code = _kill_after(home, args, rng.uniform(0.2, RANDOM_KILLS[name]))
             killed += code == -signal.SIGKILL
             _assert_home_consistent(home)
-        assert_ok(steward(home, *args))
+        assert_ok(steward_script(home, *args))
         _assert_home_consistent(home)
         assert leftovers(home) == [], name
     clean = Lake(tmp_path / "clean")
@@ -523,14 +500,14 @@ def test_two_trainings_at_once_keep_the_registry_whole(
         (home / "mlflow.db").unlink()
     else:  # a weak champion that both will beat: each then loads it, widening the race
         weak = _config_variant(tmp_path, "weak", seed=3, n_estimators=2, num_leaves=2)
-        assert_ok(steward(home, "train", "churn", "--config", str(weak), "--force"))
+        assert_ok(steward_script(home, "train", "churn", "--config", str(weak), "--force"))
     # The same work with other seeds: both reach the registry at about the same moment, with
     # different scores, which is when an unserialised compare-then-move goes wrong.
     configs = [_config_variant(tmp_path, f"seed{s}", seed=s, num_threads=1) for s in (1, 2)]
     processes = [
         subprocess.Popen(
-            [STEWARD, "train", "churn", "--config", str(c)],
-            env=_env(home),
+            [STEWARD_SCRIPT, "train", "churn", "--config", str(c)],
+            env=steward_env(home),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

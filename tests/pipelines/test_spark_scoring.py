@@ -15,7 +15,8 @@ from features.scores.at_risk import AT_RISK_COLUMNS, at_risk_path
 from models.churn.config import ChurnConfig, LgbmParams
 from pipelines.churn.train import score_members, train_churn
 from tests.conftest import isolated_home
-from tests.features.test_spark_engine import every_shuffle_partition, simulated
+from tests.support.lakes import simulated_lake
+from tests.support.spark import every_shuffle_partition
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A STEWARD_HOME with a simulated lake, its features and a LightGBM champion."""
     root = tmp_path_factory.mktemp("spark-score-home")
     with isolated_home(root):
-        lake = simulated(root, members=2_000, days=120)
+        lake = simulated_lake(root, members=2_000, days=120)
         features = root / "features" / "member_features"
         build_member_features(lake, features, every_days=14)
         # One LightGBM thread: two OpenMP threads collapse when the other core is busy.

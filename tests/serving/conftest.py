@@ -49,12 +49,12 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     from models.tracking import quiet_mlflow
     from pipelines.churn.train import score_members, train_churn
     from pipelines.toxicity.train import train_from_config
-    from tests.models.test_churn_model import simulated_lake
+    from tests.support.lakes import churn_lake
 
     root = tmp_path_factory.mktemp("serving-home")
     with isolated_home(root):
         quiet_mlflow()
-        _, features = simulated_lake(root)
+        _, features = churn_lake(root)
         train_churn(
             ChurnConfig(name="serve-lgbm", features=features, model=LgbmParams(num_threads=1))
         )

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from features.scores.export import DEFAULT_FIELDS
-from tests.pipelines.test_exports import HOSTILE_IDS, SAFE_IDS, hostile_table
 from tests.serving.conftest import Home, auth, settings_for
 from tests.serving.server import start
+from tests.support.exports import HOSTILE_IDS, SAFE_IDS, hostile_table
 
 MEMBERS = auth("members")
 

@@ -1,0 +1,79 @@
+"""Lakes of simulated communities for tests, and a lake's files as bytes (to check "unchanged").
+
+two_ingest_lake: 1,500 members written in two ingests with subscriptions (the feature engines'
+parity); simulated_lake: one community ingested from its files (the Spark parity and URI lakes);
+churn_lake: 3,000 members ingested with features built (the churn models, pipeline and serving).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+
+from features.adapters.canonical import CanonicalFolderSource
+from features.lake.store import Lake
+from features.members.build import build_member_features
+from features.schemas import EVENTS, MEMBERS, SUBSCRIPTIONS
+from features.synthetic.simulator import simulate, write_community
+from pipelines.ingest import ingest_source
+
+# Small enough to keep the churn tests fast, big enough for a few hundred churners per date.
+SIM_MEMBERS, SIM_DAYS, SIM_SEED = 3_000, 150, 7
+
+
+def two_ingest_lake(root: Path) -> Lake:
+    """A synthetic community of 1,500 members over 150 days in two ingests (two events files,
+    each with its own dictionaries), 300 of them subscribed, one subscribed without any event."""
+    community = simulate(members=1500, days=150, seed=5)
+    events = pa.Table.from_pandas(community.events, preserve_index=False).cast(EVENTS.schema)
+    members = pa.Table.from_pandas(community.members, preserve_index=False)
+    members = members.select(MEMBERS.schema.names).cast(MEMBERS.schema)
+    newcomer = {"member_id": "only-subscribed", "joined_at": datetime(2026, 3, 1, tzinfo=UTC)}
+    members = pa.concat_tables([members, pa.Table.from_pylist([newcomer], MEMBERS.schema)])
+    noon = datetime.combine(date(2026, 3, 1), time(12), UTC)
+    subscriptions = pa.Table.from_pylist(
+        [
+            {"member_id": m, "start_at": noon + timedelta(days=i % 40), "end_at": end}
+            for i, m in enumerate(members["member_id"].to_pylist()[:300])
+            for end in [None if i % 3 else noon + timedelta(days=60 + i % 50)]
+        ]
+        + [{"member_id": "only-subscribed", "start_at": noon, "end_at": None}],
+        schema=SUBSCRIPTIONS.schema,
+    )
+    lake = Lake(root)
+    half = events.num_rows // 2
+    with lake.transaction("test", "first half") as txn:
+        txn.write("events", events.slice(0, half))
+        txn.write("members", members)
+        txn.write("subscriptions", subscriptions)
+    with lake.transaction("test", "second half") as txn:
+        txn.write("events", events.slice(half))
+    return lake
+
+
+def simulated_lake(root: Path, members: int, days: int, seed: int = 11) -> Lake:
+    """A lake holding one simulated community."""
+    write_community(simulate(members=members, days=days, seed=seed), root / "raw")
+    lake = Lake(root / "lake")
+    ingest_source(lake, CanonicalFolderSource(root / "raw", name="simulator"))
+    return lake
+
+
+def churn_lake(root: Path) -> tuple[Lake, Path]:
+    """Simulate, ingest and build features every 14 days under root; returns (lake, features)."""
+    raw = root / "raw"
+    write_community(simulate(members=SIM_MEMBERS, days=SIM_DAYS, seed=SIM_SEED), raw)
+    lake = Lake(root / "lake")
+    ingest_source(lake, CanonicalFolderSource(raw, name="simulator"))
+    features = root / "features"
+    build_member_features(lake, features, every_days=14)
+    return lake, features
+
+
+def lake_state(root: Path) -> dict[str, bytes]:
+    """Every file under the lake with its bytes: 'unchanged' means exactly this."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
