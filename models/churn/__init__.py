@@ -5,5 +5,6 @@ estimators (LightGBM and scaled logistic regression with per-prediction contribu
 treeshap (LightGBM's pred_contrib by table lookup for small trees), calibration, metrics,
 wording and reasons (contributions -> plain words + interventions), scorer (what a registered
 model runs), train (fit + evaluate, no MLflow), runs (what a run logs), pyfunc, plots,
-backtest (several validation dates) and leakage (the replay guard). Nothing runs at import.
+backtest (several validation dates). Nothing runs at import; the leakage replay guard is
+test code (tests/support/leakage.py).
 """
