@@ -85,6 +85,18 @@ def resolve(uri: str) -> tuple[str, str]:
     return name, str(version)
 
 
+def stored_uri(name: str, version: str) -> str:
+    """Where a registered version's files are, to load them from there (read-only).
+
+    Loading `models:/NAME/VERSION` makes MLflow write a `registered_model_meta` file into the
+    model's folder, which for the local store is the store itself: a server would rewrite the
+    registry's files on every load and reload. Loading from the version's own location reads.
+    """
+    from mlflow import MlflowClient
+
+    return str(MlflowClient().get_model_version_download_uri(name, version))
+
+
 def load_toxicity(uri: str, threads: int | None = None) -> Loaded:
     """The toxicity scorer at uri, pinned to the version the alias names now; its transformer
     (if any) runs on `threads` threads (None: as saved)."""
@@ -92,7 +104,7 @@ def load_toxicity(uri: str, threads: int | None = None) -> Loaded:
     from pipelines.toxicity import load_scorer
 
     name, version = resolve(uri)
-    scorer: ToxicityScorer = load_scorer(f"models:/{name}/{version}")
+    scorer: ToxicityScorer = load_scorer(stored_uri(name, version))
     transformer = scorer.transformer
     if threads is not None and transformer is not None and transformer.threads != threads:
         scorer.transformer = load_backend(transformer.folder, threads)
@@ -106,7 +118,7 @@ def load_churn(uri: str) -> Loaded:
 
     name, version = resolve(uri)
     try:
-        scorer: ChurnScorer = load_scorer(f"models:/{name}/{version}")
+        scorer: ChurnScorer = load_scorer(stored_uri(name, version))
     except Exception as exc:  # a broken artifact surfaces as many exception types
         raise ValueError(f"cannot load {name} v{version}: {_first_line(exc)}") from None
     return Loaded(name, version, uri, scorer)
