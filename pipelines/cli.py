@@ -13,6 +13,9 @@ from pipelines.cli_churn import at_risk_cmd, score_app, train_app
 from pipelines.cli_experiment import experiment_app, ui_cmd
 from pipelines.cli_serve import serve_cmd
 from pipelines.cli_toxicity import score_posts_cmd, train_toxicity_cmd
+from pipelines.reporting import format_option
+
+FormatOption = Annotated[str, format_option()]
 
 app = typer.Typer(
     help="steward: churn and content risk for online communities.",
@@ -73,6 +76,7 @@ def ingest_generic(
     event_type: Annotated[
         list[str], typer.Option(help="source=canonical event type, repeatable.")
     ] = [],  # noqa: B006
+    fmt: FormatOption = "table",
 ) -> None:
     """Ingest one file with a column mapping."""
     from features.adapters.generic import GenericSource
@@ -84,40 +88,62 @@ def ingest_generic(
         _parse_pairs(map_, "--map"),
         _parse_pairs(event_type, "--event-type"),
     )
-    _ingest(source)
+    _ingest(source, fmt)
 
 
 @ingest_app.command("stackexchange")
 def ingest_stackexchange(
     folder: Annotated[Path, typer.Argument(help="Folder with Users.xml, Posts.xml, ...")],
+    system_accounts: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated user ids of system accounts (bots such as Community, -1): "
+            "their votes, badges and activity are left out as excluded rows, and they are "
+            "not members. Give '' to keep them."
+        ),
+    ] = "-1",
+    fmt: FormatOption = "table",
 ) -> None:
-    """Ingest a Stack Exchange data dump."""
-    from features.adapters.stackexchange import StackExchangeSource
+    """Ingest a Stack Exchange data dump (README: "Stack Exchange dumps" says what becomes what)."""
+    from features.adapters.stackexchange import StackExchangeSource, parse_system_accounts
     from pipelines.paths import input_folder
 
-    _ingest(StackExchangeSource(input_folder(folder, "folder")))
+    source = StackExchangeSource(
+        input_folder(folder, "folder"), system_accounts=parse_system_accounts(system_accounts)
+    )
+    _ingest(source, fmt)
 
 
 @ingest_app.command("fightchurn")
 def ingest_fightchurn(
     folder: Annotated[
-        Path, typer.Argument(help="Folder with account.csv, subscription.csv, event.csv[.gz]")
+        Path,
+        typer.Argument(
+            help="Folder with account.csv, subscription.csv, event.csv[.gz] and event_type.csv "
+            "(event_type_id,event_type_name: it names the event types)."
+        ),
     ],
+    fmt: FormatOption = "table",
 ) -> None:
-    """Ingest the account/subscription/event layout of the Fighting Churn With Data simulator."""
+    """Ingest the account/subscription/event layout of the Fighting Churn With Data simulator.
+
+    Four files are required: account.csv, subscription.csv, event.csv (or event.csv.gz) and
+    event_type.csv, which maps each event_type_id to its name.
+    """
     from features.adapters.fightchurn import FightChurnSource
     from pipelines.paths import input_folder
 
-    _ingest(FightChurnSource(input_folder(folder, "folder")))
+    _ingest(FightChurnSource(input_folder(folder, "folder")), fmt)
 
 
-def _ingest(source: object) -> None:
+def _ingest(source: object, fmt: str = "table") -> None:
     from features.lake import Lake
     from pipelines.ingest import ingest_source
-    from pipelines.reporting import console, ingest_table
+    from pipelines.reporting import check_format, print_ingest
 
+    check_format(fmt)
     report = ingest_source(Lake.default(), source)  # type: ignore[arg-type]
-    console().print(ingest_table(report))
+    print_ingest(report, fmt)
 
 
 @app.command()
@@ -126,15 +152,18 @@ def simulate(
     days: Annotated[int, typer.Option(help="Days to simulate.")] = 180,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same community.")] = 7,
     ingest: Annotated[bool, typer.Option(help="Ingest the result into the lake.")] = True,
+    fmt: FormatOption = "table",
 ) -> None:
     """Simulate a synthetic community and (by default) ingest it."""
-    from pipelines.reporting import console, ingest_table
+    from pipelines.reporting import check_format, console, print_ingest
     from pipelines.steps import simulate_and_ingest
 
+    check_format(fmt)
     folder, report = simulate_and_ingest(members, days, seed, ingest=ingest)
-    console().print(f"synthetic community written to {folder}")
+    if fmt == "table":
+        console().print(f"synthetic community written to {folder}")
     if report is not None:
-        console().print(ingest_table(report))
+        print_ingest(report, fmt)
 
 
 @features_app.command("build")
@@ -171,6 +200,7 @@ def features_build(
             "Default: STEWARD_HOME/lake."
         ),
     ] = None,
+    fmt: FormatOption = "table",
 ) -> None:
     """Build point-in-time member features and churn labels."""
     from features.member_features import ENGINES, Engine
@@ -188,8 +218,10 @@ def features_build(
     dates = [_parse_date(d) for d in as_of] or None
     every_days = _parse_every(every) if every else None
 
-    from pipelines.reporting import console
+    from pipelines.reporting import check_format, console, show
     from pipelines.steps import build_features_step
+
+    check_format(fmt)
 
     end = _parse_date(data_end, "--data-end") if data_end else None
     if engine == "spark":
@@ -203,11 +235,11 @@ def features_build(
             spark_report = build_member_features_spark(
                 open_lake_at(lake), features_dir(), dates, every_days, config, master
             )
-        console().print(spark_report.table())
+        show(spark_report.table(), fmt)
         return
     chosen: Engine = "sql" if engine == "sql" else "arrays"
     report = build_features_step(dates, every_days, horizon, lookback, end, chosen)
-    console().print(report.table())
+    show(report.table(), fmt)
 
 
 def _parse_date(text: str, option: str = "--as-of") -> date:
@@ -240,12 +272,12 @@ def lake_push(
 
 
 @lake_app.command("status")
-def lake_status() -> None:
+def lake_status(fmt: FormatOption = "table") -> None:
     """Rows per table and quarantined rows by reason."""
-    from pipelines.reporting import console
+    from pipelines.reporting import show
     from pipelines.steps import lake_summary
 
-    console().print(lake_summary())
+    show(lake_summary(), fmt)
 
 
 @app.command()

@@ -7,9 +7,10 @@ pipelines.cli.main prints as one line.
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -112,17 +113,30 @@ def at_risk_cmd(
             "probability, tier, reasons, intervention, model_version; attributes only if named)."
         ),
     ] = [],  # noqa: B006
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="table (for people), csv or json on standard output (for programs; every "
+            "column of --fields, nothing cut).",
+        ),
+    ] = "table",
 ) -> None:
     """The members most likely to churn, with reasons and interventions."""
     from pipelines.churn import at_risk, at_risk_table
     from pipelines.export import parse_fields, to_csv_text
     from pipelines.paths import output_file, write_text
-    from pipelines.reporting import console
+    from pipelines.reporting import check_format, console
 
     if top < 1:
         raise ValueError(f"--top {top}: give a positive number of members")
-    if fields and csv is None:
-        raise ValueError("--fields chooses the columns of --csv FILE: give --csv too")
+    check_format(fmt)
+    if fields and csv is None and fmt == "table":
+        raise ValueError(
+            "--fields chooses the columns of --csv FILE or --format csv|json: give one of them"
+        )
+    if csv is not None and fmt != "table":
+        raise ValueError("--csv FILE writes a file; --format prints: give one of them")
     columns = parse_fields(fields)
     if csv is not None:
         output_file(csv, "--csv", ".csv")  # checked before the table is read
@@ -131,7 +145,30 @@ def at_risk_cmd(
         write_text(csv, to_csv_text(found, columns))
         console().print(f"wrote {len(found):,} members ({', '.join(columns)}) to {csv}")
         return
+    if fmt == "csv":
+        sys.stdout.write(to_csv_text(found, columns))
+        return
+    if fmt == "json":
+        sys.stdout.write(to_json_text(found, columns))
+        return
     console().print(at_risk_table(found, f"{len(found):,} members most at risk"))
+
+
+def to_json_text(frame: Any, columns: list[str]) -> str:
+    """At-risk rows as a JSON array of objects with these columns (attributes as an object)."""
+    import json
+
+    rows = []
+    for record in frame.loc[:, columns].to_dict("records"):
+        for key, value in record.items():
+            if key == "attributes" and isinstance(value, str):
+                record[key] = json.loads(value)
+            elif hasattr(value, "tolist"):  # numpy arrays of reasons, interventions, drivers
+                record[key] = value.tolist()
+            elif isinstance(value, float) and value != value:  # NaN is not JSON
+                record[key] = None
+        rows.append(record)
+    return json.dumps(rows, ensure_ascii=False, default=str, indent=1) + "\n"
 
 
 def parse_segment(
