@@ -110,7 +110,8 @@ POSTS = Table(
     "posts",
     (
         Column("post_id", pa.string()),
-        Column("member_id", pa.string()),
+        # Empty for a post whose author is unknown (a deleted account): its text still counts.
+        Column("member_id", pa.string(), required=False),
         Column("ts", TS),
         Column("text", pa.string()),
         Column("lang", pa.string(), required=False),

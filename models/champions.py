@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from models.churn.config import MODEL_NAME
+from models.toxicity import CHAMPION_URI as TOXICITY_CHAMPION
 
 if TYPE_CHECKING:
     from models.churn.scorer import ChurnScorer
@@ -32,6 +33,18 @@ def resolve(uri: str) -> tuple[str, str]:
             f"train one with `steward train {name.removeprefix('steward-')}`"
         ) from None
     return name, str(version)
+
+
+def stored_uri(name: str, version: str) -> str:
+    """Where a registered version's files are, to load them from there (read-only).
+
+    Loading `models:/NAME/VERSION` makes MLflow write a `registered_model_meta` file into the
+    model's folder, which for the local store is the store itself: a server would rewrite the
+    registry's files on every load and reload. Loading from the version's own location reads.
+    """
+    from mlflow import MlflowClient
+
+    return str(MlflowClient().get_model_version_download_uri(name, version))
 
 
 def first_line(exc: BaseException) -> str:
@@ -65,8 +78,8 @@ def load_churn_champion(name: str = MODEL_NAME) -> tuple[ChurnScorer, str]:
     return load_churn_scorer(f"models:/{name}/{version}"), version
 
 
-def load_toxicity_scorer(model_uri: str) -> ToxicityScorer:
-    """The scorer inside a logged or registered toxicity model."""
+def load_toxicity_scorer(model_uri: str = TOXICITY_CHAMPION) -> ToxicityScorer:
+    """The scorer inside a logged or registered toxicity model (default: the champion)."""
     import mlflow
 
     from models.tracking import configure_tracking

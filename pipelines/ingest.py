@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from features.adapters.base import Source
+from features.adapters.base import Source, SourceFile
 from features.lake.store import QUARANTINE, Lake
 from features.lake.validate import validate_batch
 
@@ -21,14 +21,25 @@ class IngestReport:
     read: Counter[str] = field(default_factory=Counter)
     kept: Counter[str] = field(default_factory=Counter)
     quarantined: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Source rows left out on purpose (a system account's activity), by table and reason.
+    excluded: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Every file of the source's folder: read, or skipped and why.
+    files: list[SourceFile] = field(default_factory=list)
 
     def quarantined_in(self, table: str) -> int:
         """Rows of one table that went to quarantine."""
         return sum(n for (t, _), n in self.quarantined.items() if t == table)
 
+    def excluded_in(self, table: str) -> int:
+        """Rows of one table left out on purpose."""
+        return sum(n for (t, _), n in self.excluded.items() if t == table)
+
     def reconciles(self) -> bool:
-        """read = kept + quarantined for every table."""
-        return all(self.read[t] == self.kept[t] + self.quarantined_in(t) for t in self.read)
+        """read = kept + quarantined + excluded for every table."""
+        return all(
+            self.read[t] == self.kept[t] + self.quarantined_in(t) + self.excluded_in(t)
+            for t in self.read
+        )
 
 
 class ReconciliationError(RuntimeError):
@@ -39,6 +50,9 @@ def ingest_source(lake: Lake, source: Source) -> IngestReport:
     """Validate and publish a source; a source already ingested adds nothing."""
     fingerprint = source.fingerprint()
     report = IngestReport(source.name, fingerprint)
+    inventory = getattr(source, "inventory", None)  # adapters that read a folder say what of it
+    if inventory is not None:
+        report.files = list(inventory())
     previous = lake.find_ingest(fingerprint)
     if previous is not None:
         report.ingest_id, report.already_ingested = previous["id"], True
@@ -72,6 +86,8 @@ def _ingest_into(lake: Lake, source: Source, report: IngestReport) -> None:
             report.kept[batch.table] += checked.kept.num_rows
             for reason in checked.quarantined.column("reason").to_pylist():
                 report.quarantined[(batch.table, reason)] += 1
+            for reason, n in batch.excluded.items():
+                report.excluded[(batch.table, reason)] += n
             txn.write(batch.table, checked.kept)
             txn.write(QUARANTINE, checked.quarantined)
         if not report.reconciles():
@@ -80,5 +96,7 @@ def _ingest_into(lake: Lake, source: Source, report: IngestReport) -> None:
             "read": dict(report.read),
             "kept": dict(report.kept),
             "quarantined": {f"{t}: {r}": n for (t, r), n in report.quarantined.items()},
+            "excluded": {f"{t}: {r}": n for (t, r), n in report.excluded.items()},
+            "source_files": [{"name": f.name, "read": f.read, "why": f.why} for f in report.files],
         }
         report.ingest_id = txn.id

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from serving.auth import KeyRing
 from serving.batching import MicroBatcher
@@ -23,6 +24,7 @@ from serving.state import ServerState
 
 log = logging.getLogger("steward.serving")
 _KEY_IN_QUERY = re.compile(r"([?&])key=[^&\s]*")
+DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's JavaScript, CSS and icon
 
 
 def _initial_load(state: ServerState) -> None:
@@ -60,11 +62,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: ServeSettings) -> FastAPI:
     """A new app for these settings (nothing global: tests may run several side by side)."""
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI's and ReDoc's files served from here (the package ships
+    # them), not from a CDN: the docs work on a machine without internet.
+    app = FastAPIOffline(
         title="steward",
         summary="Toxicity of posts and churn risk of members, from the champion models.",
         version="0.1.0",
         lifespan=lifespan,
+        static_url=DOCS_ASSETS,
     )
     metrics = Metrics()
     app.state.steward = ServerState(settings, KeyRing(settings), ModelHolder(), metrics)

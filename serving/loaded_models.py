@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features.scores.at_risk import AtRiskTable, at_risk_path
-from models.champions import first_line, resolve
+from models.champions import first_line, resolve, stored_uri
 from serving.settings import ServeSettings
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def load_toxicity(uri: str, threads: int | None = None) -> Loaded:
     from models.toxicity.backends import load_backend
 
     name, version = resolve(uri)
-    scorer: ToxicityScorer = load_toxicity_scorer(f"models:/{name}/{version}")
+    scorer: ToxicityScorer = load_toxicity_scorer(stored_uri(name, version))
     transformer = scorer.transformer
     if threads is not None and transformer is not None and transformer.threads != threads:
         scorer.transformer = load_backend(transformer.folder, threads)
@@ -81,7 +81,7 @@ def load_churn(uri: str) -> Loaded:
 
     name, version = resolve(uri)
     try:
-        scorer: ChurnScorer = load_churn_scorer(f"models:/{name}/{version}")
+        scorer: ChurnScorer = load_churn_scorer(stored_uri(name, version))
     except Exception as exc:  # a broken artifact surfaces as many exception types
         raise ValueError(f"cannot load {name} v{version}: {first_line(exc)}") from None
     return Loaded(name, version, uri, scorer)

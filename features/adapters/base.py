@@ -11,6 +11,9 @@ from typing import Protocol
 import pandas as pd
 
 ROW = "_row"  # the row's number in its source file (1-based data row), kept for quarantine
+# A column of `RawBatch.original` holding each source row as a dict of what the file said
+# (an XML row's attributes): quarantine writes it as the row's JSON, only for refused rows.
+SOURCE_ROW = "_source_row"
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,15 @@ class Reject:
     row_number: int | None
     reason: str
     raw: str
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file in a source's folder: read into the lake, or skipped and why."""
+
+    name: str
+    read: bool
+    why: str  # what it feeds, or why it is skipped
 
 
 @dataclass
@@ -32,11 +44,14 @@ class RawBatch:
     rejects: list[Reject] = field(default_factory=list)
     # The rows as read, before renaming, index-aligned with `frame`: quarantine keeps these.
     original: pd.DataFrame | None = None
+    # Source rows left out on purpose (a system account's activity), by reason: counted, not
+    # quarantined, since nothing is wrong with them.
+    excluded: dict[str, int] = field(default_factory=dict)
 
     @property
     def read(self) -> int:
-        """Rows read from the source for this batch: parsed plus rejected."""
-        return len(self.frame) + len(self.rejects)
+        """Rows read from the source for this batch: parsed, rejected and excluded."""
+        return len(self.frame) + len(self.rejects) + sum(self.excluded.values())
 
 
 class Source(Protocol):

@@ -118,7 +118,11 @@ def member_batches(path: Path, starts: dict[str, str], batch_rows: int) -> Itera
                 ROW: frame[ROW],
             }
         )
-        yield RawBatch("members", path.name, out[~undated].reset_index(drop=True), rejects)
+        # Quarantine shows the account row as read, not the mapped members row.
+        original = frame.drop(columns=[ROW])[~undated].reset_index(drop=True)
+        yield RawBatch(
+            "members", path.name, out[~undated].reset_index(drop=True), rejects, original
+        )
 
 
 def _strings(record: Mapping[Hashable, object]) -> dict[str, str | None]:
@@ -136,7 +140,8 @@ def _attributes(record: Mapping[Hashable, object]) -> str:
 def subscription_batches(path: Path, batch_rows: int) -> Iterator[RawBatch]:
     """subscription.csv as subscriptions rows."""
     for frame, rejects in read_csv(path, batch_rows):
-        yield RawBatch("subscriptions", path.name, _pick(frame, _SUBSCRIPTIONS, path), rejects)
+        out = _pick(frame, _SUBSCRIPTIONS, path)
+        yield RawBatch("subscriptions", path.name, out, rejects, frame.drop(columns=[ROW]))
 
 
 def event_batches(path: Path, types: dict[str, str], batch_rows: int) -> Iterator[RawBatch]:
@@ -146,7 +151,8 @@ def event_batches(path: Path, types: dict[str, str], batch_rows: int) -> Iterato
         kinds = out["event_type"].astype("string").str.strip()
         out["event_type"] = kinds.map(types).fillna(kinds)
         out["target_id"] = None
-        yield RawBatch("events", path.name, out, rejects)
+        # Quarantine shows the event row as read (its event_type_id, not the name mapped).
+        yield RawBatch("events", path.name, out, rejects, frame.drop(columns=[ROW]))
 
 
 @dataclass

@@ -11,10 +11,12 @@ canonical row or one Reject with its reason, so `read == kept + quarantined` per
 - Users.xml -> members, one row each. Attributes are as of the dump date (reputation
   included): they are not point-in-time, so features as of an earlier date must not use them.
 - Posts.xml -> posts, one row each (every known PostTypeId; text = Body stripped of HTML, the
-  Title is not added; an unknown PostTypeId or a missing OwnerUserId, i.e. a deleted user, is
-  rejected; an empty Body, as in tag wiki stubs, is left to validation as missing text).
+  Title is not added; an unknown PostTypeId is rejected; a missing OwnerUserId, i.e. a deleted
+  user, keeps the post with an empty member_id, an unknown author, so its text is still there
+  to score; an empty Body, as in tag wiki stubs or an image-only answer, is left to validation
+  as missing text, and its quarantine row is the XML row as the dump wrote it).
 - Comments.xml -> posts too: a comment is content to moderate (post_id `c<Id>`, text as given,
-  since comments are Markdown, not HTML).
+  since comments are Markdown, not HTML; a deleted user's comment is kept the same way).
 - Votes.xml and Badges.xml -> events, exactly one row or Reject per source row.
 Posts and comments also derive events, counted in events with a fixed number per source row:
 a question 1 (`post`); an answer 2 (`answer` for its owner, `reply_received` for the question's
@@ -29,6 +31,14 @@ spam flags) -> `report_received`; 9 -> `points_earned` (bounty awarded, value Bo
 the post's owner; 5 -> `like_given` by the voter (UserId); 8 -> `points_redeemed` (bounty
 offered) by the voter. Moderation votes (close, reopen, deletion, ...) concern no member and are
 rejected with their type's name. Vote dates are truncated to the day in the dump.
+
+System accounts (by default user -1, the "Community" bot that owns wiki posts and bumps old
+questions) are no members: their Users row and every event that would be theirs are counted as
+excluded, by reason, not kept and not quarantined, so read = kept + quarantined + excluded.
+Their posts are kept (text is text). `--system-accounts` on the CLI chooses the ids.
+
+Files of the folder that are not mapped (PostHistory, PostLinks, Tags, ...) are listed by
+`inventory()` with why they are skipped; the ingest report shows them.
 
 target_id's meaning follows the event type: a member for `comment` and `reply_received` (empty
 when that member was deleted); the badge name for `badge_earned`; otherwise a post id.
@@ -50,13 +60,34 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.adapters.base import ROW, RawBatch, Reject, hash_files
+from features.adapters.base import ROW, SOURCE_ROW, RawBatch, Reject, SourceFile, hash_files
 from features.schemas import TABLES
 
 XML_BATCH_ROWS = 50_000  # rows of one file per batch: Posts bodies make XML rows heavy
 REQUIRED_FILES = ("Users.xml", "Posts.xml")
 OPTIONAL_FILES = ("Comments.xml", "Votes.xml", "Badges.xml")
-MAPPING_VERSION = "stackexchange/1"  # change it when the mapping changes: sources are re-read
+MAPPING_VERSION = "stackexchange/2"  # change it when the mapping changes: sources are re-read
+SYSTEM_ACCOUNTS = frozenset({"-1"})  # Stack Exchange's "Community" user, a bot
+# What each dump file becomes, and why the others are skipped (README: "Stack Exchange dumps").
+FILE_ROLES = {
+    "Users.xml": "members",
+    "Posts.xml": "posts, and events: question (post), answer (answer + reply_received)",
+    "Comments.xml": "posts, and events: comment + reply_received",
+    "Votes.xml": "events: votes received, accepted answers, flags, bounties, favourites",
+    "Badges.xml": "events: badge_earned",
+}
+SKIPPED_FILES = {
+    "PostHistory.xml": "edit history: steward keeps each post's current text, and edits are "
+    "not member activity it models",
+    "PostLinks.xml": "links between posts (duplicates, related): they concern no member",
+    "Tags.xml": "tag names and counts: they concern no member",
+    "PostFeedback.xml": "anonymous feedback on posts: no member to credit",
+    "SuggestedEdits.xml": "edit suggestions: not member activity steward models",
+    "SuggestedEditVotes.xml": "votes on edit suggestions: not member activity steward models",
+    "PendingFlags.xml": "moderator flag queue: not member activity steward models",
+    "ReviewTasks.xml": "moderator review queue: not member activity steward models",
+    "ReviewTaskResults.xml": "moderator review results: not member activity steward models",
+}
 
 POST_TYPES = {
     "1": "Question",
@@ -242,16 +273,14 @@ def _post_rows(owners: PostOwners, attrs: dict[str, str]) -> list[tuple[str, Out
     if kind not in POST_TYPES:
         return [("posts", f"unknown PostTypeId {kind}")]
     owner, ts = attrs.get("OwnerUserId"), attrs.get("CreationDate")
-    post: Outcome = "post has no OwnerUserId (deleted user)"
-    if owner:
-        text = strip_html(attrs.get("Body", ""))
-        post = {
-            "post_id": attrs.get("Id"),
-            "member_id": owner,
-            "ts": ts,
-            "text": text,
-            "lang": None,
-        }
+    # A deleted user's post is kept with no author: its text is still there to score.
+    post: Outcome = {
+        "post_id": attrs.get("Id"),
+        "member_id": owner or None,
+        "ts": ts,
+        "text": strip_html(attrs.get("Body", "")),
+        "lang": None,
+    }
     out: list[tuple[str, Outcome]] = [("posts", post)]
     if kind == "1":
         out.append(("events", _authored(attrs, "post", "question")))
@@ -287,17 +316,16 @@ def _reply_received(
 def _comment_rows(owners: PostOwners, attrs: dict[str, str]) -> list[tuple[str, Outcome]]:
     """A comment: one posts row and 2 events (`comment`, `reply_received`)."""
     author, ts, post_id = attrs.get("UserId"), attrs.get("CreationDate"), attrs.get("PostId")
-    post: Outcome = "comment has no UserId (deleted user)"
-    comment: Outcome = post
+    # A deleted user's comment is kept with no author; only its `comment` event needs one.
+    post: Outcome = {
+        "post_id": f"c{attrs.get('Id')}",
+        "member_id": author or None,
+        "ts": ts,
+        "text": attrs.get("Text", ""),
+        "lang": None,
+    }
+    comment: Outcome = "comment has no UserId (deleted user)"
     if author:
-        text = attrs.get("Text", "")
-        post = {
-            "post_id": f"c{attrs.get('Id')}",
-            "member_id": author,
-            "ts": ts,
-            "text": text,
-            "lang": None,
-        }
         target = owners.owner(post_id)
         comment = _event(
             author, ts, "comment", None, None if isinstance(target, Missing) else target
@@ -342,13 +370,30 @@ def _badge_rows(attrs: dict[str, str]) -> list[tuple[str, Outcome]]:
 
 @dataclass
 class _Pending:
-    """Rows and rejects of one table gathered for the next batch."""
+    """Rows, their source rows, rejects and exclusions of one table for the next batch."""
 
     rows: list[Row] = field(default_factory=list)
+    sources: list[dict[str, str]] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
+    excluded: dict[str, int] = field(default_factory=dict)
 
 
-def map_file(path: Path, mapper: Mapper, batch_rows: int) -> Iterator[RawBatch]:
+# Tables whose rows belong to a member: a system account's rows there are excluded.
+_MEMBER_TABLES = ("members", "events")
+
+
+def parse_system_accounts(text: str) -> frozenset[str]:
+    """Comma-separated user ids ('' for none); anything but integers is a ValueError."""
+    ids = [part.strip() for part in text.split(",") if part.strip()]
+    bad = [i for i in ids if _as_int(i) is None]
+    if bad:
+        raise ValueError(f"--system-accounts: {bad} are not user ids (give e.g. -1 or -1,42)")
+    return frozenset(ids)
+
+
+def map_file(
+    path: Path, mapper: Mapper, batch_rows: int, system: frozenset[str] = SYSTEM_ACCOUNTS
+) -> Iterator[RawBatch]:
     """Stream one XML file through a row mapper, yielding a batch per table every batch_rows rows."""
     pending: dict[str, _Pending] = {}
     for number, attrs in iter_rows(path):
@@ -356,8 +401,12 @@ def map_file(path: Path, mapper: Mapper, batch_rows: int) -> Iterator[RawBatch]:
             into = pending.setdefault(table, _Pending())
             if isinstance(outcome, str):
                 into.rejects.append(Reject(number, outcome, json.dumps(attrs, ensure_ascii=False)))
+            elif table in _MEMBER_TABLES and outcome.get("member_id") in system:
+                why = f"system account {outcome['member_id']} (not a member)"
+                into.excluded[why] = into.excluded.get(why, 0) + 1
             else:
                 into.rows.append({**outcome, ROW: number})
+                into.sources.append(attrs)  # quarantine shows this row, should validation refuse
         if number % batch_rows == 0:
             yield from _flush(pending, path.name)
     yield from _flush(pending, path.name)
@@ -366,9 +415,12 @@ def map_file(path: Path, mapper: Mapper, batch_rows: int) -> Iterator[RawBatch]:
 def _flush(pending: dict[str, _Pending], origin: str) -> Iterator[RawBatch]:
     """One RawBatch per table with gathered rows, emptying what was gathered."""
     for table, gathered in pending.items():
-        if gathered.rows or gathered.rejects:
+        if gathered.rows or gathered.rejects or gathered.excluded:
             frame = pd.DataFrame(gathered.rows, columns=[*TABLES[table].names, ROW], dtype=object)
-            yield RawBatch(table, origin, frame, gathered.rejects)
+            original = pd.DataFrame({SOURCE_ROW: pd.Series(gathered.sources, dtype=object)})
+            yield RawBatch(
+                table, origin, frame, gathered.rejects, original, dict(gathered.excluded)
+            )
     pending.clear()
 
 
@@ -379,6 +431,7 @@ class StackExchangeSource:
     folder: Path
     batch_rows: int = XML_BATCH_ROWS
     name: str = "stackexchange"
+    system_accounts: frozenset[str] = SYSTEM_ACCOUNTS
 
     def files(self) -> dict[str, Path]:
         """The dump files present, by name; a missing required file is an error."""
@@ -393,7 +446,24 @@ class StackExchangeSource:
 
     def fingerprint(self) -> str:
         """Content hash of the XML files read plus the mapping version."""
-        return hash_files(self.files().values(), MAPPING_VERSION)
+        system = ",".join(sorted(self.system_accounts))
+        return hash_files(self.files().values(), f"{MAPPING_VERSION};system={system}")
+
+    def inventory(self) -> list[SourceFile]:
+        """Every file of the folder: those mapped, and the others with why they are skipped."""
+        read = self.files()
+        out = []
+        for path in sorted(Path(self.folder).iterdir()):
+            if path.name in read:
+                out.append(SourceFile(path.name, True, FILE_ROLES[path.name]))
+            elif path.is_file() and not path.name.startswith("."):
+                why = SKIPPED_FILES.get(path.name) or (
+                    "not a file of a Stack Exchange dump that steward maps"
+                    if path.suffix.lower() == ".xml"
+                    else "not a dump file"
+                )
+                out.append(SourceFile(path.name, False, why))
+        return out
 
     def batches(self) -> Iterator[RawBatch]:
         """Index post owners, then stream each file through its mapping."""
@@ -407,4 +477,4 @@ class StackExchangeSource:
             "Badges.xml": _badge_rows,
         }
         for name, path in files.items():
-            yield from map_file(path, mappers[name], self.batch_rows)
+            yield from map_file(path, mappers[name], self.batch_rows, self.system_accounts)

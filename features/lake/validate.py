@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.adapters.base import ROW, RawBatch
+from features.adapters.base import ROW, SOURCE_ROW, RawBatch
 from features.schemas import EVENT_TYPES, QUARANTINE_SCHEMA, TABLES, TS, Column, Table
 
 _KNOWN_EVENTS = frozenset(EVENT_TYPES)
@@ -121,12 +122,19 @@ def _to_arrow(table: Table, columns: dict[str, pd.Series]) -> pa.Table:
 def _quarantine(batch: RawBatch, source: str, bad: pd.DataFrame, reasons: pd.Series) -> pa.Table:
     """Quarantine rows: the rows validation refused plus those the adapter could not parse."""
     source_rows = batch.original.loc[bad.index] if batch.original is not None else bad
-    raw_cols = [c for c in source_rows.columns if c != ROW]
-    raws = (
-        source_rows[raw_cols].to_json(orient="records", lines=True, date_format="iso").splitlines()
-        if len(bad)
-        else []
-    )
+    raws: list[str]
+    if SOURCE_ROW in source_rows.columns:
+        # The row as the file wrote it (an XML row's attributes), not as it was mapped.
+        raws = [json.dumps(r, ensure_ascii=False) for r in source_rows[SOURCE_ROW]]
+    else:
+        raw_cols = [c for c in source_rows.columns if c != ROW]
+        raws = (
+            source_rows[raw_cols]
+            .to_json(orient="records", lines=True, date_format="iso")
+            .splitlines()
+            if len(bad)
+            else []
+        )
     rows: list[int | None] = [int(n) for n in bad[ROW]] if ROW in bad else [None] * len(bad)
     rows += [r.row_number for r in batch.rejects]
     texts = list(reasons.astype(str)) + [r.reason for r in batch.rejects]

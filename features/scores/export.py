@@ -67,3 +67,20 @@ def export_frame(found: pd.DataFrame, fields: Sequence[str]) -> pd.DataFrame:
 def to_csv_text(found: pd.DataFrame, fields: Sequence[str]) -> str:
     """The export as CSV text."""
     return str(export_frame(found, fields).to_csv(index=False))
+
+
+def to_json_text(frame: pd.DataFrame, columns: Sequence[str]) -> str:
+    """At-risk rows as a JSON array of objects with these columns (attributes as an object)."""
+    import json
+
+    rows = []
+    for record in frame.loc[:, columns].to_dict("records"):
+        for key, value in record.items():
+            if key == "attributes" and isinstance(value, str):
+                record[key] = json.loads(value)
+            elif hasattr(value, "tolist"):  # numpy arrays of reasons, interventions, drivers
+                record[key] = value.tolist()
+            elif isinstance(value, float) and value != value:  # NaN is not JSON
+                record[key] = None
+        rows.append(record)
+    return json.dumps(rows, ensure_ascii=False, default=str, indent=1) + "\n"

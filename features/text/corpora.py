@@ -91,18 +91,22 @@ def _binary(values: Iterable[object], label: str) -> np.ndarray:
     return out
 
 
-def read_table(path: Path, columns: Iterable[str] = ()) -> pd.DataFrame:
-    """A CSV/Parquet/JSONL file, checked for the columns a loader needs."""
+def read_table(
+    path: Path, columns: Iterable[str] = (), text_columns: Iterable[str] = ()
+) -> pd.DataFrame:
+    """A CSV/Parquet/JSONL file, checked for the columns a loader needs; `text_columns` (ids)
+    are read as written, never as numbers (so 007 stays 007)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path} not found")
     suffixes = "".join(path.suffixes).lower()
+    as_text = dict.fromkeys(text_columns, str)
     if suffixes.endswith(".parquet"):
         frame = pd.read_parquet(path)
     elif suffixes.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
-        frame = pd.read_json(path, lines=True)
+        frame = pd.read_json(path, lines=True, dtype=as_text or True)
     else:
-        frame = pd.read_csv(path, encoding="utf-8-sig")
+        frame = pd.read_csv(path, encoding="utf-8-sig", dtype=as_text or None)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; found {list(frame.columns)}")

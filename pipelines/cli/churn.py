@@ -7,6 +7,7 @@ pipelines.cli.main.main prints as one line.
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -114,18 +115,31 @@ def at_risk_cmd(
             "probability, tier, reasons, intervention, model_version; attributes only if named)."
         ),
     ] = [],  # noqa: B006
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="table (for people), csv or json on standard output (for programs; every "
+            "column of --fields, nothing cut).",
+        ),
+    ] = "table",
 ) -> None:
     """The members most likely to churn, with reasons and interventions."""
     from features.scores.at_risk import at_risk, parse_segment
-    from features.scores.export import parse_fields, to_csv_text
+    from features.scores.export import parse_fields, to_csv_text, to_json_text
     from pipelines.churn.train import at_risk_table
     from pipelines.cli.paths import output_file, write_text
-    from pipelines.output import console
+    from pipelines.output import check_format, console
 
     if top < 1:
         raise ValueError(f"--top {top}: give a positive number of members")
-    if fields and csv is None:
-        raise ValueError("--fields chooses the columns of --csv FILE: give --csv too")
+    check_format(fmt)
+    if fields and csv is None and fmt == "table":
+        raise ValueError(
+            "--fields chooses the columns of --csv FILE or --format csv|json: give one of them"
+        )
+    if csv is not None and fmt != "table":
+        raise ValueError("--csv FILE writes a file; --format prints: give one of them")
     columns = parse_fields(fields)
     if csv is not None:
         output_file(csv, "--csv", ".csv")  # checked before the table is read
@@ -133,6 +147,12 @@ def at_risk_cmd(
     if csv is not None:
         write_text(csv, to_csv_text(found, columns))
         console().print(f"wrote {len(found):,} members ({', '.join(columns)}) to {csv}")
+        return
+    if fmt == "csv":
+        sys.stdout.write(to_csv_text(found, columns))
+        return
+    if fmt == "json":
+        sys.stdout.write(to_json_text(found, columns))
         return
     console().print(at_risk_table(found, f"{len(found):,} members most at risk"))
 

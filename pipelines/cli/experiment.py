@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from pipelines.output import format_option
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -148,20 +150,19 @@ def compare_cmd(
         list[str], typer.Argument(help="Experiment names (file stems, e.g. churn_lgbm) or files.")
     ],
     top: Annotated[int, typer.Option(help="How many runs to show, best first.")] = 20,
+    fmt: Annotated[str, format_option()] = "table",
 ) -> None:
     """Runs ranked by the primary metric, with the params that differ and their durations."""
     from models.tracking import quiet_mlflow
     from pipelines.experiments.compare import compare_experiments
-    from pipelines.output import console, rows_table
+    from pipelines.output import check_format, rows_table, show
 
+    check_format(fmt)
     quiet_mlflow()
     found = compare_experiments(names, top)
     table = rows_table(found.title, found.columns, found.rows)
     table.caption = found.caption
-    out = console()
-    if not out.is_terminal:
-        out.width = max(out.width, 200)  # piped to a file: keep every column readable
-    out.print(table)
+    show(table, fmt)  # piped, the console prints the table at its whole width
 
 
 def ui_command(host: str, port: int) -> list[str]:

@@ -13,6 +13,9 @@ from pipelines.cli.churn import at_risk_cmd, score_app, train_app
 from pipelines.cli.experiment import experiment_app, ui_cmd
 from pipelines.cli.serve import serve_cmd
 from pipelines.cli.toxicity import score_posts_cmd, train_toxicity_cmd
+from pipelines.output import format_option
+
+FormatOption = Annotated[str, format_option()]
 
 app = typer.Typer(
     help="steward: churn and content risk for online communities.",
@@ -72,6 +75,7 @@ def ingest_generic(
     event_type: Annotated[
         list[str], typer.Option(help="source=canonical event type, repeatable.")
     ] = [],  # noqa: B006
+    fmt: FormatOption = "table",
 ) -> None:
     """Ingest one file with a column mapping."""
     from features.adapters.generic import GenericSource
@@ -83,40 +87,62 @@ def ingest_generic(
         _parse_pairs(map_, "--map", "member_id=user"),
         _parse_pairs(event_type, "--event-type", "visit=login"),
     )
-    _ingest(source)
+    _ingest(source, fmt)
 
 
 @ingest_app.command("stackexchange")
 def ingest_stackexchange(
     folder: Annotated[Path, typer.Argument(help="Folder with Users.xml, Posts.xml, ...")],
+    system_accounts: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated user ids of system accounts (bots such as Community, -1): "
+            "their votes, badges and activity are left out as excluded rows, and they are "
+            "not members. Give '' to keep them."
+        ),
+    ] = "-1",
+    fmt: FormatOption = "table",
 ) -> None:
-    """Ingest a Stack Exchange data dump."""
-    from features.adapters.stackexchange import StackExchangeSource
+    """Ingest a Stack Exchange data dump (README: "Stack Exchange dumps" says what becomes what)."""
+    from features.adapters.stackexchange import StackExchangeSource, parse_system_accounts
     from pipelines.cli.paths import input_folder
 
-    _ingest(StackExchangeSource(input_folder(folder, "folder")))
+    source = StackExchangeSource(
+        input_folder(folder, "folder"), system_accounts=parse_system_accounts(system_accounts)
+    )
+    _ingest(source, fmt)
 
 
 @ingest_app.command("fightchurn")
 def ingest_fightchurn(
     folder: Annotated[
-        Path, typer.Argument(help="Folder with account.csv, subscription.csv, event.csv[.gz]")
+        Path,
+        typer.Argument(
+            help="Folder with account.csv, subscription.csv, event.csv[.gz] and event_type.csv "
+            "(event_type_id,event_type_name: it names the event types)."
+        ),
     ],
+    fmt: FormatOption = "table",
 ) -> None:
-    """Ingest the account/subscription/event layout of the Fighting Churn With Data simulator."""
+    """Ingest the account/subscription/event layout of the Fighting Churn With Data simulator.
+
+    Four files are required: account.csv, subscription.csv, event.csv (or event.csv.gz) and
+    event_type.csv, which maps each event_type_id to its name.
+    """
     from features.adapters.fightchurn import FightChurnSource
     from pipelines.cli.paths import input_folder
 
-    _ingest(FightChurnSource(input_folder(folder, "folder")))
+    _ingest(FightChurnSource(input_folder(folder, "folder")), fmt)
 
 
-def _ingest(source: object) -> None:
+def _ingest(source: object, fmt: str = "table") -> None:
     from features.lake.store import Lake
     from pipelines.ingest import ingest_source
-    from pipelines.output import console, ingest_table
+    from pipelines.output import check_format, print_ingest
 
+    check_format(fmt)
     report = ingest_source(Lake.default(), source)  # type: ignore[arg-type]
-    console().print(ingest_table(report))
+    print_ingest(report, fmt)
 
 
 @app.command()
@@ -125,15 +151,18 @@ def simulate(
     days: Annotated[int, typer.Option(help="Days to simulate.")] = 180,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same community.")] = 7,
     ingest: Annotated[bool, typer.Option(help="Ingest the result into the lake.")] = True,
+    fmt: FormatOption = "table",
 ) -> None:
     """Simulate a synthetic community and (by default) ingest it."""
-    from pipelines.output import console, ingest_table
+    from pipelines.output import check_format, console, print_ingest
     from pipelines.steps import simulate_and_ingest
 
+    check_format(fmt)
     folder, report = simulate_and_ingest(members, days, seed, ingest=ingest)
-    console().print(f"synthetic community written to {folder}")
+    if fmt == "table":
+        console().print(f"synthetic community written to {folder}")
     if report is not None:
-        console().print(ingest_table(report))
+        print_ingest(report, fmt)
 
 
 @features_app.command("build")
@@ -170,6 +199,7 @@ def features_build(
             "Default: STEWARD_HOME/lake."
         ),
     ] = None,
+    fmt: FormatOption = "table",
 ) -> None:
     """Build point-in-time member features and churn labels."""
     from features.members.definition import ENGINES, Engine
@@ -187,8 +217,10 @@ def features_build(
     dates = [_parse_date(d) for d in as_of] or None
     every_days = _parse_every(every) if every else None
 
-    from pipelines.output import console, features_table
+    from pipelines.output import check_format, console, features_table, show
     from pipelines.steps import build_features_step
+
+    check_format(fmt)
 
     end = _parse_date(data_end, "--data-end") if data_end else None
     if engine == "spark":
@@ -202,11 +234,11 @@ def features_build(
             spark_report = build_member_features_spark(
                 open_lake_at(lake), features_dir(), dates, every_days, config, master
             )
-        console().print(features_table(spark_report))
+        show(features_table(spark_report), fmt)
         return
     chosen: Engine = "sql" if engine == "sql" else "arrays"
     report = build_features_step(dates, every_days, horizon, lookback, end, chosen)
-    console().print(features_table(report))
+    show(features_table(report), fmt)
 
 
 def _parse_date(text: str, option: str = "--as-of") -> date:
@@ -239,12 +271,12 @@ def lake_push(
 
 
 @lake_app.command("status")
-def lake_status() -> None:
+def lake_status(fmt: FormatOption = "table") -> None:
     """Rows per table and quarantined rows by reason."""
-    from pipelines.output import console
+    from pipelines.output import show
     from pipelines.steps import lake_summary
 
-    console().print(lake_summary())
+    show(lake_summary(), fmt)
 
 
 @app.command()

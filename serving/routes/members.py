@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from features.scores.at_risk import AtRiskTable, Tier
 from serving.auth import Caller, require
-from serving.errors import ApiError, limit_error
+from serving.errors import ApiError, echo, limit_error
 from serving.schemas.common import ModelRef
 from serving.schemas.members import (
     AtRiskMember,
@@ -128,10 +128,9 @@ async def member_churn(member_id: str, state: State, caller: Reader) -> MemberCh
         day = table.as_of.isoformat() if table.as_of else "?"
         raise ApiError(
             404,
-            f"member {member_id!r} is not in the at-risk table scored as of {day} "
+            f"member {echo(member_id)} is not in the at-risk table scored as of {day} "
             f"({len(table.frame):,} members; only members active at that date are scored). "
             "Check the id, or score on demand with POST /v1/members:score.",
-            member_id=member_id,
         )
     state.metrics.observe_scores("churn", [("churn", row["probability"])])
     return MemberChurn(
@@ -177,7 +176,7 @@ async def _events_row(state: ServerState, body: ScoreMemberRequest) -> tuple[pd.
     if frame.empty:
         raise ApiError(
             422,
-            f"member {body.member_id!r} has no qualifying activity in the lookback window before "
+            f"member {echo(body.member_id)} has no qualifying activity in the lookback window before "
             f"{day} and no subscription then: churn is scored only for active members",
         )
     return frame, day

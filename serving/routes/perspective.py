@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends
 
 from serving.auth import Caller, require
 from serving.errors import ApiError
-from serving.routes.posts import check_texts, score_texts
+from serving.routes.posts import check_texts, empty_text, score_texts
 from serving.schemas.perspective import (
     AnalyzeCommentRequest,
     AnalyzeCommentResponse,
@@ -145,6 +145,9 @@ async def analyze_comment(
     model = need(state, "toxicity")
     chosen = _check_request(body, model.scorer.labels)
     text = body.comment.text
+    if not text.strip():
+        # Perspective's own answer to an empty comment: 400 with errorType COMMENT_EMPTY.
+        raise _bad_request(empty_text("comment.text"), "COMMENT_EMPTY")
     check_texts(state, [text], "comment.text")
     given = body.languages[0] if body.languages else None
     if given is not None and given.split("-")[0].lower() not in ("en", "zh"):

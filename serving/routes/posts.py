@@ -22,9 +22,27 @@ router = APIRouter(tags=["posts"])
 log = logging.getLogger("steward.serving")
 
 
+def empty_text(where: str) -> str:
+    """Why an empty or whitespace-only text is refused: the same words on every route."""
+    return (
+        f"{where} is empty or only whitespace: there is nothing to score; "
+        "leave that post out of the request, or send its text"
+    )
+
+
+def first_empty(texts: Sequence[str]) -> int | None:
+    """The position of the first empty or whitespace-only text, if any."""
+    return next((i for i, text in enumerate(texts) if not text.strip()), None)
+
+
 def check_texts(state: ServerState, texts: Sequence[str], where: str) -> None:
-    """422 naming max_posts or max_text_chars when the request is over them."""
+    """422 for an empty text, or naming max_posts or max_text_chars when over them."""
     settings = state.settings
+    # A model given nothing still answers (0.17 toxicity, allow): a score of no text would
+    # mislead, so an empty post is refused, naming it, as Perspective refuses an empty comment.
+    empty = first_empty(texts)
+    if empty is not None:
+        raise ApiError(422, empty_text(where.format(i=empty)))
     if len(texts) > settings.max_posts:
         raise limit_error(
             422, "max_posts", settings.max_posts, f"{len(texts):,} posts in one request"

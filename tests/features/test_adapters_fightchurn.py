@@ -191,3 +191,16 @@ def test_real_sample_reingest_adds_nothing(real: tuple[Path, Lake, IngestReport]
     again = ingest_source(lake, FightChurnSource(folder))
     assert again.already_ingested and again.ingest_id == first.ingest_id
     assert {t: lake.read(t).num_rows for t in tables} == before
+
+
+def test_quarantine_keeps_each_files_row_as_read(tmp_path: Path, layout: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    ingest_source(lake, FightChurnSource(layout))
+    quarantine = lake.read("quarantine").to_pandas().set_index(["table", "reason"])
+    # The account.csv, subscription.csv and event.csv rows, not the mapped canonical rows.
+    account = json.loads(quarantine.loc[("members", "missing member_id"), "raw"])
+    assert account == {"id": None, "channel": "web", "date_of_birth": "1985-01-01", "country": "DE"}
+    start = json.loads(quarantine.loc[("subscriptions", "bad timestamp in start_at"), "raw"])
+    assert start["start_date"] == "soon" and start["account_id"] == "2" and "start_at" not in start
+    late = json.loads(quarantine.loc[("events", "bad timestamp in ts"), "raw"])
+    assert late["event_time"] == "late" and late["event_type_id"] == "2" and "ts" not in late

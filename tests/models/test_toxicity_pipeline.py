@@ -170,3 +170,40 @@ def test_scoring_without_a_trained_model_says_what_to_do(steward_home: Path) -> 
 
     with pytest.raises(ValueError, match="steward train toxicity"):
         load_toxicity_scorer()
+
+
+def test_cli_scores_keep_each_posts_id_and_text(
+    trained: tuple[TrainResult, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("STEWARD_HOME", str(trained[1]))
+    runner = CliRunner()
+    model = ["--model", trained[0].model_uri]
+    ids = ["007", "b-2", "42", "x y"]  # kept as written: 007 is no number
+    posts = tmp_path / "posts.csv"
+    pd.DataFrame({"id": ids, "text": POSTS}).to_csv(posts, index=False)
+    out = tmp_path / "scores.csv"
+    written = runner.invoke(_app(), ["score", "--file", str(posts), "--out", str(out), *model])
+    assert written.exit_code == 0, written.output
+    scores = pd.read_csv(out, dtype={"id": str})
+    assert list(scores.columns[:2]) == ["id", "text"]
+    assert scores["id"].tolist() == ids and scores["text"].tolist() == POSTS
+    assert scores.set_index("id").loc["007", "action"] == "block"
+    # Another id column by name; without one, a post's id is its row number.
+    renamed = tmp_path / "renamed.jsonl"
+    pd.DataFrame({"post": ids, "text": POSTS}).to_json(renamed, orient="records", lines=True)
+    args = ["score", "--file", str(renamed), "--id-column", "post", "--out", str(out), *model]
+    assert runner.invoke(_app(), args).exit_code == 0
+    assert pd.read_csv(out, dtype={"id": str})["id"].tolist() == ids
+    plain = tmp_path / "plain.csv"
+    pd.DataFrame({"text": POSTS}).to_csv(plain, index=False)
+    assert (
+        runner.invoke(_app(), ["score", "--file", str(plain), "--out", str(out), *model]).exit_code
+        == 0
+    )
+    assert pd.read_csv(out, dtype={"id": str})["id"].tolist() == ["1", "2", "3", "4"]
+    # --format json prints the same rows for a program, every field whole.
+    shown = runner.invoke(_app(), ["score", "--file", str(posts), "--format", "json", *model])
+    assert shown.exit_code == 0, shown.output
+    rows = json.loads(shown.stdout)
+    assert [(r["id"], r["post"]) for r in rows] == list(zip(ids, POSTS, strict=True))
+    assert {r["action"] for r in rows} == {"block", "allow"}

@@ -31,7 +31,7 @@ def test_every_protected_route_needs_a_key_with_its_scope(
     missing = client.request(method, path, json=body)
     assert missing.status_code == 401
     assert missing.json()["error"]["status"] == "UNAUTHENTICATED"
-    assert missing.headers["www-authenticate"] == "Bearer"
+    assert missing.headers["www-authenticate"] == 'Bearer realm="steward"'
     wrong = client.request(method, path, json=body, headers={"Authorization": "Bearer not-a-key"})
     assert wrong.status_code == 401 and "unknown API key" in wrong.json()["error"]["message"]
     other = next(k for s, k in KIND_OF_SCOPE.items() if s != scope)

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import mlflow
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from mlflow.pyfunc import PythonModel
@@ -22,7 +23,9 @@ POST = {"posts": [{"id": "a", "text": "You are a pathetic idiot."}]}
 class NotAToxicityModel(PythonModel):
     """A model that loads in MLflow but is no steward toxicity scorer."""
 
-    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         return model_input
 
 

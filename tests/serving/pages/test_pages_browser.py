@@ -163,3 +163,31 @@ def test_moderation_console_scores_and_decides(pages: Pages, page: Any, tmp_path
     page.get_by_role("link", name="Recalibrate thresholds from the decisions").click()
     page.wait_for_selector("table.recal")
     _shot(page, tmp_path, "recalibrate")
+
+
+@pytest.mark.parametrize(
+    ("path", "rendered"),
+    [("/docs", ".swagger-ui .opblock"), ("/redoc", "[data-section-id] h2, .redoc-wrap h2")],
+)
+def test_api_docs_render_with_no_request_leaving_the_machine(
+    pages: Pages, page: Any, tmp_path: Path, path: str, rendered: str
+) -> None:
+    # Every request off this server is refused, as on a machine without internet: Swagger UI
+    # and ReDoc must come from the server itself. ReDoc's sidebar still links its maker's logo
+    # (an image, nothing the docs need): only images may be asked for elsewhere.
+    elsewhere: list[str] = []
+
+    def only_here(route: Any) -> None:
+        if route.request.url.startswith(pages.url):
+            route.continue_()
+            return
+        if route.request.resource_type != "image":
+            elsewhere.append(f"{route.request.resource_type} {route.request.url}")
+        route.abort()
+
+    page.route("**/*", only_here)
+    page.goto(pages.url + path)
+    page.wait_for_selector(rendered, timeout=30_000)
+    assert page.get_by_text("/v1/posts:score").count() >= 1
+    assert elsewhere == []
+    _shot(page, tmp_path, path.strip("/"))
