@@ -147,7 +147,20 @@ def features_build(
     lookback: Annotated[int, typer.Option(help="Days of activity that make a member active.")] = 30,
     data_end: Annotated[
         str | None,
-        typer.Option(help="Last day the data is complete for (default: the last event day)."),
+        typer.Option(
+            help="Last day the data is complete for (default: the earliest of the tables' "
+            "last days, printed)."
+        ),
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help="With --every: the first observation date (YYYY-MM-DD)."),
+    ] = None,
+    stop: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="With --every: the last observation date (default: the data end)."
+        ),
     ] = None,
     engine: Annotated[
         str,
@@ -177,6 +190,8 @@ def features_build(
 
     if bool(as_of) == bool(every):
         raise UserError("give either --as-of DATE (repeatable) or --every 14d")
+    if (start or stop) and not every:
+        raise UserError("--from and --to bound --every: give --every 7d too")
     if engine not in (*ENGINES, "spark"):
         raise UserError(f"--engine {engine!r}: give one of {', '.join((*ENGINES, 'spark'))}")
     if master is not None and engine != "spark":
@@ -192,6 +207,19 @@ def features_build(
     from pipelines.steps import build_features_step
 
     end = _parse_date(data_end, "--data-end") if data_end else None
+    end = _announce_data_end(end, lake, engine)
+    if every_days is not None and (start or stop):
+        from pipelines.steps import dates_between
+
+        first = _parse_date(start, "--from") if start else None
+        last = _parse_date(stop, "--to") if stop else end
+        if last is None:
+            raise UserError("give --to DATE: the lake's data end is not known here")
+        try:
+            dates = dates_between(first, last, every_days)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        every_days = None
     if engine == "spark":
         from features.member_features import FeatureConfig
         from features.spark_engine import build_member_features_spark
@@ -208,6 +236,30 @@ def features_build(
     chosen: Engine = "sql" if engine == "sql" else "arrays"
     report = build_features_step(dates, every_days, horizon, lookback, end, chosen)
     console().print(report.table())
+
+
+def _announce_data_end(end: date | None, lake: str | None, engine: str) -> date | None:
+    """The given data end, else the lake's default one, printed with a warning if uneven."""
+    from features.lake import Lake
+    from pipelines.reporting import console
+    from pipelines.steps import default_data_end
+
+    if end is not None:
+        console().print(f"data end {end} (--data-end)")
+        return end
+    if engine == "spark" and lake is not None:
+        from features.uri_lake import is_uri
+
+        if is_uri(lake):
+            return None  # the Spark build finds its own (the last event day)
+    found = default_data_end(Lake(Path(lake)) if lake else Lake.default())
+    if found.day is None:
+        return None
+    console().print(found.explain())
+    warning = found.warning()
+    if warning:
+        console().print(f"[yellow]warning:[/yellow] {warning}")
+    return found.day
 
 
 def _parse_date(text: str, option: str = "--as-of") -> date:
