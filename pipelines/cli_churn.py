@@ -61,7 +61,9 @@ def churn_settings(config: Path | None, sets: list[str]) -> Any:
 
     overrides = parse_sets(sets)
     if config is None:
-        return parse_config(apply_overrides({}, overrides), source="--set")
+        # The model section names its kind, so that --set model.num_leaves=15 has a model to set.
+        base = {"model": {"kind": "lgbm"}}
+        return parse_config(apply_overrides(base, overrides), source="--set")
     raw = apply_overrides(read_yaml_mapping(config), overrides)
     source = f"{config} (--set)" if overrides else str(config)
     return resolve_paths(parse_config(raw, source=source), config.parent)
