@@ -188,10 +188,10 @@ def features_build(
     """Build point-in-time member features and churn labels."""
     from features.member_features import ENGINES, Engine
 
-    if bool(as_of) == bool(every):
-        raise UserError("give either --as-of DATE (repeatable) or --every 14d")
     if (start or stop) and not every:
         raise UserError("--from and --to bound --every: give --every 7d too")
+    if bool(as_of) == bool(every):
+        raise UserError("give either --as-of DATE (repeatable) or --every 14d")
     if engine not in (*ENGINES, "spark"):
         raise UserError(f"--engine {engine!r}: give one of {', '.join((*ENGINES, 'spark'))}")
     if master is not None and engine != "spark":

@@ -179,7 +179,15 @@ def _score_line(report: Any, where: str) -> str:
 
 
 @score_app.command("backtest")
-def score_backtest_cmd() -> None:
+def score_backtest_cmd(
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            help="The feature build whose labels judge the scores (default: "
+            "STEWARD_HOME/features/member_features; rebuild it later for closed labels)."
+        ),
+    ] = None,
+) -> None:
     """ROC-AUC, PR-AUC and lift per scored date (with 95% intervals) against closed labels."""
     from models.churn.scored_backtest import backtest_history
     from pipelines.churn import history_dir
@@ -188,7 +196,7 @@ def score_backtest_cmd() -> None:
 
     if not history_dir().is_dir():
         raise ValueError("no scored history: run `steward score members --from DATE` first")
-    found = backtest_history(history_dir(), features_dir())
+    found = backtest_history(history_dir(), features or features_dir())
     rows = []
     for d in found:
         m = d.metrics
