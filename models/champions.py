@@ -78,6 +78,35 @@ def load_churn_champion(name: str = MODEL_NAME) -> tuple[ChurnScorer, str]:
     return load_churn_scorer(f"models:/{name}/{version}"), version
 
 
+def load_churn_model(
+    name: str = MODEL_NAME, version: str | None = None, alias: str | None = None
+) -> tuple[ChurnScorer, str]:
+    """A registered scorer and its version: this version, the version an alias points at, or
+    the champion (neither given)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from models.tracking import configure_tracking
+
+    if version is not None and alias is not None:
+        raise ValueError("give --model-version or --alias, not both")
+    if version is None and alias is None:
+        return load_churn_champion(name)
+    configure_tracking()
+    try:
+        found = (
+            MlflowClient().get_model_version_by_alias(name, alias)
+            if alias is not None
+            else MlflowClient().get_model_version(name, str(version))
+        )
+    except MlflowException:
+        what = f"alias {alias!r}" if alias is not None else f"version {version}"
+        raise ValueError(
+            f"{name} has no {what}: see `steward experiment compare` or the MLflow UI"
+        ) from None
+    return load_churn_scorer(f"models:/{name}/{found.version}"), str(found.version)
+
+
 def load_toxicity_scorer(model_uri: str = TOXICITY_CHAMPION) -> ToxicityScorer:
     """The scorer inside a logged or registered toxicity model (default: the champion)."""
     import mlflow

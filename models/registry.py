@@ -45,11 +45,13 @@ def register_and_promote(
     score_version: Callable[[str], float],
     force: bool = False,
     higher_is_better: bool = True,
+    blocked: str | None = None,
 ) -> Promotion:
     """Register a model; move `champion` to it if it beats the champion (or if forced).
 
     `score_version(model_uri)` scores a registered version on the same validation data the
-    candidate was scored on, so the comparison is like for like.
+    candidate was scored on, so the comparison is like for like. `blocked`: why this model may
+    never be champion (not even forced); it is registered and the reason says so.
     """
     from models.tracking import registry_lock
 
@@ -57,7 +59,7 @@ def register_and_promote(
     # would make this one compare itself with a champion that is no longer the champion.
     with registry_lock():
         return _register_and_promote(
-            model_uri, name, candidate_score, score_version, force, higher_is_better
+            model_uri, name, candidate_score, score_version, force, higher_is_better, blocked
         )
 
 
@@ -68,6 +70,7 @@ def _register_and_promote(
     score_version: Callable[[str], float],
     force: bool,
     higher_is_better: bool,
+    blocked: str | None = None,
 ) -> Promotion:
     """register_and_promote's work, with the registry lock held."""
     import mlflow
@@ -93,6 +96,8 @@ def _register_and_promote(
             f"does not beat champion v{previous}: {candidate_score:.4f} vs {champion_score:.4f}"
         )
     promoted = force or better
+    if blocked is not None:
+        reason, promoted = f"not made champion: {blocked}", False
     if promoted:
         MlflowClient().set_registered_model_alias(name, CHAMPION, version)
         failpoint("registry.alias_moved")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
 from rich.table import Table
 
 from features.adapters.canonical import CanonicalFolderSource
+from features.lake.data_end import DataEnd, data_end_of
 from features.lake.store import QUARANTINE, Lake
 from features.members.build import FeatureBuildReport, build_member_features
 from features.members.definition import Engine, FeatureConfig
@@ -45,12 +46,36 @@ def build_features_step(
     data_end: date | None = None,
     engine: Engine = "arrays",
 ) -> FeatureBuildReport:
-    """Build member features over the default lake into the default features folder."""
+    """Build member features over the default lake into the default features folder.
+
+    data_end None: the earliest of the tables' last days (default_data_end).
+    """
+    lake = Lake.default()
+    if data_end is None:
+        data_end = default_data_end(lake).day
     config = FeatureConfig(horizon_days=horizon, lookback_days=lookback, data_end=data_end)
     return build_member_features(
-        Lake.default(), features_dir(), as_of=as_of, every_days=every_days, config=config,
-        engine=engine,
+        lake, features_dir(), as_of=as_of, every_days=every_days, config=config, engine=engine,
     )  # fmt: skip
+
+
+def default_data_end(lake: Lake) -> DataEnd:
+    """The last day on which every table of the lake is complete, and each table's last day."""
+    return data_end_of({table: lake.files(table) for table in ("events", "subscriptions")})
+
+
+def dates_between(start: date | None, end: date, every_days: int) -> list[date]:
+    """Observation dates every_days apart back from end, none before start (if given)."""
+    if start is not None and start > end:
+        raise ValueError(f"--from {start} is after --to {end}: give an earlier --from")
+    days: list[date] = []
+    day = end
+    while start is None or day >= start:
+        days.append(day)
+        day -= timedelta(days=every_days)
+        if start is None:
+            break
+    return sorted(days)
 
 
 def lake_counts(lake: Lake) -> dict[str, int]:

@@ -57,6 +57,11 @@ class Catalog:
         return self.scores / "at_risk.parquet"
 
     @property
+    def scored_history(self) -> Path:
+        """Scores per observation date (Hive layout as_of=YYYY-MM-DD), for backtests."""
+        return self.home / "scored_history"
+
+    @property
     def moderation(self) -> Path:
         """The moderators' review queue."""
         return self.home / "moderation"

@@ -12,6 +12,7 @@ import numpy as np
 
 from models.churn.config import ChurnConfig
 from models.churn.dataset import complete_dates, load_churn_data, read_metadata
+from models.churn.labels import choose_label
 from models.churn.train import fit_churn_model
 
 REPORTED = ("roc_auc", "pr_auc", "lift_top_decile", "brier", "ece")
@@ -31,7 +32,9 @@ class Backtest:
 
 def backtest(config: ChurnConfig, features: Path, folds: int = 4) -> Backtest:
     """Train and evaluate once per validation date among the last `folds` labelled dates."""
-    candidates = complete_dates(read_metadata(features))
+    metadata = read_metadata(features)
+    config, _ = choose_label(config, metadata)
+    candidates = complete_dates(metadata)
     found: list[date] = []
     per_date: list[dict[str, float]] = []
     for day in candidates[::-1]:

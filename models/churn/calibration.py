@@ -5,6 +5,13 @@ report calibration honestly, the choice and the reported Brier/ECE come from cro
 the validation rows are split in K stratified folds and each fold is calibrated by a
 calibrator fitted on the other folds. The deployed calibrator is then refitted on all
 validation rows with the chosen method.
+
+Both methods keep the ranking: a retention team works down the list, so calibration must not
+tie members the raw score tells apart. Isotonic regression's steps are kept as points (each
+block's mean raw score and its churn rate, in log-odds) joined by straight lines, and
+extended past the ends along the chord, so the map is strictly increasing; Platt scaling is
+a sigmoid with a positive slope. Both are squeezed into [P_MIN, P_MAX] by an affine map (not a
+clip, which would tie the extremes). Calibrated and raw ROC-AUC are therefore equal.
 """
 
 from __future__ import annotations
@@ -24,17 +31,47 @@ class Calibrator:
     """A fitted monotone map from raw log-odds to probability."""
 
     method: str
-    x: np.ndarray  # isotonic: step thresholds; sigmoid: [slope, intercept]
+    # strict isotonic: block centres and their log-odds; sigmoid: [slope, intercept].
+    # Models registered before strict calibration hold step thresholds and probabilities.
+    x: np.ndarray
     y: np.ndarray
+    strict: bool = False  # False in calibrators pickled before strictly monotone ones
 
     def probability(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated churn probability for raw scores."""
+        raw = np.asarray(raw, dtype=np.float64)
+        if self.strict:
+            return squeeze(expit(self.log_odds(raw)))
         if self.method == "sigmoid":
             slope, intercept = self.x
             out = sigmoid(slope * raw + intercept)
         else:
             out = np.interp(raw, self.x, self.y)
         return np.clip(out, P_MIN, P_MAX)
+
+    def log_odds(self, raw: np.ndarray) -> np.ndarray:
+        """A strict calibrator's log-odds: strictly increasing in raw."""
+        if self.method == "sigmoid":
+            slope, intercept = self.x
+            return np.asarray(slope * raw + intercept)
+        x, y = self.x, self.y
+        chord = (y[-1] - y[0]) / (x[-1] - x[0])
+        inside = np.interp(raw, x, y)
+        below = y[0] + chord * (raw - x[0])
+        above = y[-1] + chord * (raw - x[-1])
+        return np.where(raw < x[0], below, np.where(raw > x[-1], above, inside))
+
+
+def expit(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-z), exact in the far negative tail (distinct values down to z = -700)."""
+    from scipy.special import expit as _expit
+
+    return np.asarray(_expit(z))
+
+
+def squeeze(p: np.ndarray) -> np.ndarray:
+    """Map [0, 1] onto [P_MIN, P_MAX] keeping order strictly (a clip would tie the extremes)."""
+    return P_MIN + (P_MAX - P_MIN) * p
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -45,18 +82,44 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 def fit_calibrator(method: str, raw: np.ndarray, y: np.ndarray) -> Calibrator:
     """Fit one calibration method on raw scores and labels."""
     if method == "isotonic":
-        from sklearn.isotonic import IsotonicRegression
-
-        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
-        return Calibrator("isotonic", iso.X_thresholds_.copy(), iso.y_thresholds_.copy())
+        points = isotonic_points(raw, y)
+        if points is None:
+            return fit_calibrator("sigmoid", raw, y)  # one step: no shape to keep
+        return Calibrator("isotonic", points[0], points[1], strict=True)
     if method == "sigmoid":
         from sklearn.linear_model import LogisticRegression
 
         # Platt scaling, essentially unregularised: one slope and one intercept.
         platt = LogisticRegression(C=1e6, solver="lbfgs", max_iter=1000).fit(raw[:, None], y)
-        params = np.array([platt.coef_[0, 0], platt.intercept_[0]])
-        return Calibrator("sigmoid", params, np.empty(0))
+        # A slope of 0 or below would tie or reverse the ranking (a useless model): keep order.
+        params = np.array([max(float(platt.coef_[0, 0]), MIN_SLOPE), platt.intercept_[0]])
+        return Calibrator("sigmoid", params, np.empty(0), strict=True)
     raise ValueError(f"unknown calibration method {method!r}: use isotonic or sigmoid")
+
+
+MIN_SLOPE = 1e-6
+# Isotonic blocks of all stayers or all churners are 0 or 1: their log-odds are bounded here.
+BLOCK_MIN = 1e-4
+
+
+def isotonic_points(raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Isotonic regression's blocks as (mean raw score, log-odds of the churn rate), in order;
+    None when the fit is a single block."""
+    from sklearn.isotonic import IsotonicRegression
+
+    raw = np.asarray(raw, dtype=np.float64)
+    fitted = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit_transform(raw, y)
+    rates = np.clip(fitted, BLOCK_MIN, 1 - BLOCK_MIN)
+    values, which = np.unique(rates, return_inverse=True)
+    if len(values) < 2:
+        return None
+    # Blocks are contiguous ranges of raw: their mean scores increase with their rates.
+    centres = np.bincount(which, weights=raw) / np.bincount(which)
+    keep = np.concatenate([[True], np.diff(centres) > 0])
+    if keep.sum() < 2:
+        return None
+    log_odds = np.log(values / (1 - values))
+    return centres[keep], log_odds[keep]
 
 
 @dataclass(frozen=True)

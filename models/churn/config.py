@@ -46,9 +46,16 @@ class LogregParams(_Strict):
 class ValidationSettings(_Strict):
     """Out-of-time validation: train on earlier dates, validate on the latest labelled one."""
 
-    # Training dates must satisfy as_of + embargo_days <= the validation date, so no training
-    # label window reaches past it. None: the features' churn horizon.
+    # Training dates must satisfy as_of + horizon + embargo_days <= the validation date: every
+    # training label window closes embargo_days before it. None: 0.
     embargo_days: int | None = Field(default=None, ge=0)
+    # A validation date with fewer churners or stayers cannot judge a model (a small
+    # community's 9 rows gave ROC-AUC 0.5): training stops with the date, counts and fix.
+    min_churners: int = Field(default=10, ge=2)
+    min_stayers: int = Field(default=10, ge=2)
+    # Bootstrap resamples of the validation rows for the AUC and lift confidence intervals;
+    # a model whose AUC interval includes 0.5 is never made champion.
+    bootstrap: int = Field(default=200, ge=20)
     calibration_methods: list[Literal["isotonic", "sigmoid"]] = ["isotonic", "sigmoid"]
     calibration_folds: int = Field(default=2, ge=2)
 
@@ -79,7 +86,9 @@ class ChurnConfig(_Strict):
 
     task: Literal["churn"] = "churn"
     name: str = "churn"
-    label: Literal["activity", "subscription"] = "activity"
+    # auto: subscription where the features have subscription labels, activity otherwise
+    # (models/churn/labels.py says which and why).
+    label: Literal["auto", "activity", "subscription"] = "auto"
     # The member features folder; None: STEWARD_HOME/features/member_features.
     features: Path | None = None
     # Feature columns left out of the model, as shell patterns (e.g. "*toxic_reply*"); a
@@ -98,7 +107,9 @@ class ChurnConfig(_Strict):
 
     @property
     def label_column(self) -> str:
-        """The feature table's label column for this config's label."""
+        """The feature table's label column for this config's label (auto: choose it first)."""
+        if self.label == "auto":
+            raise ValueError("label: auto is chosen from the features: call choose_label first")
         return f"churned_{self.label}"
 
 

@@ -3,8 +3,9 @@
 Labels are used only on complete dates: as_of + horizon <= data_end. On later dates the feature
 build may already know some churners (their subscription ended before data_end) but not who
 stayed, so their labelled rows are nearly all positives: training or validating on them would
-bias both. Validation is the latest complete date; training dates end an embargo (default: the
-horizon) before it, so no training label window reaches past the validation date.
+bias both. Validation is the latest complete date; training uses every earlier date whose label
+window closes on or before the validation date less the embargo (as_of + horizon + embargo <=
+validation date), so no training label reaches past the validation date, even at embargo 0.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,7 @@ class ChurnData:
     train_dates: list[date]
     valid_date: date
     metadata: dict[str, Any] = field(default_factory=dict)
+    label_reason: str = ""  # why this label (label: auto), for the output and the run
 
     @property
     def y_train(self) -> np.ndarray:
@@ -79,14 +81,23 @@ def select_columns(columns: Sequence[str], exclude: Sequence[str]) -> list[str]:
     return kept
 
 
+class Minimums(Protocol):
+    """The least churners and stayers a validation date must hold (ValidationSettings)."""
+
+    min_churners: int
+    min_stayers: int
+
+
 def load_churn_data(
     features: Path,
     label: str,
     embargo_days: int | None = None,
     valid_date: date | None = None,
     exclude: Sequence[str] = (),
+    minimums: Minimums | None = None,
 ) -> ChurnData:
-    """Labelled rows of complete dates, split: the latest (or valid_date) validates, earlier train."""
+    """Labelled rows of complete dates, split: the latest (or valid_date) validates; training
+    uses every date whose label window closes embargo_days (None: 0) before it."""
     metadata = read_metadata(features)
     columns = list(metadata.get("feature_columns", FEATURE_COLUMNS))
     if columns != FEATURE_COLUMNS:
@@ -95,7 +106,8 @@ def load_churn_data(
         )
     columns = select_columns(columns, exclude)
     dates = complete_dates(metadata)
-    embargo = int(metadata["config"]["horizon_days"]) if embargo_days is None else embargo_days
+    horizon = int(metadata["config"]["horizon_days"])
+    embargo = 0 if embargo_days is None else embargo_days
     frame = read_features(features, dates).to_pandas()
     frame = frame[frame[label].notna()]
     labelled = sorted(set(frame["as_of"]))
@@ -107,18 +119,38 @@ def load_churn_data(
         raise ValueError(
             f"{valid_date} is not a complete labelled date of the features at {features}"
         )
-    train_dates = [d for d in labelled if d + timedelta(days=embargo) <= valid_date]
+    valid = frame[frame["as_of"] == valid_date].reset_index(drop=True)
+    if minimums is not None:
+        check_minimums(valid[label].to_numpy(dtype=np.int64), valid_date, label, minimums)
+    closes = timedelta(days=horizon + embargo)
+    train_dates = [d for d in labelled if d + closes <= valid_date]
     if not train_dates:
         raise ValueError(
-            f"no {label} training dates end {embargo} days before {valid_date}: build features "
-            "over a longer period or more often (--every 7d)"
+            f"no {label} training dates before {valid_date}: a training date's {horizon}-day "
+            f"label window (plus an embargo of {embargo} days) must close by then, and the "
+            f"earliest labelled date is {labelled[0]}; build features over a longer history "
+            "(--from an earlier date) or more often (--every 7d)"
         )
     train = frame[frame["as_of"].isin(train_dates)].reset_index(drop=True)
-    valid = frame[frame["as_of"] == valid_date].reset_index(drop=True)
     for name, part in (("training", train), ("validation", valid)):
         if part[label].nunique() < 2:
             raise ValueError(f"the {name} rows of {label} have a single class: cannot fit or score")
     return ChurnData(train, valid, label, columns, train_dates, valid_date, metadata)
+
+
+def check_minimums(y: np.ndarray, day: date, label: str, minimums: Minimums) -> None:
+    """A clear error naming the date, the counts and the fix when a validation date is thin."""
+    churners, stayers = int(y.sum()), int(len(y) - y.sum())
+    if churners >= minimums.min_churners and stayers >= minimums.min_stayers:
+        return
+    raise ValueError(
+        f"the validation date {day} has {churners} {label} churners and {stayers} stayers; "
+        f"at least {minimums.min_churners} churners and {minimums.min_stayers} stayers are "
+        "needed to judge a model. Fix: validate on an earlier date with more members "
+        "(--data-end DATE on `features build`), build dates more often (--every 7d), build "
+        "over a longer history (--from DATE), or lower validation.min_churners / "
+        "validation.min_stayers (--set)"
+    )
 
 
 def load_scoring_rows(features: Path, as_of: date | None = None) -> tuple[pd.DataFrame, date]:
@@ -157,6 +189,7 @@ def fingerprint(data: ChurnData) -> dict[str, Any]:
         "feature_build_created_at": data.metadata.get("created_at"),
         "feature_config": data.metadata.get("config"),
         "label": data.label,
+        "label_reason": data.label_reason,
         "train_dates": [d.isoformat() for d in data.train_dates],
         "valid_date": data.valid_date.isoformat(),
         "train_rows": len(data.train),

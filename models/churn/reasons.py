@@ -3,7 +3,10 @@
 Contributions are summed per reason key (all ticket features make one "tickets" reason), only
 keys that push risk up and apply to the member are kept (never a ticket reason without an
 open ticket, never unused points without a balance), and the strongest `top_k` are worded by
-the key's most contributing feature, in the member's own numbers.
+the key's most contributing feature, in the member's own numbers. A feature whose value reads
+as protective for this member (72 active days of 90, many recent logins) adds nothing to its
+key, whatever the model's contribution: a reason always names a risk. The intervention follows
+the member's own driver: `activity_falling.login` before `activity_falling` before `other`.
 """
 
 from __future__ import annotations
@@ -31,8 +34,23 @@ DEFAULT_INTERVENTIONS: dict[str, str] = {
     "few_connections": "introduce them to members with shared interests",
     "ad_load": "offer a few ad-free days",
     "negative_experience": "ask what they dislike and follow up",
-    "tenure": "personal check-in: onboarding help if new, recognition if long-standing",
+    # Tenure is a reason only for new members (wording.NEW_MEMBER_DAYS).
+    "tenure": "personal onboarding check-in: help them find their first threads and people",
     OTHER: "personal check-in from the community team",
+}
+# Reason key + the driver's topic (its event type, or active_days) -> a more specific action.
+DRIVER_INTERVENTIONS: dict[str, str] = {
+    "activity_falling.login": "send a digest of what happened since their last visit",
+    "activity_falling.active_days": "invite them to an upcoming community event",
+    "activity_falling.comment": "point them to a new discussion in a thread they commented on",
+    "activity_falling.like_given": "show them new posts from members whose posts they liked",
+    "activity_falling.share": "show them what their shares started: the replies and likes",
+    "posts_falling.answer": "send them open questions in the topics they answer",
+    "few_connections.message_sent": "introduce them to members who share their interests",
+    "few_connections.friend_removed": "check in: ask whether something soured a connection",
+    "little_recognition.like_received": "feature or thank one of their recent posts",
+    "little_recognition.badge_earned": "show them the next badge within reach",
+    "ad_load.ad_viewed": "offer a few ad-free days",
 }
 
 Get = Callable[[str], np.ndarray]  # a feature's raw values for the rows being explained
@@ -84,8 +102,11 @@ class Reasons:
 
 
 def load_interventions(path: Path | None) -> dict[str, str]:
-    """The default mapping with a YAML file's entries on top; unknown keys are errors."""
-    mapping = dict(DEFAULT_INTERVENTIONS)
+    """The default mapping with a YAML file's entries on top; unknown keys are errors.
+
+    Keys are reason keys, or KEY.TOPIC (activity_falling.login): the action when that reason's
+    driver is that event type (or active_days)."""
+    mapping = {**DEFAULT_INTERVENTIONS, **DRIVER_INTERVENTIONS}
     if path is None:
         return mapping
     if not Path(path).is_file():
@@ -94,7 +115,7 @@ def load_interventions(path: Path | None) -> dict[str, str]:
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected reason key: intervention lines")
     for key, text in raw.items():
-        if key not in DEFAULT_INTERVENTIONS:
+        if not known_key(str(key)):
             raise ValueError(
                 f"{path}: unknown reason key {key!r}; known: {', '.join(reason_keys())}"
             )
@@ -102,6 +123,26 @@ def load_interventions(path: Path | None) -> dict[str, str]:
             raise ValueError(f"{path}: {key}: the intervention must be a non-empty string")
         mapping[str(key)] = text.strip()
     return mapping
+
+
+def known_key(key: str) -> bool:
+    """A reason key, or KEY.TOPIC with a known topic (an event type or active_days)."""
+    from models.churn.wording import EVENT_WORDS
+
+    base, _, topic = key.partition(".")
+    if base not in DEFAULT_INTERVENTIONS:
+        return False
+    return not topic or topic in EVENT_WORDS or topic == "active_days"
+
+
+def driver_topic(feature: str) -> str:
+    """The event type a driver feature counts (n_login_30d -> login), else its own kind."""
+    import re
+
+    for pattern in (r"n_(\w+)_\d+d", r"days_since_last_(\w+)", r"trend_(\w+)_14d"):
+        if found := re.fullmatch(pattern, feature):
+            return found[1]
+    return "active_days" if feature.startswith("active_days") else feature
 
 
 def explain(
@@ -118,6 +159,8 @@ def explain(
     key_of = np.array([keys.index(words[f].key) for f in columns])
     by_key = np.zeros((n, len(keys)))
     best = np.zeros((n, len(keys)), dtype=np.int64)
+    # A protective value (many recent logins) is no reason, whatever the model gave it.
+    contrib = np.where(_risky(get, columns, n), contrib, np.minimum(contrib, 0.0))
     for k in range(len(keys)):
         members = np.flatnonzero(key_of == k)
         part = contrib[:, members]
@@ -128,6 +171,18 @@ def explain(
     chosen = np.take_along_axis(by_key, order, axis=1) > MIN_CONTRIBUTION
     driver = np.take_along_axis(best, order, axis=1)
     return _word(get, columns, keys, order, chosen, driver, interventions)
+
+
+def _risky(get: Get, columns: list[str], n: int) -> np.ndarray:
+    """rows x columns: whether each feature's value reads as a risk for each row."""
+    words = wordings(tuple(columns))
+    out = np.ones((n, len(columns)), dtype=bool)
+    for j, feature in enumerate(columns):
+        try:
+            out[:, j] = np.asarray(words[feature].risky(get), dtype=bool)
+        except KeyError:
+            continue  # a rule reading a feature the model lacks: the key's own rule decides
+    return out
 
 
 def _applies(key: str, get: Get, n: int) -> np.ndarray:
@@ -162,14 +217,27 @@ def _word(
             texts[rows, rank] = wording.render(_subset(get, rows))
             drivers[rows, rank] = wording.shown
     key_names = np.array(keys, dtype=object)[order]
-    actions = np.array([interventions.get(k, interventions[OTHER]) for k in keys], dtype=object)
     none = np.full(shape, None, dtype=object)
+    actions = np.full(shape, None, dtype=object)
+    if chosen.any():
+        # One lookup per distinct (key, driver) pair, not per member.
+        pairs = key_names[chosen].astype(str) + "|" + drivers[chosen].astype(str)
+        distinct, inverse = np.unique(pairs, return_inverse=True)
+        found = [_action(str(pair), interventions) for pair in distinct]
+        actions[chosen] = np.array(found, dtype=object)[inverse]
     return Reasons(
         keys=np.where(chosen, key_names, none),
         texts=texts,
         drivers=drivers,
-        interventions=np.where(chosen, actions[order], none),
+        interventions=actions,
     )
+
+
+def _action(pair: str, interventions: dict[str, str]) -> str:
+    """The intervention of a "key|driver" pair: key.topic, else key, else other."""
+    key, _, driver = pair.partition("|")
+    specific = f"{key}.{driver_topic(driver)}"
+    return interventions.get(specific, interventions.get(key, interventions[OTHER]))
 
 
 def _subset(get: Get, rows: np.ndarray) -> Get:

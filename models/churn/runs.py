@@ -49,6 +49,13 @@ def log_training(config: ChurnConfig, data: ChurnData, fitted: FittedChurn) -> d
             "label": config.label,
             "model_kind": config.model.kind,
             "calibration": fitted.calibration.calibrator.method,
+            "label_reason": found["label_reason"],
+            "train_dates": ",".join(found["train_dates"]),
+            "valid_date": found["valid_date"],
+            "train_rows": str(found["train_rows"]),
+            "train_churners": str(found["train_positives"]),
+            "valid_rows": str(found["valid_rows"]),
+            "valid_churners": str(found["valid_positives"]),
             "fit_seconds": f"{fitted.fit_seconds:.2f}",
             "metrics_note": (
                 "all on the validation date; roc_auc, pr_auc, lift_top_decile: raw score; "

@@ -5,6 +5,9 @@ What the metrics mean (all on the validation date, which training never saw):
 - brier, ece: calibration of cross-fitted probabilities (each validation fold calibrated by a
   calibrator fitted on the other folds), i.e. what the deployed procedure achieves on rows its
   calibrator did not see. brier_uncalibrated / ece_uncalibrated: the raw sigmoid, for contrast.
+- roc_auc_ci_low/high, lift_ci_low/high: 95% bootstrap intervals of the raw score's ROC-AUC
+  and top-decile lift over the validation rows (a model whose AUC interval includes 0.5 is
+  never made champion);
 - valid_roc_auc: AUC of the deployed model's probabilities (calibrator fitted on all validation
   rows): the like-for-like number the champion is compared on.
 """
@@ -21,7 +24,12 @@ from models.churn.calibration import CalibrationChoice, choose_calibrator, sigmo
 from models.churn.config import ChurnConfig
 from models.churn.dataset import ChurnData, feature_matrix
 from models.churn.estimators import fit_estimator
-from models.churn.metrics import calibration_metrics, ranking_metrics, roc_auc
+from models.churn.metrics import (
+    bootstrap_intervals,
+    calibration_metrics,
+    ranking_metrics,
+    roc_auc,
+)
 from models.churn.reasons import load_interventions
 from models.churn.scorer import ChurnScorer
 
@@ -66,6 +74,7 @@ def fit_churn_model(config: ChurnConfig, data: ChurnData) -> FittedChurn:
     uncalibrated = calibration_metrics(y, sigmoid(raw))
     metrics = {
         **ranking_metrics(y, raw),
+        **bootstrap_intervals(y, raw, settings.bootstrap, config.seed),
         **calibration_metrics(y, choice.out_of_fold),
         "brier_uncalibrated": uncalibrated["brier"],
         "ece_uncalibrated": uncalibrated["ece"],

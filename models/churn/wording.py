@@ -67,17 +67,51 @@ EVENT_WORDS: dict[str, tuple[str, str, str, str]] = {
 OTHER = "other"
 
 
+Risky = Callable[[Columns], np.ndarray]  # -> bool array: the value reads as a risk
+
+
+def _always(get: Columns) -> np.ndarray:
+    """Every row (wordings whose rule lives in reasons.APPLIES_WHEN)."""
+    return np.ones(len(get("tenure_days")), dtype=bool)
+
+
 @dataclass(frozen=True)
 class Wording:
-    """How one feature is put into words: its reason key, the feature whose value it shows."""
+    """How one feature is put into words: its reason key, the feature whose value it shows,
+    and which rows' values read as a risk (a protective value is never shown as a reason)."""
 
     key: str
     shown: str
     render: Render
+    risky: Risky = _always
+
+
+# Engagement: fewer is the risk. Harm: any is the risk (dislikes, unfriending, ads, reports,
+# toxic replies, tickets).
+HARM_EVENTS = frozenset(
+    {
+        "dislike_given",
+        "friend_removed",
+        "ad_viewed",
+        "report_received",
+        "toxic_reply_received",
+        "ticket_opened",
+    }
+)
+
+
+def missing_word(feature: str) -> str:
+    """How a missing value reads: never (days since), not recorded (tenure), no (counts)."""
+    if feature.startswith("days_since_"):
+        return "never"
+    if feature == "tenure_days":
+        return "not recorded"
+    return "no"
 
 
 def format_values(feature: str, values: np.ndarray) -> np.ndarray:
-    """The member's value as the reasons print it: whole numbers, 1 decimal, percent, never."""
+    """The member's value as the reasons print it: whole numbers, 1 decimal, percent; a missing
+    value as missing_word (never, no, not recorded)."""
     values = np.asarray(values, dtype=np.float64)
     missing = np.isnan(values)
     safe = np.where(missing, 0.0, values)
@@ -87,7 +121,7 @@ def format_values(feature: str, values: np.ndarray) -> np.ndarray:
         text = np.char.mod("%.1f", safe).astype(object)
     else:
         text = _str(np.rint(safe))
-    return np.where(missing, "never", text).astype(object)
+    return np.where(missing, missing_word(feature), text).astype(object)
 
 
 def format_value(feature: str, value: float) -> str:
@@ -110,18 +144,69 @@ def _count_text(t: str, w: int, get: Columns, names: frozenset[str]) -> np.ndarr
     singular, plural, _, _ = EVENT_WORDS[t]
     n = get(f"n_{t}_{w}d")
     shown = format_values(f"n_{t}_{w}d", n)
-    text = shown + " " + _noun(n, singular, plural) + f" in the last {w} days"
+    text = np.where(
+        np.isnan(n),
+        f"no {plural} recorded in the last {w} days",
+        shown + " " + _noun(n, singular, plural) + f" in the last {w} days",
+    )
+    n = np.nan_to_num(n)
     if w == 30 and f"n_{t}_90d" in names:
         # The 60 days before the last 30, as a monthly rate.
-        before = (get(f"n_{t}_90d") - n) / 2
+        before = (np.nan_to_num(get(f"n_{t}_90d")) - n) / 2
         fell = f"{plural} fell from about " + _str(np.rint(before)) + " a month to " + shown
         return np.where(before >= n + 1, fell + " in the last 30 days", text)
     if w == 7 and f"n_{t}_14d" in names:
-        before = get(f"n_{t}_14d") - n
+        before = np.nan_to_num(get(f"n_{t}_14d")) - n
         return np.where(before > n, text + ", down from " + _str(before) + " the week before", text)
     if w == 90 and f"n_{t}_30d" in names:
-        return text + ", " + _str(get(f"n_{t}_30d")) + " of them in the last 30"
+        recent = np.nan_to_num(get(f"n_{t}_30d"))
+        return np.where(n > 0, text + ", " + _str(recent) + " of them in the last 30", text)
     return text
+
+
+def _count_risky(t: str, w: int, names: frozenset[str]) -> Risky:
+    """Which rows' counts read as a risk: any harm event; engagement that is missing, zero or
+    below the member's own earlier rate (never a busy member's count shown as a risk)."""
+
+    def risky(get: Columns) -> np.ndarray:
+        n = get(f"n_{t}_{w}d")
+        if t in HARM_EVENTS:
+            return np.nan_to_num(n) > 0
+        low = np.isnan(n) | (n == 0)
+        n = np.nan_to_num(n)
+        earlier = {30: (90, 2.0), 7: (14, 1.0), 14: (30, 16 / 14), 90: (90, 0.0)}.get(w)
+        if earlier is None or f"n_{t}_{earlier[0]}d" not in names or w == 90:
+            if w == 90 and f"n_{t}_30d" in names:
+                recent = np.nan_to_num(get(f"n_{t}_30d"))
+                return low | (recent < (n - recent) / 2)  # the last 30 days below the 60 before
+            return low
+        wider = np.nan_to_num(get(f"n_{t}_{earlier[0]}d"))
+        return low | (n < (wider - n) / earlier[1])
+
+    return risky
+
+
+def _active_days_text(get: Columns) -> np.ndarray:
+    """'active days fell from about 22 a month to 6 in the last 30 days', or 'active on only 6
+    of the last 30 days' (shows active_days_30d)."""
+    recent = get("active_days_30d")
+    shown = format_values("active_days_30d", recent)
+    recent = np.nan_to_num(recent)
+    before = (np.nan_to_num(get("active_days_90d")) - recent) / 2
+    fell = (
+        "active days fell from about " + _str(np.rint(before)) + " a month to " + shown
+    ) + " in the last 30 days"
+    low = "active on only " + shown + " of the last 30 days"
+    none = "no active days recorded in the last 30 days"
+    return np.where(recent == 0, none, np.where(before >= recent + 1, fell, low))
+
+
+def _active_days_risky(get: Columns) -> np.ndarray:
+    """Active days that fell from the member's earlier monthly rate, or are few (under 8 of
+    30 days, about two a week)."""
+    recent = np.nan_to_num(get("active_days_30d"))
+    before = (np.nan_to_num(get("active_days_90d")) - recent) / 2
+    return (before >= recent + 1) | (recent < 8)
 
 
 def _replies_text(w: int, get: Columns) -> np.ndarray:
@@ -181,9 +266,48 @@ def _since_text(t: str, get: Columns) -> np.ndarray:
     return np.where(np.isnan(days), "never " + never, f"last {singular} " + shown + " days ago")
 
 
-def _fixed(feature: str, before: str, after: str) -> Render:
-    """A sentence with the feature's value between two fixed phrases."""
-    return lambda get: before + format_values(feature, get(feature)) + after
+def _since_risky(t: str) -> Risky:
+    """Engagement: none for a week or more (or never); harm: some in the last 30 days."""
+
+    def risky(get: Columns) -> np.ndarray:
+        days = get(f"days_since_last_{t}")
+        if t in HARM_EVENTS:
+            return ~np.isnan(days) & (days <= 30)
+        return np.isnan(days) | (days >= 7)
+
+    return risky
+
+
+def _below(feature: str, limit: float, missing: bool = True) -> Risky:
+    """Rows whose value is below limit; a missing value is risky or not as given."""
+
+    def risky(get: Columns) -> np.ndarray:
+        values = get(feature)
+        return np.where(np.isnan(values), missing, values < limit)
+
+    return risky
+
+
+def _at_least(feature: str, limit: float, missing: bool) -> Risky:
+    """Rows whose value is at least limit; a missing value is risky or not as given."""
+
+    def risky(get: Columns) -> np.ndarray:
+        values = get(feature)
+        return np.where(np.isnan(values), missing, values >= limit)
+
+    return risky
+
+
+def _fixed(feature: str, before: str, after: str, missing: str | None = None) -> Render:
+    """A sentence with the feature's value between two fixed phrases (missing: the sentence
+    for a missing value)."""
+
+    def render(get: Columns) -> np.ndarray:
+        values = get(feature)
+        text = before + format_values(feature, values) + after
+        return text if missing is None else np.where(np.isnan(values), missing, text)
+
+    return render
 
 
 def _wording(feature: str, names: frozenset[str]) -> Wording:
@@ -196,25 +320,47 @@ def _wording(feature: str, names: frozenset[str]) -> Wording:
         return Wording("unanswered_posts", "n_post_30d", lambda get: _replies_text(30, get))
     if feature == "likes_received_per_post_30d" and "n_like_received_30d" in names:
         render = lambda get: _count_text("like_received", 30, get, names)  # noqa: E731
-        return Wording("little_recognition", "n_like_received_30d", render)
+        risky = _count_risky("like_received", 30, names)
+        return Wording("little_recognition", "n_like_received_30d", render, risky)
     if feature == "distinct_members_interacted_30d":
-        render = _fixed(feature, "interacted with ", " other members in the last 30 days")
-        return Wording("few_connections", feature, render)
+        render = _fixed(feature, "interacted with only ", " other members in the last 30 days")
+        return Wording("few_connections", feature, render, _below(feature, NEW_FEW_CONTACTS))
     if feature == "tenure_days":
-        return Wording("tenure", feature, _fixed(feature, "member for ", " days"))
+        render = _fixed(
+            feature,
+            "member for only ",
+            " days, still new",
+            missing="join date not recorded",
+        )
+        # An unknown join date is no risk anyone can act on: worded plainly, never a reason.
+        return Wording("tenure", feature, render, _below(feature, NEW_MEMBER_DAYS, False))
     if feature == "days_since_last_activity":
-        render = _fixed(feature, "no activity for ", " days")
-        return Wording("activity_falling", feature, render)
-    if match := re.fullmatch(r"active_days_(\d+)d", feature):
-        render = _fixed(feature, "active on ", f" of the last {match[1]} days")
-        return Wording("activity_falling", feature, render)
+        render = _fixed(feature, "no activity for ", " days", missing="no activity recorded")
+        return Wording("activity_falling", feature, render, _at_least(feature, 7, True))
+    if re.fullmatch(r"active_days_(\d+)d", feature) and "active_days_90d" in names:
+        return Wording("activity_falling", "active_days_30d", _active_days_text, _active_days_risky)
     if feature == "trend_activity_14d":
-        render = _fixed(feature, "activity in the last 14 days at ", " of the 14 days before")
-        return Wording("activity_falling", feature, render)
+        render = _fixed(
+            feature,
+            "activity in the last 14 days fell to ",
+            " of the 14 days before",
+            missing="no activity recorded in the last 28 days",
+        )
+        return Wording("activity_falling", feature, render, lambda get: ~(get(feature) >= 1))
     if (match := re.fullmatch(r"trend_(\w+)_14d", feature)) and match[1] in EVENT_WORDS:
         t = match[1]
-        return Wording(EVENT_WORDS[t][3], f"n_{t}_14d", lambda get: _trend_text(t, get))
+        trend_risky: Risky = (
+            (lambda get: ~(get(feature) <= 1))
+            if t in HARM_EVENTS
+            else (lambda get: ~(get(feature) >= 1))
+        )
+        render = lambda get: _trend_text(t, get)  # noqa: E731
+        return Wording(EVENT_WORDS[t][3], f"n_{t}_14d", render, trend_risky)
     return _event_wording(feature, names)
+
+
+NEW_MEMBER_DAYS = 90  # tenure reads as a risk only for members newer than this
+NEW_FEW_CONTACTS = 3  # fewer distinct members interacted with in 30 days reads as a risk
 
 
 def _event_wording(feature: str, names: frozenset[str]) -> Wording:
@@ -230,13 +376,14 @@ def _event_wording(feature: str, names: frozenset[str]) -> Wording:
     if key == "unused_points":
         return Wording(key, "points_balance", _points_text)
     if since:
-        return Wording(key, feature, lambda get: _since_text(t, get))
+        return Wording(key, feature, lambda get: _since_text(t, get), _since_risky(t))
     assert count is not None
     w = int(count[2])
     if t == "reply_received":
         # Whatever the window, the reason is worded over the 30 days it is checked on.
         return Wording(key, "n_post_30d", lambda get: _replies_text(30, get))
-    return Wording(key, feature, lambda get: _count_text(t, w, get, names))
+    render = lambda get: _count_text(t, w, get, names)  # noqa: E731
+    return Wording(key, feature, render, _count_risky(t, w, names))
 
 
 @lru_cache(maxsize=8)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,23 +21,33 @@ score_app = typer.Typer(help="Batch scoring with the champion models.", no_args_
 @train_app.command("churn")
 def train_churn_cmd(
     config: Annotated[
-        Path, typer.Option("--config", help="Experiment file, e.g. experiments/churn_lgbm.yaml.")
-    ],
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Experiment file, e.g. experiments/churn_lgbm.yaml (default: its settings, "
+            "label auto).",
+        ),
+    ] = None,
+    sets: Annotated[
+        list[str],
+        typer.Option("--set", help="Override a config key, e.g. --set label=activity; repeatable."),
+    ] = [],  # noqa: B006
     force: Annotated[
         bool, typer.Option(help="Make this version champion even if it does not win.")
     ] = False,
 ) -> None:
     """Train a churn model, log it to MLflow and register it as steward-churn."""
-    from models.churn.config import load_config
     from models.tracking import quiet_mlflow
     from pipelines.churn.train import train_churn, training_table
     from pipelines.output import console
 
     quiet_mlflow()
-    settings = load_config(config)
+    settings = churn_settings(config, sets)
     out = console()
-    with out.status(f"training {settings.name} ({settings.model.kind}, {settings.label} churn)"):
+    with out.status(f"training {settings.name} ({settings.model.kind})"):
         report = train_churn(settings, force=force)
+    for line in training_lines(report.data):
+        out.print(line)
     out.print(training_table([report]))
     verdict = "is now champion" if report.promoted else "registered; champion unchanged"
     out.print(
@@ -45,11 +55,61 @@ def train_churn_cmd(
     )
 
 
+def churn_settings(config: Path | None, sets: list[str]) -> Any:
+    """The churn config of a file (or the built-in defaults) with --set overrides applied."""
+    from models.churn.config import parse_config, resolve_paths
+    from models.config import read_yaml_mapping
+    from pipelines.experiments.config import apply_overrides, parse_sets
+
+    overrides = parse_sets(sets)
+    if config is None:
+        # The model section names its kind, so that --set model.num_leaves=15 has a model to set.
+        base = {"model": {"kind": "lgbm"}}
+        return parse_config(apply_overrides(base, overrides), source="--set")
+    raw = apply_overrides(read_yaml_mapping(config), overrides)
+    source = f"{config} (--set)" if overrides else str(config)
+    return resolve_paths(parse_config(raw, source=source), config.parent)
+
+
+def training_lines(found: dict[str, Any]) -> list[str]:
+    """What the model learned from: label and why, data end, dates, rows and churners."""
+    if not found:
+        return []
+    dates = found.get("train_dates", [])
+    shown = ", ".join(dates) if len(dates) <= 8 else f"{dates[0]} .. {dates[-1]}"
+    feature_config = found.get("feature_config") or {}
+    return [
+        f"label: {found.get('label_reason') or found.get('label')}",
+        f"labels known up to {feature_config.get('data_end')} (the features' data end)",
+        f"training: {len(dates)} dates ({shown}), {found['train_rows']:,} rows, "
+        f"{found['train_positives']:,} churners",
+        f"validation: {found['valid_date']}, {found['valid_rows']:,} rows, "
+        f"{found['valid_positives']:,} churners",
+    ]
+
+
 @score_app.command("members")
 def score_members_cmd(
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="Observation date YYYY-MM-DD (default: the latest built)."),
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="Score every built date from this one (into the scored history)."
+        ),
+    ] = None,
+    stop: Annotated[
+        str | None,
+        typer.Option("--to", help="With --from: the last date (default: the latest built)."),
+    ] = None,
+    model_version: Annotated[
+        str | None,
+        typer.Option("--model-version", help="Score with this registered version."),
+    ] = None,
+    alias: Annotated[
+        str | None, typer.Option("--alias", help="Score with the version this alias names.")
     ] = None,
     engine: Annotated[
         str,
@@ -69,9 +129,9 @@ def score_members_cmd(
         ),
     ] = None,
 ) -> None:
-    """Score every active member with the churn champion and write the at-risk table."""
+    """Score the members who can still churn and write the at-risk table and scored history."""
     from models.tracking import quiet_mlflow
-    from pipelines.churn.train import score_members
+    from pipelines.churn.train import score_members, score_range
     from pipelines.output import console
 
     if engine not in ("local", "spark"):
@@ -80,9 +140,24 @@ def score_members_cmd(
         raise ValueError("--master chooses where --engine spark runs: give --engine spark too")
     if lake is not None and engine != "spark":
         raise ValueError("--lake is read by --engine spark; local scoring reads STEWARD_HOME/lake")
+    if (start or stop) and (as_of or engine == "spark"):
+        raise ValueError("--from/--to score a range locally: leave out --as-of and --engine")
+    if stop and not start:
+        raise ValueError("--to ends a range: give --from DATE too")
+    if (model_version or alias) and engine == "spark":
+        raise ValueError("--model-version and --alias score locally: leave out --engine spark")
     quiet_mlflow()
-    day = _parse_date(as_of) if as_of else None
     out = console()
+    if start:
+        first = _parse_date(start, "--from")
+        last = _parse_date(stop, "--to") if stop else date.max
+        with out.status("scoring members date by date"):
+            reports = score_range(first, last, version=model_version, alias=alias)
+        for report in reports:
+            out.print(_score_line(report, "scored history"))
+        out.print(f"the at-risk table holds {reports[-1].as_of} ({reports[-1].path.parent})")
+        return
+    day = _parse_date(as_of) if as_of else None
     with out.status(f"scoring members with reasons ({engine})"):
         if engine == "spark":
             from features.lake.uri import open_lake_at
@@ -90,11 +165,67 @@ def score_members_cmd(
 
             report = score_members_spark(as_of=day, lake=open_lake_at(lake), master=master)
         else:
-            report = score_members(as_of=day)
+            report = score_members(as_of=day, version=model_version, alias=alias)
+    out.print(_score_line(report, str(report.path)))
+
+
+def _score_line(report: Any, where: str) -> str:
+    """What one scored date wrote, and who was left out and why."""
     tiers = ", ".join(f"{n:,} {t}" for t, n in report.tiers.items())
-    out.print(
+    line = (
         f"scored {report.rows:,} members as of {report.as_of} with steward-churn "
-        f"v{report.model_version} in {report.seconds:.1f} s ({tiers}); wrote {report.path}"
+        f"v{report.model_version} in {report.seconds:.1f} s ({tiers}); wrote {where}"
+    )
+    for reason, n in report.left_out.items():
+        line += f"\n  left out {n:,} members: {reason}"
+    return line
+
+
+@score_app.command("backtest")
+def score_backtest_cmd(
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            help="The feature build whose labels judge the scores (default: "
+            "STEWARD_HOME/features/member_features; rebuild it later for closed labels)."
+        ),
+    ] = None,
+) -> None:
+    """ROC-AUC, PR-AUC and lift per scored date (with 95% intervals) against closed labels."""
+    from models.churn.scored_backtest import backtest_history
+    from pipelines.churn.train import history_dir
+    from pipelines.output import console, rows_table
+    from pipelines.steps import features_dir
+
+    if not history_dir().is_dir():
+        raise ValueError("no scored history: run `steward score members --from DATE` first")
+    found = backtest_history(history_dir(), features or features_dir())
+    rows = []
+    for d in found:
+        m = d.metrics
+        rows.append(
+            [
+                d.as_of.isoformat(),
+                d.label,
+                d.model_versions,
+                d.rows,
+                d.churners,
+                f"{m['roc_auc']:.3f} ({m.get('roc_auc_ci_low', float('nan')):.3f}-"
+                f"{m.get('roc_auc_ci_high', float('nan')):.3f})"
+                if m
+                else d.note,
+                f"{m['pr_auc']:.3f}" if m else "",
+                f"{m['lift_top_decile']:.2f} ({m.get('lift_ci_low', float('nan')):.2f}-"
+                f"{m.get('lift_ci_high', float('nan')):.2f})"
+                if m
+                else "",
+            ]
+        )
+    columns = ["as_of", "label", "version", "rows", "churners", "ROC-AUC (95% CI)", "PR-AUC"]
+    console().print(
+        rows_table(
+            "backtest: scored history against closed labels", [*columns, "lift@10% (95% CI)"], rows
+        )
     )
 
 
@@ -157,9 +288,9 @@ def at_risk_cmd(
     console().print(at_risk_table(found, f"{len(found):,} members most at risk"))
 
 
-def _parse_date(text: str) -> date:
+def _parse_date(text: str, option: str = "--as-of") -> date:
     """A YYYY-MM-DD date, or a one-line error."""
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"--as-of {text!r} is not a date like 2026-03-01") from None
+        raise ValueError(f"{option} {text!r} is not a date like 2026-03-01") from None

@@ -175,7 +175,20 @@ def features_build(
     lookback: Annotated[int, typer.Option(help="Days of activity that make a member active.")] = 30,
     data_end: Annotated[
         str | None,
-        typer.Option(help="Last day the data is complete for (default: the last event day)."),
+        typer.Option(
+            help="Last day the data is complete for (default: the earliest of the tables' "
+            "last days, printed)."
+        ),
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help="With --every: the first observation date (YYYY-MM-DD)."),
+    ] = None,
+    stop: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="With --every: the last observation date (default: the data end)."
+        ),
     ] = None,
     engine: Annotated[
         str,
@@ -204,6 +217,8 @@ def features_build(
     """Build point-in-time member features and churn labels."""
     from features.members.definition import ENGINES, Engine
 
+    if (start or stop) and not every:
+        raise UserError("--from and --to bound --every: give --every 7d too")
     if bool(as_of) == bool(every):
         raise UserError("give either --as-of DATE (repeatable) or --every 14d")
     if engine not in (*ENGINES, "spark"):
@@ -223,6 +238,19 @@ def features_build(
     check_format(fmt)
 
     end = _parse_date(data_end, "--data-end") if data_end else None
+    end = _announce_data_end(end, lake, engine)
+    if every_days is not None and (start or stop):
+        from pipelines.steps import dates_between
+
+        first = _parse_date(start, "--from") if start else None
+        last = _parse_date(stop, "--to") if stop else end
+        if last is None:
+            raise UserError("give --to DATE: the lake's data end is not known here")
+        try:
+            dates = dates_between(first, last, every_days)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        every_days = None
     if engine == "spark":
         from features.lake.uri import open_lake_at
         from features.members.definition import FeatureConfig
@@ -239,6 +267,30 @@ def features_build(
     chosen: Engine = "sql" if engine == "sql" else "arrays"
     report = build_features_step(dates, every_days, horizon, lookback, end, chosen)
     show(features_table(report), fmt)
+
+
+def _announce_data_end(end: date | None, lake: str | None, engine: str) -> date | None:
+    """The given data end, else the lake's default one, printed with a warning if uneven."""
+    from features.lake.store import Lake
+    from pipelines.output import console
+    from pipelines.steps import default_data_end
+
+    if end is not None:
+        console().print(f"data end {end} (--data-end)")
+        return end
+    if engine == "spark" and lake is not None:
+        from features.lake.uri import is_uri
+
+        if is_uri(lake):
+            return None  # the Spark build finds its own (the last event day)
+    found = default_data_end(Lake(Path(lake)) if lake else Lake.default())
+    if found.day is None:
+        return None
+    console().print(found.explain())
+    warning = found.warning()
+    if warning:
+        console().print(f"[yellow]warning:[/yellow] {warning}")
+    return found.day
 
 
 def _parse_date(text: str, option: str = "--as-of") -> date:

@@ -49,9 +49,11 @@ class ChurnTask:
         """Fit, log everything and the model, apply the champion rule, log the top reasons."""
         import mlflow
 
+        from models.churn.labels import with_data_label
         from models.churn.train import fit_churn_model
         from pipelines.churn.train import log_and_register
 
+        config = with_data_label(config, data.label)
         progress(f"fitting {config.model.kind} on {len(data.train):,} rows")
         fitted = fit_churn_model(config, data)
         progress("logging plots and the model")
@@ -68,9 +70,11 @@ class ChurnTask:
         """Fit and log params and metrics only: trials skip plots and the model."""
         import mlflow
 
+        from models.churn.labels import with_data_label
         from models.churn.runs import flat_params
         from models.churn.train import fit_churn_model
 
+        config = with_data_label(config, data.label)
         fitted = fit_churn_model(config, data)
         mlflow.log_params(flat_params(config))
         mlflow.log_metrics(fitted.metrics)

@@ -27,7 +27,10 @@ def test_shipped_configs_load_with_paths_beside_them() -> None:
         ({"modle": {"kind": "lgbm"}}, "config: modle: unknown key"),
         ({"model": {"kind": "lgbm", "num_leafs": 7}}, "config: model.num_leafs: unknown key"),
         ({"model": {"kind": "xgboost"}}, "config: model: "),
-        ({"label": "revenue"}, "config: label: Input should be 'activity' or 'subscription'"),
+        (
+            {"label": "revenue"},
+            "config: label: Input should be 'auto', 'activity' or 'subscription'",
+        ),
         ({"tiers": {"high": 0.2, "medium": 0.4}}, "config: tiers: Value error, tiers.medium"),
         ({"model": {"kind": "logreg", "penalty": "l3"}}, "config: model.penalty: "),
     ],

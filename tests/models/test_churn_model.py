@@ -136,6 +136,23 @@ def test_every_reason_carries_the_members_own_value(
     assert checked > len(data.valid)  # most members get several reasons
 
 
+def test_no_reason_reads_as_loyalty(scored: list[pd.DataFrame]) -> None:
+    # A rising trend or many active days is a reason to stay, whatever the trees gave it.
+    import re
+
+    texts = [t for out in scored for reasons in out["reasons"] for t in reasons]
+    assert texts
+    assert not [t for t in texts if " went from " in t]
+    busy = [
+        t
+        for t in texts
+        if (found := re.fullmatch(r"active on only (\d+) of the last 30 days", t))
+        and int(found[1]) >= 8
+    ]
+    assert busy == []
+    assert not [t for t in texts if "never days" in t or (t.startswith("never ") and "in the" in t)]
+
+
 def test_no_ticket_reason_without_an_unresolved_ticket(
     scored: list[pd.DataFrame], data: ChurnData
 ) -> None:

@@ -10,7 +10,13 @@ import pytest
 
 from features.members.definition import FEATURE_COLUMNS
 from features.schemas import EVENT_TYPES
-from models.churn.reasons import DEFAULT_INTERVENTIONS, Reasons, explain, load_interventions
+from models.churn.reasons import (
+    DEFAULT_INTERVENTIONS,
+    DRIVER_INTERVENTIONS,
+    Reasons,
+    explain,
+    load_interventions,
+)
 from models.churn.wording import EVENT_WORDS, OTHER, format_value, reason_keys, wordings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +45,8 @@ def reasons_for(
             contrib[i, FEATURE_COLUMNS.index(feature)] = value
     x = frame[FEATURE_COLUMNS].to_numpy(dtype=np.float64)
     index = {c: i for i, c in enumerate(FEATURE_COLUMNS)}
-    return explain(lambda c: x[:, index[c]], contrib, FEATURE_COLUMNS, DEFAULT_INTERVENTIONS, top_k)
+    actions = load_interventions(None)  # the defaults, driver-specific lines included
+    return explain(lambda c: x[:, index[c]], contrib, FEATURE_COLUMNS, actions, top_k)
 
 
 def test_every_feature_and_event_type_has_words() -> None:
@@ -115,7 +122,7 @@ def test_only_risk_raising_keys_in_order_up_to_top_k() -> None:
     texts = found.lists("texts")[0]
     assert texts[0] == "1200 loyalty points unused, never redeemed"
     assert texts[1] == "4 toxic replies in the last 30 days"
-    assert texts[2] == "member for 12 days"
+    assert texts[2] == "member for only 12 days, still new"
 
 
 def test_contributions_of_a_key_add_up() -> None:
@@ -130,15 +137,125 @@ def test_format_value() -> None:
     assert format_value("trend_activity_14d", 0.2) == "20%"
     assert format_value("replies_received_per_post_30d", 0.25) == "0.2"
     assert format_value("days_since_last_post", float("nan")) == "never"
+    assert format_value("n_post_30d", float("nan")) == "no"
     assert format_value("n_post_30d", 12.0) == "12"
 
 
 def test_interventions_file_covers_every_reason_and_overrides(tmp_path: Path) -> None:
     shipped = load_interventions(ROOT / "experiments" / "interventions.yaml")
-    assert set(shipped) == set(DEFAULT_INTERVENTIONS) == set(reason_keys())
+    # Every reason key, plus the driver-specific KEY.TOPIC actions (issue 20).
+    assert set(DEFAULT_INTERVENTIONS) == set(reason_keys())
+    assert set(shipped) == set(DEFAULT_INTERVENTIONS) | set(DRIVER_INTERVENTIONS)
+    text = (ROOT / "experiments" / "interventions.yaml").read_text()
+    assert all(f"\n{key}:" in text or text.startswith(f"{key}:") for key in shipped)
     custom = tmp_path / "i.yaml"
     custom.write_text("tickets_unresolved: call them today\n")
     assert load_interventions(custom)["tickets_unresolved"] == "call them today"
     custom.write_text("tickets_unresovled: call them\n")
     with pytest.raises(ValueError, match="unknown reason key 'tickets_unresovled'"):
         load_interventions(custom)
+    custom.write_text("activity_falling.logins: call them\n")
+    with pytest.raises(ValueError, match=r"unknown reason key 'activity_falling\.logins'"):
+        load_interventions(custom)
+
+
+def test_a_reason_says_what_changed() -> None:
+    # 66 active days over the 60 days before the last 30 (33 a month), 6 in the last 30.
+    row = member(active_days_30d=6, active_days_90d=72)
+    found = reasons_for([row], [{"active_days_90d": 0.5}])
+    assert found.lists("texts") == [
+        ["active days fell from about 33 a month to 6 in the last 30 days"]
+    ]
+    assert found.lists("drivers") == [["active_days_30d"]]
+    # Logins: 45 over the 60 days before (22 a month), 3 in the last 30.
+    row = member(n_login_30d=3, n_login_90d=48)
+    found = reasons_for([row], [{"n_login_30d": 0.4}])
+    assert found.lists("texts") == [["logins fell from about 22 a month to 3 in the last 30 days"]]
+
+
+def test_a_protective_value_is_never_a_reason() -> None:
+    # Active on 25 of the last 30 days and 72 of 90, logging in more than before: the model
+    # may give these features a positive contribution (trees do), but they read as loyalty.
+    busy = member(
+        active_days_30d=25,
+        active_days_90d=72,
+        n_login_30d=40,
+        n_login_90d=90,
+        days_since_last_activity=0,
+        days_since_last_login=0,
+        trend_login_14d=1.5,
+        tenure_days=900,
+        distinct_members_interacted_30d=12,
+    )
+    push = {
+        "active_days_90d": 0.6,
+        "n_login_30d": 0.5,
+        "days_since_last_login": 0.4,
+        "days_since_last_activity": 0.3,
+        "trend_login_14d": 0.3,
+        "tenure_days": 0.3,
+        "distinct_members_interacted_30d": 0.2,
+    }
+    assert reasons_for([busy], [push]).lists("texts") == [[]]
+    # The same pushes on a member whose numbers do read as risk give reasons.
+    quiet = member(
+        active_days_30d=2,
+        active_days_90d=30,
+        days_since_last_activity=12,
+        tenure_days=20,
+    )
+    texts = reasons_for([quiet], [push]).lists("texts")[0]
+    assert "active days fell from about 14 a month to 2 in the last 30 days" in texts
+
+
+def test_missing_values_are_worded_plainly() -> None:
+    row = member(
+        n_login_7d=float("nan"),
+        tenure_days=float("nan"),
+        days_since_last_activity=float("nan"),
+    )
+    pushes = [
+        {"n_login_7d": 0.5, "tenure_days": 0.3},
+        {"days_since_last_activity": 0.4, "tenure_days": 0.3},
+    ]
+    # An unknown join date is never a reason; the missing counts read plainly.
+    texts = reasons_for([row, row], pushes).lists("texts")
+    assert texts == [["no logins recorded in the last 7 days"], ["no activity recorded"]]
+    assert format_value("tenure_days", float("nan")) == "not recorded"
+    assert format_value("n_login_7d", float("nan")) == "no"
+    words = wordings(tuple(FEATURE_COLUMNS))
+    get = lambda c: np.array([row[c]])  # noqa: E731
+    assert words["tenure_days"].render(get).tolist() == ["join date not recorded"]
+
+
+def test_interventions_follow_each_members_own_driver() -> None:
+    rows = [
+        member(n_login_30d=1, n_login_90d=40),
+        member(active_days_30d=1, active_days_90d=40),
+        member(n_message_sent_30d=0, n_message_sent_90d=20),
+        member(n_comment_30d=0, n_comment_90d=30),
+    ]
+    pushes = [
+        {"n_login_30d": 1.0},
+        {"active_days_30d": 1.0},
+        {"n_message_sent_30d": 1.0},
+        {"n_comment_30d": 1.0},
+    ]
+    found = reasons_for(rows, pushes)
+    assert [k[0] for k in found.lists("keys")] == [
+        "activity_falling",
+        "activity_falling",
+        "few_connections",
+        "activity_falling",
+    ]
+    actions = [a[0] for a in found.lists("interventions")]
+    assert actions == [
+        DRIVER_INTERVENTIONS["activity_falling.login"],
+        DRIVER_INTERVENTIONS["activity_falling.active_days"],
+        DRIVER_INTERVENTIONS["few_connections.message_sent"],
+        DRIVER_INTERVENTIONS["activity_falling.comment"],
+    ]
+    assert len(set(actions)) == 4
+    # A driver with no specific line falls back to its key's action.
+    found = reasons_for([member(n_post_30d=0, n_post_90d=12)], [{"n_post_30d": 1.0}])
+    assert found.lists("interventions")[0] == [DEFAULT_INTERVENTIONS["posts_falling"]]

@@ -23,6 +23,7 @@ from features.members.store import read_features
 from features.scores.at_risk import at_risk, at_risk_path
 from models.champions import load_churn_champion
 from models.churn.config import MODEL_NAME
+from models.churn.dataset import read_metadata
 from models.churn.scorer import ChurnScorer
 from models.registry import champion_version, set_champion
 from pipelines.churn.train import demo_churn, score_members, train_churn
@@ -221,3 +222,43 @@ def test_at_risk_cli_csv_and_errors(demo_output: str, features: Path, tmp_path: 
     assert printed.exit_code == 0 and "3 members most at risk" in printed.output
     bad = runner.invoke(cli(), ["at-risk", "--segment", "channel"])
     assert isinstance(bad.exception, ValueError) and "KEY=VALUE" in str(bad.exception)
+
+
+def test_score_range_writes_history_and_scores_with_a_chosen_version(
+    demo_output: str, features: Path
+) -> None:
+    from datetime import date
+
+    from models.churn.scored_backtest import backtest_history, history_dates
+    from pipelines.churn.train import history_dir, score_range
+
+    built = sorted(date.fromisoformat(d) for d in read_metadata(features)["as_of"])
+    reports = score_range(built[-4], built[-1], features=features, version="1")
+    assert [r.as_of for r in reports] == built[-4:]
+    assert history_dates(history_dir())[-4:] == built[-4:]
+    table = pd.read_parquet(at_risk_path())
+    # The at-risk table holds the latest date only, scored by the version asked for.
+    assert set(table["as_of"]) == {built[-1]} and set(table["model_version"]) == {"1"}
+    MlflowClient().set_registered_model_alias(MODEL_NAME, "challenger", "2")
+    score_members(as_of=built[-2], features=features, alias="challenger")
+    again = pd.read_parquet(history_dir() / f"as_of={built[-2]}" / "part-0.parquet")
+    assert set(again["model_version"]) == {"2"}  # a rescore replaces that date only
+    with pytest.raises(ValueError, match="has no alias 'nobody'"):
+        score_members(features=features, alias="nobody")
+    with pytest.raises(ValueError, match="no feature dates from"):
+        score_range(date(1999, 1, 1), date(1999, 2, 1), features=features)
+    judged = {d.as_of: d for d in backtest_history(history_dir(), features)}
+    closed = [d for d in built[-4:] if judged[d].metrics]
+    open_ = [d for d in built[-4:] if not judged[d].metrics]
+    # 14-day dates back from the data end and a 30-day horizon: only the date 42 days before
+    # the end has closed labels; the last three are still open.
+    assert len(closed) == 1 and len(open_) == 3
+    for day in closed:
+        m = judged[day].metrics
+        assert m["roc_auc_ci_low"] <= m["roc_auc"] <= m["roc_auc_ci_high"]
+        assert m["roc_auc"] > 0.85 and m["lift_ci_low"] > 1.5
+    assert judged[open_[0]].note.startswith("labels not closed")
+    args = ["score", "backtest", "--features", str(features)]
+    shown = CliRunner().invoke(cli(), args, env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert str(closed[0]) in shown.output and "labels not closed" in shown.output

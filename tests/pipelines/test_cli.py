@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from features.lake.store import Lake
@@ -51,6 +53,18 @@ def test_features_build_with_either_engine_writes_the_same_files(tmp_path: Path)
         written[engine] = read_features(home / "features" / "member_features")
     assert written["arrays"].num_rows > 0
     assert written["arrays"].equals(written["sql"])
+    # The simulator has no subscriptions: the data end is the last event day, and it is said.
+    assert "data end " in result.stdout and "earliest of the tables' last days" in result.stdout
+    first = min(written["arrays"]["as_of"].to_pylist())
+    last = first + timedelta(days=28)
+    ranged = steward_main(
+        "features", "build", "--from", str(first), "--to", str(last), "--every", "7d", home=home
+    )
+    assert ranged.returncode == 0, ranged.stderr
+    built = json.loads((home / "features" / "member_features" / "_features.json").read_text())
+    assert built["as_of"] == [str(first + timedelta(days=7 * k)) for k in range(5)]
+    unbounded = steward_main("features", "build", "--from", str(first), home=home)
+    assert unbounded.returncode == 1 and "give --every 7d too" in unbounded.stderr
     wrong = steward_main("features", "build", "--every", "14d", "--engine", "spork", home=home)
     assert wrong.returncode == 1
     assert (

@@ -1,0 +1,81 @@
+"""Backtest from the scored history: what the scores said then against the labels known now.
+
+`steward score members --from --to` keeps each date's scores; once a date's label window has
+closed (a later feature build with a later data end), its scores are judged: ROC-AUC, PR-AUC
+and top-decile lift per date, with bootstrap confidence intervals. Dates whose labels are still
+open are listed as such, not judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from features.members.store import read_features
+from models.churn.dataset import complete_dates, read_metadata
+from models.churn.metrics import bootstrap_intervals, ranking_metrics
+
+
+@dataclass(frozen=True)
+class ScoredDate:
+    """One scored date judged against its closed labels (metrics empty: not judged, see note)."""
+
+    as_of: date
+    label: str
+    model_versions: str
+    rows: int
+    churners: int
+    metrics: dict[str, float]
+    note: str = ""
+
+
+def history_dates(history: Path) -> list[date]:
+    """The dates the scored history holds."""
+    found = []
+    for folder in Path(history).glob("as_of=*"):
+        try:
+            found.append(date.fromisoformat(folder.name.removeprefix("as_of=")))
+        except ValueError:
+            continue  # not a partition of ours
+    return sorted(found)
+
+
+def read_scored(history: Path, day: date) -> pd.DataFrame:
+    """One date's scores: member_id, probability, label, model_version."""
+    path = Path(history) / f"as_of={day.isoformat()}" / "part-0.parquet"
+    columns = ["member_id", "probability", "label", "model_version"]
+    return pq.read_table(path, columns=columns).to_pandas()
+
+
+def backtest_history(
+    history: Path, features: Path, resamples: int = 200, seed: int = 0
+) -> list[ScoredDate]:
+    """Each scored date against the labels of the feature build at features."""
+    closed = set(complete_dates(read_metadata(features)))
+    out = []
+    for day in history_dates(history):
+        scores = read_scored(history, day)
+        label = str(scores["label"].iloc[0]) if len(scores) else "activity"
+        versions = ",".join(sorted(set(scores["model_version"].astype(str))))
+        if day not in closed:
+            note = "labels not closed yet (rebuild the features with a later data end)"
+            out.append(ScoredDate(day, label, versions, len(scores), 0, {}, note))
+            continue
+        column = f"churned_{label}"
+        labels = read_features(features, [day]).select(["member_id", column]).to_pandas()
+        joined = scores.merge(labels.dropna(), on="member_id", how="inner")
+        y = joined[column].to_numpy(dtype=np.int64)
+        p = joined["probability"].to_numpy(dtype=np.float64)
+        churners = int(y.sum())
+        if churners == 0 or churners == len(y):
+            note = "one class only among the scored members: nothing to rank"
+            out.append(ScoredDate(day, label, versions, len(y), churners, {}, note))
+            continue
+        metrics = {**ranking_metrics(y, p), **bootstrap_intervals(y, p, resamples, seed)}
+        out.append(ScoredDate(day, label, versions, len(y), churners, metrics))
+    return out
