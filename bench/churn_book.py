@@ -210,9 +210,13 @@ def book_metrics(data: BookData, obs: pd.DataFrame, scheme: Scheme) -> pd.DataFr
     rows = index[obs["account_id"]].to_numpy()
     out: dict[str, np.ndarray] = {}
     cums = {}
+    width = max(int(metric_day.max()) + 1, *(c.shape[1] for c in data.counts.values()))
+    daily = {  # days after the last event count 0
+        name: np.pad(c, ((0, 0), (0, width - c.shape[1]))) for name, c in data.counts.items()
+    }
     for name in BOOK_EVENTS:
-        cum = np.zeros((len(data.accounts), data.counts[name].shape[1] + 1), dtype=np.int64)
-        np.cumsum(data.counts[name], axis=1, out=cum[:, 1:])
+        cum = np.zeros((len(data.accounts), width + 1), dtype=np.int64)
+        np.cumsum(daily[name], axis=1, out=cum[:, 1:])
         cums[name] = cum
         out[f"{name}_per_month"] = _window(cum, rows, metric_day, COUNT_DAYS)
     out["account_tenure"] = _tenure(data, obs["account_id"].to_numpy(), metric_day)
@@ -229,7 +233,7 @@ def book_metrics(data: BookData, obs: pd.DataFrame, scheme: Scheme) -> pd.DataFr
         before > 0, _ratio(out["newfriend_per_month"], before) - 1.0, 0.0
     )
     # Listing 7.6 counts events on the metric day itself (event_time::date <= metric date).
-    seen = data.counts["newfriend"] > 0
+    seen = daily["newfriend"] > 0
     last = np.where(seen, np.arange(seen.shape[1]), -1)
     last = np.maximum.accumulate(last, axis=1)[rows, metric_day]
     out["days_since_newfriend"] = np.where(last >= 0, metric_day - last, 0).astype(np.float64)
