@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from features.lake.data_end import data_end_of
-from features.members.eligibility import INACTIVE, NOT_SUBSCRIBED, can_still_leave, subscribed_on
 from features.lake.store import Lake
+from features.members.eligibility import INACTIVE, NOT_SUBSCRIBED, can_still_leave, subscribed_on
 from features.schemas import EVENTS, SUBSCRIPTIONS
 from models.churn.config import ChurnConfig, ValidationSettings
 from models.churn.dataset import load_churn_data, read_metadata

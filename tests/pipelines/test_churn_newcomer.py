@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.members.eligibility import subscribed_on
 from features.lake.store import Lake
+from features.members.eligibility import subscribed_on
 from features.scores.at_risk import at_risk_path
 from models.churn.scored_backtest import backtest_history
 from pipelines.churn.train import history_dir
