@@ -7,7 +7,7 @@ trained on Davidson and Jigsaw, so those two columns flatter it. Speed is posts/
 batches and the p50/p99 latency of one post at a time.
 
 alt-profanity-check pins its own scikit-learn, so it runs in its own virtual environment
-(created under ~/.cache/steward/bench-venvs on first use) in a subprocess.
+(.venv-apc in the checkout, see README) in a subprocess; without it its rows stay empty.
 
 Run: `python -m bench.toxicity` (trains both models: about 10 minutes on 2 cores), or give
 `--linear-uri/--minilm-uri models:/...` to benchmark registered models.
@@ -32,12 +32,8 @@ from rich.table import Table
 from sklearn.metrics import roc_auc_score
 
 ROOT = Path(__file__).resolve().parents[1]
-PROFANITY_VENV = (
-    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    / "steward"
-    / "bench-venvs"
-    / "profanity"
-)
+# alt-profanity-check pins its own scikit-learn: it lives in its own venv, never in steward's.
+PROFANITY_VENV = ROOT / ".venv-apc"
 SPLITS = ("davidson", "stormfront", "cold", "jigsaw")
 TARGETS = {"linear": 5_000.0, "transformer": 200.0}  # posts/s batched; transformer p99 <= 30 ms
 
@@ -65,22 +61,15 @@ print(json.dumps({"probs": probs, "texts_per_s": best, "p50_ms": float(np.percen
 
 
 def ensure_profanity_venv(console: Console) -> Path | None:
-    """The python of a venv with alt-profanity-check, created on first use; None if impossible."""
+    """The python of the alt-profanity-check venv (.venv-apc); None, saying so, when absent."""
     python = PROFANITY_VENV / "bin" / "python"
     if python.exists():
         return python
-    console.print(f"creating {PROFANITY_VENV} with alt-profanity-check (first run only) ...")
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(PROFANITY_VENV)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "alt-profanity-check"],
-            check=True,
-            timeout=600,
-        )
-    except (subprocess.SubprocessError, OSError) as exc:
-        console.print(f"[yellow]alt-profanity-check unavailable ({exc}); its columns stay empty[/]")
-        return None
-    return python
+    console.print(
+        f"[yellow]alt-profanity-check absent: its rows stay empty. Create its venv with "
+        f"`python -m venv {PROFANITY_VENV} && {PROFANITY_VENV}/bin/pip install alt-profanity-check`[/]"
+    )
+    return None
 
 
 def run_profanity(python: Path, texts: list[str], speed_texts: list[str]) -> dict[str, Any]:

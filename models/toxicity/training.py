@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from models.toxicity.config import ThresholdConfig, ToxicityConfig
 from models.toxicity.linear import LinearToxicity
 from models.toxicity.scoring import EnglishRoute, ToxicityScorer, routed_language
-from models.toxicity.thresholds import fit_threshold_table
+from models.toxicity.thresholds import Thresholds, fit_threshold_table
 
 Log = Callable[[str], None]
 
@@ -45,7 +45,20 @@ def fit_linear(train: pd.DataFrame, config: ToxicityConfig) -> LinearToxicity:
         max_iter=lc.max_iter,
         min_positives=config.data.min_positives,
     )
-    return model.fit(train["text"].tolist(), train[config.labels], train["lang"].tolist())
+    weight = community_weights(train["source"], config.data.community_weight)
+    return model.fit(
+        train["text"].tolist(), train[config.labels], train["lang"].tolist(), sample_weight=weight
+    )
+
+
+COMMUNITY_SOURCES = ("community", "lake")
+
+
+def community_weights(sources: pd.Series, weight: float) -> np.ndarray | None:
+    """Each of a community's own decisions counts `weight` times a corpus row (None: all 1)."""
+    if weight == 1.0:
+        return None
+    return np.where(sources.isin(COMMUNITY_SOURCES).to_numpy(), weight, 1.0)
 
 
 def balanced_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -198,3 +211,5 @@ def set_thresholds(
         config.prevalence,
     )
     scorer.review_labels = list(config.review_labels)
+    for lang, fixed in config.fixed.items():
+        scorer.thresholds.setdefault("toxicity", {})[lang] = Thresholds(fixed.review, fixed.block)
