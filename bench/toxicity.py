@@ -9,6 +9,9 @@ batches and the p50/p99 latency of one post at a time.
 alt-profanity-check pins its own scikit-learn, so it runs in its own virtual environment
 (.venv-apc in the checkout, see README) in a subprocess; without it its rows stay empty.
 
+It first prints the leave-one-source-out tables of bench.toxicity_loso (identity bias and
+the adaptation curve included; `--skip-loso` leaves them out).
+
 Run: `python -m bench.toxicity` (trains both models: about 10 minutes on 2 cores), or give
 `--linear-uri/--minilm-uri models:/...` to benchmark registered models.
 """
@@ -162,11 +165,24 @@ def main() -> None:
         help="benchmark this logged/registered model (or a folder saved by a previous run)",
     )
     parser.add_argument("--skip-minilm", action="store_true")
+    parser.add_argument(
+        "--skip-loso", action="store_true", help="skip the leave-one-source-out tables"
+    )
+    parser.add_argument(
+        "--adapt",
+        default="hatexplain,cold",
+        help="left-out sources of the adaptation curve (bench.toxicity_loso --adapt)",
+    )
     parser.add_argument("--skip-profanity", action="store_true")
     parser.add_argument("--speed-texts", type=int, default=2_000)
     parser.add_argument("--out", type=Path, default=ROOT / ".steward" / "bench" / "toxicity.json")
     args = parser.parse_args()
     console = Console()
+    if not args.skip_loso:
+        # Generalisation first: the tables models and thresholds are chosen by.
+        from bench.toxicity_loso import main as loso
+
+        loso(["--adapt", args.adapt] if args.adapt else [])
 
     from features.corpora import real_data_available
     from models.toxicity.config import load_config

@@ -42,6 +42,7 @@ from features.corpora import LOSO_SOURCES, load_corpus, split_corpus
 from models.toxicity.config import LinearConfig
 from models.toxicity.linear import LinearToxicity
 from models.toxicity.thresholds import Thresholds, choose_thresholds, source_weights
+from models.toxicity.training import training_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 APC_VENV = ROOT / ".venv-apc"
@@ -96,7 +97,11 @@ def fit_linear(
         C=cfg.C,
         max_iter=cfg.max_iter,
     )
-    w = None if weight is None else np.asarray(weight)[known]
+    if weight is None:
+        w = training_weights(train, 1.0, cfg.balance_sources)
+    else:
+        balanced = training_weights(train, 1.0, cfg.balance_sources)
+        w = np.asarray(weight)[known] * (1.0 if balanced is None else balanced)
     return model.fit(train["text"].tolist(), train[["toxicity"]], train["lang"].tolist(), w)
 
 
@@ -351,6 +356,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--community-weight", type=float, default=20.0)
     parser.add_argument("--skip-identity", action="store_true")
     parser.add_argument(
+        "--adapt-only", action="store_true", help="only the adaptation curve (of the last recipe)"
+    )
+    parser.add_argument(
         "--out", type=Path, default=ROOT / ".steward" / "bench" / "toxicity_loso.json"
     )
     args = parser.parse_args(argv)
@@ -362,8 +370,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     console.print(
         "rows: " + ", ".join(f"{k} {n:,}" for k, n in data["source"].value_counts().items())
     )
-    folds = {r.name: run_folds(r, data, log, args.prevalence) for r in chosen}
     order = [s for lang in LOSO_SOURCES.values() for s in lang]
+    if args.adapt_only:
+        curve = _adaptation_table(args, chosen[-1], data, order, console)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"adaptation": curve}, indent=1, default=str))
+        return {"adaptation": curve}
+    folds = {r.name: run_folds(r, data, log, args.prevalence) for r in chosen}
     held = {s: data[(data["source"] == s) & data["toxicity"].notna()] for s in order}
     apc_all = profanity_scores([t for s in order for t in held[s]["text"]])
     apc: dict[str, np.ndarray] = {}
@@ -465,31 +478,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             _print_identity(console, recipe.name, bias)
 
     if args.adapt:
-        new = chosen[-1]
-        sources = order if args.adapt == "all" else args.adapt.split(",")
-        sizes = tuple(int(n) for n in args.adapt_sizes.split(","))
-        curve = adaptation(new, data, sizes, args.community_weight, sources, log)
-        result["adaptation"] = {"recipe": new.name, "weight": args.community_weight, "curve": curve}
-        table = Table(
-            title=f"learning a community's norms: ROC-AUC on the rest of the left-out source after N of its "
-            f"posts became moderation decisions (weight {args.community_weight:g}; {new.name})"
-        )
-        table.add_column("source")
-        for n in (0, *sizes):
-            table.add_column(f"N={n}", justify="right")
-        for s, c in curve.items():
-            table.add_row(
-                s,
-                *(
-                    f"{c[n]:.3f}" + ("" if n == 0 else f" ({c[n] - c[0]:+.3f})")
-                    for n in (0, *sizes)
-                ),
-            )
-        console.print(table)
+        result["adaptation"] = _adaptation_table(args, chosen[-1], data, order, console)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, default=str))
     console.print(f"results written to {args.out}")
     return result
+
+
+def _adaptation_table(
+    args: argparse.Namespace, new: Recipe, data: pd.DataFrame, order: list[str], console: Console
+) -> dict[str, Any]:
+    """Run and print the adaptation curve of the last recipe."""
+    sources = order if args.adapt == "all" else args.adapt.split(",")
+    sizes = tuple(int(n) for n in args.adapt_sizes.split(","))
+    curve = adaptation(new, data, sizes, args.community_weight, sources, console.print)
+    table = Table(
+        title="learning a community's norms: ROC-AUC on the rest of the left-out source after N "
+        f"of its posts became moderation decisions (weight {args.community_weight:g}; {new.name})"
+    )
+    table.add_column("source")
+    for n in (0, *sizes):
+        table.add_column(f"N={n}", justify="right")
+    for s, c in curve.items():
+        cells = [f"{c[n]:.3f}" + ("" if n == 0 else f" ({c[n] - c[0]:+.3f})") for n in (0, *sizes)]
+        table.add_row(s, *cells)
+    console.print(table)
+    return {"recipe": new.name, "weight": args.community_weight, "curve": curve}
 
 
 def _print_identity(console: Console, name: str, bias: pd.DataFrame) -> None:
@@ -510,19 +524,11 @@ def _print_identity(console: Console, name: str, bias: pd.DataFrame) -> None:
         "BNSP",
     ):
         table.add_column(col, justify="left" if col in ("lang", "group") else "right")
-    for r in bias.itertuples():
-        table.add_row(
-            r.lang,
-            r.group,
-            "yes" if r.seen else "no",
-            _fmt(r.flagged_neutral),
-            _fmt(r.flagged_positive),
-            _fmt(r.flagged_counter),
-            _fmt(r.flagged_hostile),
-            _fmt(r.subgroup_auc),
-            _fmt(r.bpsn_auc),
-            _fmt(r.bnsp_auc),
-        )
+    metrics = [f"flagged_{k}" for k in ("neutral", "positive", "counter", "hostile")]
+    metrics += ["subgroup_auc", "bpsn_auc", "bnsp_auc"]
+    for r in bias.to_dict(orient="records"):
+        seen = "yes" if r["seen"] else "no"
+        table.add_row(str(r["lang"]), str(r["group"]), seen, *(_fmt(float(r[m])) for m in metrics))
     console.print(table)
     for key, s in bias_summary(bias).items():
         console.print(

@@ -45,7 +45,7 @@ def fit_linear(train: pd.DataFrame, config: ToxicityConfig) -> LinearToxicity:
         max_iter=lc.max_iter,
         min_positives=config.data.min_positives,
     )
-    weight = community_weights(train["source"], config.data.community_weight)
+    weight = training_weights(train, config.data.community_weight, lc.balance_sources)
     return model.fit(
         train["text"].tolist(), train[config.labels], train["lang"].tolist(), sample_weight=weight
     )
@@ -54,11 +54,23 @@ def fit_linear(train: pd.DataFrame, config: ToxicityConfig) -> LinearToxicity:
 COMMUNITY_SOURCES = ("community", "lake")
 
 
-def community_weights(sources: pd.Series, weight: float) -> np.ndarray | None:
-    """Each of a community's own decisions counts `weight` times a corpus row (None: all 1)."""
-    if weight == 1.0:
+def training_weights(
+    train: pd.DataFrame, community_weight: float = 1.0, balance_sources: bool = False
+) -> np.ndarray | None:
+    """Row weights: (corpus, toxicity) cells balanced if asked, then each of a community's own
+    decisions counting `community_weight` times an average row (None: every row 1)."""
+    if community_weight == 1.0 and not balance_sources:
         return None
-    return np.where(sources.isin(COMMUNITY_SOURCES).to_numpy(), weight, 1.0)
+    weight = np.ones(len(train))
+    if balance_sources:
+        cell = train["source"].astype(str) + "|" + train["toxicity"].astype(str)
+        weight = 1.0 / cell.map(cell.value_counts()).to_numpy(dtype=float)
+        weight *= len(train) / weight.sum()
+        # A community's decisions are not balanced away: they weigh as rows, then as below.
+        weight[train["source"].isin(COMMUNITY_SOURCES).to_numpy()] = 1.0
+    community = train["source"].isin(COMMUNITY_SOURCES).to_numpy()
+    weight[community] *= community_weight
+    return weight
 
 
 def balanced_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:

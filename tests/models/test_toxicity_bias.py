@@ -48,3 +48,21 @@ def test_holding_thresholds_meet_the_targets_on_every_source() -> None:
     # The hard source sets the block cut: one step lower would miss its precision.
     lower = Thresholds(t.review, t.block - 0.05)
     assert action_metrics(*scored["hard"], lower, 0.1)["block_precision"] < 0.9
+
+
+def test_training_weights_balance_corpus_cells_and_count_community_decisions_more() -> None:
+    from models.toxicity.training import training_weights
+
+    train = pd.DataFrame(
+        {
+            "source": ["davidson"] * 8 + ["stormfront"] * 4 + ["lake"] * 2,
+            "toxicity": [1.0] * 7 + [0.0] + [1.0] + [0.0] * 3 + [1.0, 0.0],
+        }
+    )
+    assert training_weights(train) is None
+    w = training_weights(train, community_weight=10.0, balance_sources=True)
+    assert w is not None
+    cells = train.assign(w=w).groupby(["source", "toxicity"])["w"].sum()
+    corpus = cells.drop("lake")
+    assert np.allclose(corpus, corpus.iloc[0])  # every corpus cell weighs the same
+    assert np.allclose(w[-2:], 10.0)
