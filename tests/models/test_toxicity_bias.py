@@ -66,3 +66,22 @@ def test_training_weights_balance_corpus_cells_and_count_community_decisions_mor
     corpus = cells.drop("lake")
     assert np.allclose(corpus, corpus.iloc[0])  # every corpus cell weighs the same
     assert np.allclose(w[-2:], 10.0)
+
+
+def test_fixed_thresholds_from_the_config_replace_the_validation_ones() -> None:
+    from models.toxicity.config import ThresholdConfig
+    from models.toxicity.linear import LinearToxicity
+    from models.toxicity.scoring import ToxicityScorer
+    from models.toxicity.training import set_thresholds
+
+    texts = [f"you idiot number {i}" for i in range(30)] + [f"nice day {i}" for i in range(30)]
+    y = pd.DataFrame({"toxicity": [1.0] * 30 + [0.0] * 30})
+    linear = LinearToxicity(min_df=1, min_positives=5).fit(texts, y, ["en"] * 60)
+    scorer = ToxicityScorer(linear, {}, "v")
+    valid = y.assign(text=texts, lang="en", source="s")
+    probs = linear.predict_proba(texts)
+    config = ThresholdConfig(min_positives=5, fixed={"en": {"review": 0.3, "block": None}})
+    set_thresholds(scorer, valid, probs, config)
+    en = scorer.thresholds["toxicity"]["en"]
+    assert (en.review, en.block) == (0.3, None)
+    assert scorer.thresholds["toxicity"]["*"].review != 0.3  # other languages: validation
