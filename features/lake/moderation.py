@@ -1,6 +1,7 @@
 """Moderators' review decisions as training labels: a durable review queue and lake writes.
 
-A post the model sends to `review` waits in the queue (one JSON file, replaced atomically).
+A post the model sends to `review`, or blocks (so that a false block can be contested),
+waits in the queue (one JSON file, replaced atomically).
 A moderator's agree/disagree becomes one `moderation` row published by its own lake
 transaction, so `steward train toxicity` with the `lake` source reads it as a label, and a
 failed write leaves the lake (and the queue) exactly as before. Decisions are idempotent:
@@ -45,6 +46,7 @@ class ReviewItem:
     model_version: str
     post_id: str | None = None
     queued_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    action: str = "review"  # what the model did: "review", or "block" (already hidden)
 
 
 class ReviewQueue:
@@ -90,10 +92,18 @@ def new_item(
     probability: float,
     model_version: str,
     post_id: str | None = None,
+    action: str = "review",
 ) -> ReviewItem:
     """A queue item with a fresh random id."""
     return ReviewItem(
-        secrets.token_urlsafe(12), text, lang, label, probability, model_version, post_id
+        secrets.token_urlsafe(12),
+        text,
+        lang,
+        label,
+        probability,
+        model_version,
+        post_id,
+        action=action,
     )
 
 

@@ -25,6 +25,14 @@ REAL_SOURCES: dict[str, str] = {
     "stormfront": "stormfront_forum",
     "cold": "cold_chinese",
     "jigsaw": "jigsaw_ibm_max_sample",
+    "hatexplain": "hatexplain_en",
+    "jigsaw2018": "jigsaw2018_sample_2500",
+    "swsr": "swsr_chinese_sexism",
+}
+# Leave-one-source-out evaluation holds each of these out in turn, within its language.
+LOSO_SOURCES: dict[str, tuple[str, ...]] = {
+    "en": ("davidson", "stormfront", "hatexplain", "jigsaw2018"),
+    "zh": ("cold", "swsr"),
 }
 # The "relation" sentences are hateful only read with the one before: not a label of the text.
 _FORUM_KEEP = ("hate", "noHate")
@@ -164,6 +172,60 @@ def load_jigsaw(folder: Path) -> pd.DataFrame:
         "threat": raw["threat"],
     }
     return make_corpus(raw["comment_text"], "jigsaw", labels, split="test")
+
+
+def load_hatexplain(folder: Path) -> pd.DataFrame:
+    """HateXplain (Twitter and Gab) posts: label mapping, by the majority of three annotators,
+
+    hatespeech -> toxicity 1, identity_attack 1; offensive -> toxicity 1, identity_attack 0
+    (offensive but not aimed at a group); normal -> toxicity 0, identity_attack 0. Tokens are
+    joined with spaces (they come lower-cased, with <user> and <number> placeholders).
+    """
+    import ast
+
+    raw = read_table(Path(folder) / "train.csv", ["post_tokens", "post_label"])
+    text = [" ".join(ast.literal_eval(tokens)) for tokens in raw["post_tokens"]]
+    label = raw["post_label"].astype(str)
+    unknown = sorted(set(label) - {"hatespeech", "offensive", "normal"})
+    if unknown:
+        raise ValueError(f"{folder}: unknown post_label value(s) {unknown}")
+    labels = {"toxicity": label != "normal", "identity_attack": label == "hatespeech"}
+    # No post ids: equal texts form one group, so a duplicate never straddles train and test.
+    return make_corpus(text, "hatexplain", labels, group=text, lang=["en"] * len(text))
+
+
+def load_jigsaw2018(folder: Path) -> pd.DataFrame:
+    """2,500 Wikipedia talk comments (Jigsaw 2018): Class OFF -> toxicity 1, NOT -> 0.
+
+    Only the challenge's `toxic` label survives in this sample; the other labels stay NaN.
+    """
+    raw = pd.read_csv(Path(folder) / "comments.tsv", sep="\t", encoding="utf-8-sig")
+    if not {"Text", "Class"} <= set(raw.columns):
+        raise ValueError(f"{folder}/comments.tsv: expected columns Text, Class; found {list(raw)}")
+    cls = raw["Class"].astype(str).str.strip()
+    unknown = sorted(set(cls) - {"OFF", "NOT"})
+    if unknown:
+        raise ValueError(f"{folder}/comments.tsv: unknown Class value(s) {unknown}")
+    text = raw["Text"].astype(str)
+    return make_corpus(text, "jigsaw2018", {"toxicity": cls == "OFF"}, lang=["en"] * len(text))
+
+
+def load_swsr(folder: Path) -> pd.DataFrame:
+    """SWSR Weibo comments on gender topics (Chinese sexism): label mapping
+
+    sexist (1) -> toxicity 1, and identity_attack 1 where the target is generic (G: women or
+    men as a group; an individual target I leaves identity_attack NaN); not sexist (0) ->
+    toxicity 0 and identity_attack 0. "Not sexist" is not "clean" (the corpus labels sexism
+    only): these negatives are weak, and the leave-one-source-out figures measure what they
+    cost. Comments under one Weibo post form one group.
+    """
+    raw = read_table(Path(folder) / "SexComment.csv", ["comment_text", "label", "weibo_id"])
+    sexist = raw["label"].astype(int) == 1
+    target = raw.get("target", pd.Series([""] * len(raw))).fillna("").astype(str)
+    attack = np.where(sexist, np.where(target == "G", 1.0, np.nan), 0.0)
+    text = raw["comment_text"].astype(str)
+    labels: dict[str, Iterable[object]] = {"toxicity": sexist, "identity_attack": attack}
+    return make_corpus(text, "swsr", labels, group=raw["weibo_id"], lang=["zh"] * len(text))
 
 
 def load_moderation_file(
@@ -310,10 +372,25 @@ _SEED: dict[str, dict[str, str]] = {
 }
 
 
+def load_identity() -> pd.DataFrame:
+    """Identity-term training statements (features.text.identity_terms): neutral, positive and
+    anti-discrimination statements are clean, hostile ones toxic and an identity attack.
+    Training groups and templates only; the evaluation statements never train."""
+    from features.text.identity_terms import identity_training_frame
+
+    raw = identity_training_frame()
+    labels: dict[str, Iterable[object]] = {
+        "toxicity": raw["toxicity"],
+        "identity_attack": raw["toxicity"],
+    }
+    return make_corpus(raw["text"], "identity", labels, split="train_only", lang=raw["lang"])
+
+
 def load_corpus(name: str, folder: Path | None = None) -> pd.DataFrame:
-    """One corpus by name: davidson, stormfront, cold, jigsaw, seed, lake or simulator."""
+    """One corpus by name: a public one (REAL_SOURCES), seed, identity, lake or simulator."""
     loaders: dict[str, Callable[[], pd.DataFrame]] = {
         "seed": load_seed,
+        "identity": load_identity,
         "lake": load_lake_moderation,
         "simulator": load_simulated,
     }
@@ -332,6 +409,9 @@ def load_corpus(name: str, folder: Path | None = None) -> pd.DataFrame:
         "stormfront": load_stormfront,
         "cold": load_cold,
         "jigsaw": load_jigsaw,
+        "hatexplain": load_hatexplain,
+        "jigsaw2018": load_jigsaw2018,
+        "swsr": load_swsr,
     }
     return real[name](where)
 

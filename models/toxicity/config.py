@@ -34,6 +34,9 @@ class DataConfig(_Strict):
     valid_fraction: float = Field(default=0.1, gt=0, lt=0.5)
     seed: int = 13
     min_positives: int = Field(default=20, ge=1)  # per label and language, to support it
+    # A community's own decisions (the lake's moderation rows, community files) count this
+    # many times a corpus row: a few hundred of them must move a model of ~100k corpus rows.
+    community_weight: float = Field(default=1.0, gt=0)
 
 
 class LinearConfig(_Strict):
@@ -46,6 +49,9 @@ class LinearConfig(_Strict):
     max_char_features: int = Field(default=300_000, ge=100)
     C: float = Field(default=4.0, gt=0)
     max_iter: int = Field(default=1000, ge=10)
+    # Every (corpus, toxic or not) cell weighs the same: Davidson is 83% toxic tweets and
+    # the forum 11% toxic, so unweighted the model learns "sounds like a tweet" as toxicity.
+    balance_sources: bool = False
 
 
 class TransformerConfig(_Strict):
@@ -70,6 +76,13 @@ class TransformerConfig(_Strict):
     seed: int = 0
 
 
+class FixedThresholds(_Strict):
+    """Toxicity thresholds of one language, chosen outside training (bench.toxicity)."""
+
+    review: float = Field(gt=0, lt=1)
+    block: float | None = Field(default=None, gt=0, le=1)  # None: nothing is blocked
+
+
 class ThresholdConfig(_Strict):
     """Actions from probabilities: targets met on validation data, per label and language."""
 
@@ -81,6 +94,10 @@ class ThresholdConfig(_Strict):
     # Sub-labels at 90% recall would flood the queue with what toxicity already catches.
     review_labels: list[str] = ["toxicity"]
     min_positives: int = Field(default=20, ge=1)  # below this a language uses the pooled one
+    # Per language: toxicity thresholds chosen on pooled leave-one-source-out scores (what
+    # `python -m bench.toxicity` prints), which hold on sources the model never saw; they
+    # replace the ones chosen on the validation split. Empty: validation thresholds.
+    fixed: dict[str, FixedThresholds] = {}
 
 
 class TrackingConfig(_Strict):

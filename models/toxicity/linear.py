@@ -66,8 +66,18 @@ class LinearToxicity(BaseEstimator):
         self.max_iter = max_iter
         self.min_positives = min_positives
 
-    def fit(self, texts: Sequence[str], y: pd.DataFrame, langs: Sequence[str]) -> LinearToxicity:
-        """Fit vectorisers on all texts and one regression per label on its labelled rows."""
+    def fit(
+        self,
+        texts: Sequence[str],
+        y: pd.DataFrame,
+        langs: Sequence[str],
+        sample_weight: np.ndarray | None = None,
+    ) -> LinearToxicity:
+        """Fit vectorisers on all texts and one regression per label on its labelled rows.
+
+        `sample_weight` lets a few hundred of a community's own decisions outweigh rows of
+        public corpora (None: every row counts once).
+        """
         wanted = [lb for lb in self.labels if lb in y.columns]
         self.label_languages_ = supported_languages(y[wanted], langs, self.min_positives)
         if "toxicity" not in self.label_languages_:
@@ -100,7 +110,8 @@ class LinearToxicity(BaseEstimator):
         for i, label in enumerate(self.labels_):
             known = y[label].notna().to_numpy()
             model = LogisticRegression(C=self.C, max_iter=self.max_iter, solver="liblinear")
-            model.fit(x[known], y[label].to_numpy()[known].astype(int))
+            weight = None if sample_weight is None else np.asarray(sample_weight)[known]
+            model.fit(x[known], y[label].to_numpy()[known].astype(int), sample_weight=weight)
             self.coef_[i] = model.coef_[0]
             self.intercept_[i] = model.intercept_[0]
         return self

@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from models.toxicity.config import ThresholdConfig, ToxicityConfig
 from models.toxicity.linear import LinearToxicity
 from models.toxicity.scoring import EnglishRoute, ToxicityScorer, routed_language
-from models.toxicity.thresholds import fit_threshold_table
+from models.toxicity.thresholds import Thresholds, fit_threshold_table
 
 Log = Callable[[str], None]
 
@@ -45,7 +45,32 @@ def fit_linear(train: pd.DataFrame, config: ToxicityConfig) -> LinearToxicity:
         max_iter=lc.max_iter,
         min_positives=config.data.min_positives,
     )
-    return model.fit(train["text"].tolist(), train[config.labels], train["lang"].tolist())
+    weight = training_weights(train, config.data.community_weight, lc.balance_sources)
+    return model.fit(
+        train["text"].tolist(), train[config.labels], train["lang"].tolist(), sample_weight=weight
+    )
+
+
+COMMUNITY_SOURCES = ("community", "lake")
+
+
+def training_weights(
+    train: pd.DataFrame, community_weight: float = 1.0, balance_sources: bool = False
+) -> np.ndarray | None:
+    """Row weights: (corpus, toxicity) cells balanced if asked, then each of a community's own
+    decisions counting `community_weight` times an average row (None: every row 1)."""
+    if community_weight == 1.0 and not balance_sources:
+        return None
+    weight = np.ones(len(train))
+    if balance_sources:
+        cell = train["source"].astype(str) + "|" + train["toxicity"].astype(str)
+        weight = 1.0 / cell.map(cell.value_counts()).to_numpy(dtype=float)
+        weight *= len(train) / weight.sum()
+        # A community's decisions are not balanced away: they weigh as rows, then as below.
+        weight[train["source"].isin(COMMUNITY_SOURCES).to_numpy()] = 1.0
+    community = train["source"].isin(COMMUNITY_SOURCES).to_numpy()
+    weight[community] *= community_weight
+    return weight
 
 
 def balanced_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -198,3 +223,5 @@ def set_thresholds(
         config.prevalence,
     )
     scorer.review_labels = list(config.review_labels)
+    for lang, fixed in config.fixed.items():
+        scorer.thresholds.setdefault("toxicity", {})[lang] = Thresholds(fixed.review, fixed.block)

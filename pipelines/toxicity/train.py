@@ -13,6 +13,7 @@ import pandas as pd
 
 from features.storage.failpoints import failpoint
 from features.text.corpora import (
+    REAL_SOURCES,
     load_corpus,
     load_moderation_file,
     real_data_available,
@@ -37,6 +38,8 @@ DEMO_POSTS: tuple[str, ...] = (
     "这个新版本真的很好用，谢谢大家！",
     "你就是个白痴，滚出这个论坛",
     "我是河南人",
+    "Discrimination against Muslims is wrong.",
+    "歧视女人是不对的。",
 )
 
 
@@ -212,7 +215,15 @@ def demo_config() -> tuple[ToxicityConfig, str]:
     from features.lake.store import Lake
 
     if real_data_available():
-        return ToxicityConfig(name="toxicity-demo"), "the public corpora in ../shared/data"
+        # The recipe chosen on leave-one-source-out figures, as `steward train toxicity` uses.
+        shipped = Path(__file__).resolve().parents[2] / "experiments" / "toxicity_linear.yaml"
+        config = ToxicityConfig()
+        if shipped.is_file():
+            recipe = load_config(shipped)
+            if real_data_available([s for s in recipe.data.sources if s in REAL_SOURCES]):
+                config = recipe
+        config = config.model_copy(update={"name": "toxicity-demo", "sweep": None})
+        return config, "the public corpora in ../shared/data"
     # The demo ingests a simulated community first; its moderation decisions are in the lake.
     source = "lake" if Lake.default().files("moderation") else "simulator"
     data = DataConfig(sources=[source, "seed"], eval_only=[])

@@ -135,10 +135,20 @@ async def score_pasted(request: Request, state: State) -> Response:
         {"text": t, "score": s, "pieces": marked(t, s.spans)}
         for t, s in zip(texts, scores, strict=True)
     ]
+    # Blocked posts join the queue too: a moderator who disagrees turns a false block
+    # into a clean label for the next training run.
     queued = [
-        new_item(t, s.lang, s.label, float(s.probabilities.get(s.label) or 0.0), model.version, i)
+        new_item(
+            t,
+            s.lang,
+            s.label,
+            float(s.probabilities.get(s.label) or 0.0),
+            model.version,
+            i,
+            action=s.action,
+        )
         for t, s, i in zip(texts, scores, ids, strict=True)
-        if s.action == "review"
+        if s.action in ("review", "block")
     ]
     await asyncio.to_thread(queue_of(state).add, queued)
     return console(

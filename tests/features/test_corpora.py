@@ -148,3 +148,49 @@ def test_jigsaw_sample_is_evaluation_only_with_all_labels() -> None:
     frame = load_corpus("jigsaw", require_shared("jigsaw_ibm_max_sample"))
     assert len(frame) == 101 and set(frame["split"]) == {"test"}
     assert frame[["toxicity", "insult", "obscene", "threat", "identity_attack"]].notna().all().all()
+
+
+def test_identity_training_statements_leave_the_probes_and_held_out_groups_unseen() -> None:
+    from features.text.corpora import load_identity
+    from features.text.identity_terms import GROUPS, identity_eval_frame
+
+    train = load_identity()
+    assert set(train["split"]) == {"train_only"} and set(train["lang"]) == {"en", "zh"}
+    texts = set(train["text"].str.lower())
+    assert not any(p in t for t in texts for p in ("i am a proud gay muslim woman", "我是河南人"))
+    held_out = [g for g in GROUPS if not g.train]
+    for group in held_out:
+        assert not any(group.plural.lower() in t for t in texts), group.key
+    evaluation = identity_eval_frame()
+    assert not set(evaluation["text"]) & set(train["text"])  # templates differ too
+    for lang in ("en", "zh"):
+        part = evaluation[evaluation["lang"] == lang]
+        assert part["group"].nunique() >= 30
+        assert set(part["kind"]) == {"neutral", "positive", "counter", "hostile"}
+        assert (part["toxicity"] == (part["kind"] == "hostile")).all()
+
+
+@pytest.mark.realdata
+def test_hatexplain_hatespeech_is_an_identity_attack_and_offensive_is_toxic() -> None:
+    frame = load_corpus("hatexplain", require_shared("hatexplain_en"))
+    assert len(frame) == 11_535 and set(frame["lang"]) == {"en"}
+    assert frame["toxicity"].sum() == 3_547 + 3_325 and frame["identity_attack"].sum() == 3_547
+    assert frame["group"].nunique() < len(frame)  # duplicate texts share a group
+
+
+@pytest.mark.realdata
+def test_jigsaw2018_sample_labels_toxicity_only() -> None:
+    frame = load_corpus("jigsaw2018", require_shared("jigsaw2018_sample_2500"))
+    assert len(frame) == 2_500 and frame["toxicity"].sum() == 265
+    assert frame["identity_attack"].isna().all() and frame["insult"].isna().all()
+
+
+@pytest.mark.realdata
+def test_swsr_sexism_is_toxic_and_generic_targets_are_identity_attacks() -> None:
+    frame = load_corpus("swsr", require_shared("swsr_chinese_sexism"))
+    assert len(frame) == 8_969 and set(frame["lang"]) == {"zh"}
+    assert frame["toxicity"].sum() == 3_093
+    sexist = frame["toxicity"] == 1
+    assert frame.loc[~sexist, "identity_attack"].eq(0).all()
+    assert frame.loc[sexist, "identity_attack"].sum() == 1_279  # target G (a group)
+    assert frame.loc[sexist, "identity_attack"].isna().sum() == 1_814  # an individual: unknown

@@ -56,3 +56,19 @@ def test_a_failed_write_leaves_the_lake_and_the_queue_as_they_were(
         store_decision(lake, queue, item.id, True, "mod")
     assert lake.snapshot_id() == before and lake.unpublished() == []
     assert [i.id for i in queue.items()] == [item.id]
+
+
+def test_a_false_block_is_queued_and_contested_into_a_clean_label(tmp_path: Path) -> None:
+    import json
+
+    lake, queue = Lake(tmp_path / "lake"), ReviewQueue(tmp_path / "queue")
+    blocked = new_item("just ribbing you a bit, man!", "en", "toxicity", 0.97, "v1", action="block")
+    queue.add([blocked])
+    assert queue.items()[0].action == "block"
+    store_decision(lake, queue, blocked.id, False, "mod")  # the moderator disagrees
+    corpus = load_lake_moderation(lake).set_index("text")
+    assert corpus.loc["just ribbing you a bit, man!", "toxicity"] == 0.0
+    # A queue file written before blocked posts were queued reads as review items.
+    raw = [{k: v for k, v in blocked.__dict__.items() if k != "action"}]
+    queue.path.write_text(json.dumps(raw))
+    assert queue.items()[0].action == "review"

@@ -1,0 +1,255 @@
+"""Identity-term templates: neutral, positive, hostile and anti-discrimination statements
+about at least 30 groups per language, to measure (and mitigate) identity bias.
+
+Groups and templates are each split in two. Training examples (`identity_training_frame`)
+use only the training templates about the training groups; the evaluation set
+(`identity_eval_frame`) uses only the evaluation templates, about every group, and marks
+which groups training never saw (`seen` False). Those unseen groups, in sentences never
+trained on, are where the identity targets are judged; none of it touches the corpora that
+the leave-one-source-out figures score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+KINDS: tuple[str, ...] = ("neutral", "positive", "counter", "hostile")
+TOXIC_KINDS = frozenset({"hostile"})
+
+
+@dataclass(frozen=True)
+class Group:
+    """One identity group: its key, how a sentence names the group and one member."""
+
+    key: str
+    lang: str
+    category: str
+    plural: str
+    person: str  # English: "a Muslim"; Chinese: the same noun as the plural
+    train: bool  # its statements may train the model
+
+
+def _en(key: str, category: str, plural: str, person: str, train: bool) -> Group:
+    return Group(key, "en", category, plural, person, train)
+
+
+def _zh(key: str, category: str, train: bool) -> Group:
+    return Group(key, "zh", category, key, key, train)
+
+
+# Training groups are mostly those the seed examples name already; the held-out groups are
+# named by no seed sentence and no training template.
+GROUPS: tuple[Group, ...] = (
+    _en("women", "gender", "women", "a woman", True),
+    _en("men", "gender", "men", "a man", True),
+    _en("gay men", "sexuality", "gay men", "a gay man", True),
+    _en("lesbians", "sexuality", "lesbians", "a lesbian", True),
+    _en("transgender people", "gender", "transgender people", "a transgender person", True),
+    _en("muslims", "religion", "Muslims", "a Muslim", True),
+    _en("jews", "religion", "Jews", "a Jew", True),
+    _en("christians", "religion", "Christians", "a Christian", True),
+    _en("black people", "ethnicity", "black people", "a black person", True),
+    _en("white people", "ethnicity", "white people", "a white person", True),
+    _en("asians", "ethnicity", "Asians", "an Asian", True),
+    _en("mexicans", "nationality", "Mexicans", "a Mexican", True),
+    _en("immigrants", "nationality", "immigrants", "an immigrant", True),
+    _en("disabled people", "disability", "disabled people", "a disabled person", True),
+    _en("old people", "age", "old people", "an old person", True),
+    _en("queer people", "sexuality", "queer people", "a queer person", False),
+    _en("bisexual people", "sexuality", "bisexual people", "a bisexual person", False),
+    _en("nonbinary people", "gender", "nonbinary people", "a nonbinary person", False),
+    _en("catholics", "religion", "Catholics", "a Catholic", False),
+    _en("mormons", "religion", "Mormons", "a Mormon", False),
+    _en("hindus", "religion", "Hindus", "a Hindu", False),
+    _en("sikhs", "religion", "Sikhs", "a Sikh", False),
+    _en("buddhists", "religion", "Buddhists", "a Buddhist", False),
+    _en("native americans", "ethnicity", "Native Americans", "a Native American", False),
+    _en("latinos", "ethnicity", "Latinos", "a Latino", False),
+    _en("arabs", "ethnicity", "Arabs", "an Arab", False),
+    _en("roma", "ethnicity", "Roma", "a Roma person", False),
+    _en("nigerians", "nationality", "Nigerians", "a Nigerian", False),
+    _en("pakistanis", "nationality", "Pakistanis", "a Pakistani", False),
+    _en("somalis", "nationality", "Somalis", "a Somali", False),
+    _en("irish people", "nationality", "Irish people", "an Irish person", False),
+    _en("filipinos", "nationality", "Filipinos", "a Filipino", False),
+    _en("polish people", "nationality", "Polish people", "a Polish person", False),
+    _en("refugees", "nationality", "refugees", "a refugee", False),
+    _en("autistic people", "disability", "autistic people", "an autistic person", False),
+    _en("deaf people", "disability", "deaf people", "a deaf person", False),
+    _en("blind people", "disability", "blind people", "a blind person", False),
+    _en("teenagers", "age", "teenagers", "a teenager", False),
+    _en("elderly people", "age", "elderly people", "an elderly person", False),
+    _zh("女人", "gender", True),
+    _zh("男人", "gender", True),
+    _zh("同性恋", "sexuality", True),
+    _zh("穆斯林", "religion", True),
+    _zh("黑人", "ethnicity", True),
+    _zh("白人", "ethnicity", True),
+    _zh("东北人", "region", True),
+    _zh("上海人", "region", True),
+    _zh("四川人", "region", True),
+    _zh("广东人", "region", True),
+    _zh("新疆人", "region", True),
+    _zh("农村人", "region", True),
+    _zh("外地人", "region", True),
+    _zh("残疾人", "disability", True),
+    _zh("老年人", "age", True),
+    _zh("河南人", "region", False),
+    _zh("山东人", "region", False),
+    _zh("湖南人", "region", False),
+    _zh("江西人", "region", False),
+    _zh("安徽人", "region", False),
+    _zh("温州人", "region", False),
+    _zh("甘肃人", "region", False),
+    _zh("内蒙古人", "region", False),
+    _zh("宁夏人", "region", False),
+    _zh("海南人", "region", False),
+    _zh("女性", "gender", False),
+    _zh("男性", "gender", False),
+    _zh("跨性别者", "gender", False),
+    _zh("双性恋", "sexuality", False),
+    _zh("基督徒", "religion", False),
+    _zh("佛教徒", "religion", False),
+    _zh("回族人", "ethnicity", False),
+    _zh("藏族人", "ethnicity", False),
+    _zh("日本人", "nationality", False),
+    _zh("韩国人", "nationality", False),
+    _zh("印度人", "nationality", False),
+    _zh("非洲人", "nationality", False),
+    _zh("外国人", "nationality", False),
+    _zh("盲人", "disability", False),
+    _zh("聋哑人", "disability", False),
+    _zh("年轻人", "age", False),
+)
+
+# {p}: the group in the plural, {a}: one member. Each kind has training and evaluation
+# templates; evaluation templates never train.
+_TEMPLATES: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
+    "en": {
+        "train": {
+            "neutral": (
+                "I am {a}.",
+                "My neighbour is {a}.",
+                "Many {p} live in my city.",
+                "The documentary is about {p} in Europe.",
+                "Our new moderator is {a}.",
+            ),
+            "positive": (
+                "{p} are wonderful people.",
+                "My best friend is {a} and very kind.",
+                "I am proud to stand with {p}.",
+            ),
+            "counter": (
+                "Discrimination against {p} is wrong.",
+                "Hating {p} is never acceptable.",
+                "Stop harassing {p}, they deserve respect.",
+            ),
+            "hostile": (
+                "{p} are disgusting vermin.",
+                "I hate {p}, they ruin everything.",
+                "All {p} should be thrown out of this country.",
+                "{p} are subhuman trash.",
+            ),
+        },
+        "eval": {
+            "neutral": (
+                "My colleague is {a}.",
+                "I met {a} at the conference yesterday.",
+                "There are {p} in our hiking club.",
+                "The article talks about {p} and their history.",
+                "Being {a} is part of who I am.",
+                "Some {p} came to the meeting.",
+            ),
+            "positive": (
+                "{p} make our community better.",
+                "I really respect {p}.",
+                "My doctor is {a} and she is brilliant.",
+            ),
+            "counter": (
+                "It is not okay to insult {p}.",
+                "We must speak up against hatred of {p}.",
+                "Treating {p} as inferior is bigotry.",
+            ),
+            "hostile": (
+                "{p} are a plague on society.",
+                "Get rid of all the {p}.",
+                "{p} are filthy animals and should be banned.",
+                "I can't stand {p}, they are all scum.",
+            ),
+        },
+    },
+    "zh": {
+        "train": {
+            "neutral": (
+                "我是{a}。",
+                "我的邻居是{a}。",
+                "我们城市有很多{p}。",
+                "这部纪录片讲的是{p}的生活。",
+            ),
+            "positive": ("{p}都很友善。", "我的好朋友是{a}，人特别好。", "我很支持{p}。"),
+            "counter": (
+                "歧视{p}是不对的。",
+                "不应该因为是{a}就被区别对待。",
+                "攻击{p}的言论必须停止。",
+            ),
+            "hostile": (
+                "{p}都是垃圾。",
+                "我讨厌{p}，全是骗子。",
+                "{p}都滚出去。",
+                "{p}没一个好东西。",
+            ),
+        },
+        "eval": {
+            "neutral": (
+                "我的同事是{a}。",
+                "昨天我在会上认识了一个{a}。",
+                "我们小区住着一些{p}。",
+                "这篇文章介绍了{p}的历史。",
+                "作为{a}，我很喜欢这个活动。",
+                "{p}也喜欢这个游戏。",
+            ),
+            "positive": ("我很尊重{p}。", "{p}给我们带来了很多帮助。", "捐助{p}是好事。"),
+            "counter": ("我们要反对对{p}的偏见。", "地域黑和歧视{p}都是错的。", "{p}不该被歧视。"),
+            "hostile": (
+                "{p}都该死。",
+                "离{p}远点，他们都是人渣。",
+                "{p}就是一群畜生。",
+                "恶心的{p}，滚。",
+            ),
+        },
+    },
+}
+
+
+def _frame(part: str, groups: list[Group]) -> pd.DataFrame:
+    """Every template of `part` filled with every group."""
+    rows = []
+    for group in groups:
+        for kind, templates in _TEMPLATES[group.lang][part].items():
+            for template in templates:
+                text = template.format(p=group.plural, a=group.person)
+                text = text[0].upper() + text[1:] if group.lang == "en" else text
+                rows.append(
+                    {
+                        "text": text,
+                        "lang": group.lang,
+                        "group": group.key,
+                        "category": group.category,
+                        "kind": kind,
+                        "toxicity": float(kind in TOXIC_KINDS),
+                        "seen": group.train,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def identity_eval_frame(lang: str | None = None) -> pd.DataFrame:
+    """Evaluation statements about every group (`seen` marks the training groups)."""
+    return _frame("eval", [g for g in GROUPS if lang is None or g.lang == lang])
+
+
+def identity_training_frame() -> pd.DataFrame:
+    """Training statements (training templates about training groups only)."""
+    return _frame("train", [g for g in GROUPS if g.train])

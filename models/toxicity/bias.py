@@ -1,0 +1,68 @@
+"""Identity bias of toxicity scores on template statements (features.text.identity_terms).
+
+Per group: the share of its neutral (and of its positive and anti-discrimination) statements
+at or above `review`, and the bias AUCs of the Jigsaw Unintended Bias challenge (Borkan et
+al. 2019): subgroup AUC (toxic against clean statements about the group), BPSN (clean
+statements about the group against toxic statements about the others: low when naming the
+group raises the score) and BNSP (toxic about the group against clean about the others).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan")
+
+
+def identity_bias(frame: pd.DataFrame, p: np.ndarray, review: np.ndarray) -> pd.DataFrame:
+    """One row per group: flag rates at review by kind and the three bias AUCs.
+
+    `frame` has `group`, `kind`, `toxicity`, `seen`, `lang` (identity_eval_frame); `p` the
+    toxicity probability and `review` the review threshold of each row. Background rows for
+    BPSN/BNSP are the other groups of the same language.
+    """
+    p = np.asarray(p, dtype=float)
+    flagged = p >= np.asarray(review, dtype=float)
+    y = frame["toxicity"].to_numpy().astype(int)
+    rows = []
+    keys = list(zip(frame["lang"].astype(str), frame["group"].astype(str), strict=True))
+    for lang, group in dict.fromkeys(keys):
+        inside = np.array([k == (lang, group) for k in keys])
+        idx = np.flatnonzero(inside)
+        others = ~inside & (frame["lang"] == lang).to_numpy()
+        kind = frame["kind"].to_numpy()
+        row: dict[str, object] = {
+            "lang": lang,
+            "group": group,
+            "seen": bool(frame["seen"].to_numpy()[idx[0]]),
+        }
+        for k in ("neutral", "positive", "counter", "hostile"):
+            rows_k = inside & (kind == k)
+            row[f"flagged_{k}"] = float(flagged[rows_k].mean()) if rows_k.any() else float("nan")
+        row["subgroup_auc"] = _auc(y[inside], p[inside])
+        bpsn = (inside & (y == 0)) | (others & (y == 1))
+        bnsp = (inside & (y == 1)) | (others & (y == 0))
+        row["bpsn_auc"] = _auc(y[bpsn], p[bpsn])
+        row["bnsp_auc"] = _auc(y[bnsp], p[bnsp])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def bias_summary(table: pd.DataFrame, max_flagged: float = 0.05, min_bpsn: float = 0.85) -> dict:
+    """Per language and seen/unseen groups: worst neutral flag rate, worst BPSN, groups failing."""
+    out: dict[str, dict[str, float | int | list[str]]] = {}
+    for (lang, seen), part in table.groupby(["lang", "seen"]):
+        failing = part[(part["flagged_neutral"] > max_flagged) | (part["bpsn_auc"] < min_bpsn)]
+        out[f"{lang}:{'seen' if seen else 'unseen'}"] = {
+            "groups": len(part),
+            "max_flagged_neutral": float(part["flagged_neutral"].max()),
+            "min_bpsn_auc": float(part["bpsn_auc"].min()),
+            "min_subgroup_auc": float(part["subgroup_auc"].min()),
+            "min_bnsp_auc": float(part["bnsp_auc"].min()),
+            "failing": sorted(str(g) for g in failing["group"]),
+        }
+    return out

@@ -1,0 +1,87 @@
+"""Identity-bias metrics and LOSO thresholds on hand-made scores (no model, no corpora)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bench.toxicity_loso import action_metrics, holding_thresholds
+from models.toxicity.bias import bias_summary, identity_bias
+from models.toxicity.thresholds import Thresholds
+
+
+def _templates() -> pd.DataFrame:
+    rows = []
+    for group in ("a", "b", "c"):
+        for kind in ("neutral", "positive", "counter", "hostile"):
+            for i in range(4):
+                rows.append((group, kind, float(kind == "hostile"), i))
+    frame = pd.DataFrame(rows, columns=["group", "kind", "toxicity", "i"])
+    return frame.assign(lang="en", seen=frame["group"] != "c")
+
+
+def test_a_group_whose_name_raises_the_score_fails_bpsn_and_the_flag_rate() -> None:
+    frame = _templates()
+    y = frame["toxicity"].to_numpy()
+    p = np.where(y == 1, 0.8, 0.1) + frame["i"].to_numpy() * 0.01
+    # Group "b": its clean statements score as high as the hostile ones of the others.
+    p[(frame["group"] == "b").to_numpy() & (y == 0)] = 0.85
+    table = identity_bias(frame, p, np.full(len(frame), 0.5)).set_index("group")
+    assert table.loc["a", "flagged_neutral"] == 0 and table.loc["b", "flagged_neutral"] == 1
+    assert table.loc["a", "bpsn_auc"] == 1.0 and table.loc["b", "bpsn_auc"] < 0.5
+    assert table.loc["b", "subgroup_auc"] < 0.5 and table.loc["b", "bnsp_auc"] == 1.0
+    summary = bias_summary(table.reset_index())
+    assert summary["en:seen"]["failing"] == ["b"] and summary["en:unseen"]["failing"] == []
+
+
+def test_holding_thresholds_meet_the_targets_on_every_source() -> None:
+    rng = np.random.default_rng(0)
+    scored = {}
+    for name, shift in (("easy", 2.0), ("hard", 1.0)):
+        y = (rng.random(4_000) < 0.3).astype(int)
+        scored[name] = (y, 1 / (1 + np.exp(-(rng.normal(size=4_000) + shift * (2 * y - 1)))))
+    t = holding_thresholds(scored, prevalence=0.1, block_precision=0.9, review_recall=0.8)
+    assert t.block is not None
+    for y, p in scored.values():
+        m = action_metrics(y, p, t, 0.1)
+        assert m["review_recall"] >= 0.8 and m["block_precision"] >= 0.9
+    # The hard source sets the block cut: one step lower would miss its precision.
+    lower = Thresholds(t.review, t.block - 0.05)
+    assert action_metrics(*scored["hard"], lower, 0.1)["block_precision"] < 0.9
+
+
+def test_training_weights_balance_corpus_cells_and_count_community_decisions_more() -> None:
+    from models.toxicity.training import training_weights
+
+    train = pd.DataFrame(
+        {
+            "source": ["davidson"] * 8 + ["stormfront"] * 4 + ["lake"] * 2,
+            "toxicity": [1.0] * 7 + [0.0] + [1.0] + [0.0] * 3 + [1.0, 0.0],
+        }
+    )
+    assert training_weights(train) is None
+    w = training_weights(train, community_weight=10.0, balance_sources=True)
+    assert w is not None
+    cells = train.assign(w=w).groupby(["source", "toxicity"])["w"].sum()
+    corpus = cells.drop("lake")
+    assert np.allclose(corpus, corpus.iloc[0])  # every corpus cell weighs the same
+    assert np.allclose(w[-2:], 10.0)
+
+
+def test_fixed_thresholds_from_the_config_replace_the_validation_ones() -> None:
+    from models.toxicity.config import ThresholdConfig
+    from models.toxicity.linear import LinearToxicity
+    from models.toxicity.scoring import ToxicityScorer
+    from models.toxicity.training import set_thresholds
+
+    texts = [f"you idiot number {i}" for i in range(30)] + [f"nice day {i}" for i in range(30)]
+    y = pd.DataFrame({"toxicity": [1.0] * 30 + [0.0] * 30})
+    linear = LinearToxicity(min_df=1, min_positives=5).fit(texts, y, ["en"] * 60)
+    scorer = ToxicityScorer(linear, {}, "v")
+    valid = y.assign(text=texts, lang="en", source="s")
+    probs = linear.predict_proba(texts)
+    config = ThresholdConfig(min_positives=5, fixed={"en": {"review": 0.3, "block": None}})
+    set_thresholds(scorer, valid, probs, config)
+    en = scorer.thresholds["toxicity"]["en"]
+    assert (en.review, en.block) == (0.3, None)
+    assert scorer.thresholds["toxicity"]["*"].review != 0.3  # other languages: validation
