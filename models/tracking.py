@@ -16,6 +16,7 @@ from typing import Any
 
 from features.failpoints import failpoint
 from features.lake import steward_home
+from models.registry import INCOMPLETE_TAG
 
 # Tags that say which process owns a run, so that the next training can tell a run whose
 # process was killed (left RUNNING forever by MLflow) from one still going.
@@ -154,7 +155,7 @@ def close_abandoned_runs(experiment_id: str) -> list[str]:
         client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
         for version in client.search_model_versions(f"run_id = '{run.info.run_id}'"):
             client.set_model_version_tag(
-                version.name, version.version, "steward.incomplete", "training was killed"
+                version.name, version.version, INCOMPLETE_TAG, "training was killed"
             )
         closed.append(run.info.run_id)
     return closed
