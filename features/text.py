@@ -88,6 +88,8 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[a-zA-Z\u00c0-\u024f]+")
 _KANA_HANGUL = re.compile("[\u3040-\u30ff\u31f0-\u31ff\u1100-\u11ff\uac00-\ud7af]")
 _LETTER = re.compile(r"[^\W\d_]")
+_WORD = re.compile(r"[^\W\d_]+")
+_LATIN_LETTER = re.compile(r"[a-zA-Z\u00c0-\u024f]")
 
 # Masked words are matched against these by shape: "f*ck" and "f**k" read as "fuck".
 PROFANITY: tuple[str, ...] = (
@@ -338,7 +340,7 @@ def detect_language(text: str) -> str:
     """The post's language as an ISO 639-1 code ("en", "zh", "fr", ...).
 
     Chinese by its script (Han characters at least as many as Latin words, no kana or
-    hangul); otherwise py3langid (97 languages, its model ships in the package). Latin-script
+    hangul); otherwise py3langid (97 languages, its model ships in the package). Mostly-Latin
     text it is unsure of (normalised probability under MIN_OTHER_CONFIDENCE) reads as English:
     short English posts ("lol ok", "gg") are often guessed as something else, and a French post
     is rarely ambiguous. Text without letters is "en" (nothing in it to score either way).
@@ -347,16 +349,30 @@ def detect_language(text: str) -> str:
     han = len(_HAN.findall(text))
     if han and han >= len(_LATIN_WORD.findall(text)) and not _KANA_HANGUL.search(text):
         return "zh"
-    # Addresses and mentions are not language: "@someone www.example.com" would mislead it.
+    # Words spelled with Cyrillic or Greek look-alikes ("іdіот") are Latin in disguise: read as
+    # Russian they would dodge scoring. Addresses and mentions are not language at all.
+    text = _WORD.sub(_unmask_look_alikes, text)
     cleaned = _MENTION.sub(" ", _EMAIL.sub(" ", _URL.sub(" ", text.lower())))
     if not _LETTER.search(cleaned):
         return "en"
     lang, confidence = _language_identifier().classify(cleaned)
-    if lang in _READ_AS_ENGLISH or (
-        confidence < MIN_OTHER_CONFIDENCE and _LATIN_WORD.search(cleaned)
-    ):
+    if lang in _READ_AS_ENGLISH or (confidence < MIN_OTHER_CONFIDENCE and _mostly_latin(cleaned)):
         return "en"
     return str(lang)
+
+
+def _mostly_latin(text: str) -> bool:
+    """Whether at least half of the text's letters are Latin."""
+    letters = len(_LETTER.findall(text))
+    return letters > 0 and 2 * len(_LATIN_LETTER.findall(text)) >= letters
+
+
+def _unmask_look_alikes(match: re.Match[str]) -> str:
+    """A word made only of ASCII letters and Latin look-alikes, in Latin letters."""
+    word = match.group(0)
+    if word.isascii() or not all(c.isascii() or c.lower() in _CONFUSABLE for c in word):
+        return word
+    return word.lower().translate(_HOMOGLYPHS)
 
 
 def detect_languages(texts: Iterable[str]) -> list[str]:

@@ -135,6 +135,9 @@ def test_entities_are_found_as_html_unescape_finds_them() -> None:
         ("Ich bin mit dieser Entscheidung nicht einverstanden.", "de"),
         ("お前は本当にバカだな", "ja"),
         ("lol ok", "en"),
+        ("thanks for the reply, іdіот", "en"),  # Cyrillic look-alikes do not make it Russian
+        ("іdіот", "en"),
+        ("Καλημέρα σε όλους, τι κάνετε;", "el"),
         ("@someone check www.example.com/x", "en"),
         ("ｉｄｉｏｔ", "en"),
         ("", "en"),
