@@ -10,7 +10,7 @@ trained there once when absent. With `--data real` (the default when ../shared/d
 public corpora) they are what steward ships: experiments/toxicity_linear.yaml and
 experiments/toxicity_minilm.yaml on the corpora (MiniLM about 6 minutes on a quiet machine),
 scored on English posts of the held-out test splits. With `--data simulator`: the simulator's
-posts, MiniLM on a reduced budget (3 minutes, 3,000 English examples, static ONNX int8).
+posts, a reduced MiniLM (3,000 English examples, one epoch, static ONNX int8).
 
 Run: python -m bench.serving [--data real|simulator] [--skip-minilm] [--out FILE]
 """
@@ -82,7 +82,6 @@ def prepare(home: Path, model: str, data: str) -> None:
         train_from_config(load_config(ROOT / "experiments" / f"toxicity_{model}.yaml"), log=log)
         return
     transformer = TransformerConfig(
-        budget_minutes=3.0,
         max_train_examples=3_000,
         max_valid_examples=600,
         epochs=1.0,

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from features.storage.failpoints import failpoint
+from models.tracking import INCOMPLETE_TAG
 
 CHAMPION = "champion"
 
@@ -46,21 +47,37 @@ def register_and_promote(
     force: bool = False,
     higher_is_better: bool = True,
     blocked: str | None = None,
+    incomplete: str | None = None,
 ) -> Promotion:
     """Register a model; move `champion` to it if it beats the champion (or if forced).
 
     `score_version(model_uri)` scores a registered version on the same validation data the
     candidate was scored on, so the comparison is like for like. `blocked`: why this model may
-    never be champion (not even forced); it is registered and the reason says so.
+    never be champion (not even forced); it is registered and the reason says so. A model whose
+    training was cut short (`incomplete` says why) is registered, tagged `steward.incomplete`,
+    and never promoted, even forced.
     """
     from models.tracking import registry_lock
 
     # Held from registering to moving the alias: another training's promotion in between
     # would make this one compare itself with a champion that is no longer the champion.
     with registry_lock():
+        if incomplete is not None:
+            return _register_incomplete(model_uri, name, candidate_score, incomplete)
         return _register_and_promote(
             model_uri, name, candidate_score, score_version, force, higher_is_better, blocked
         )
+
+
+def _register_incomplete(model_uri: str, name: str, candidate_score: float, why: str) -> Promotion:
+    """Register and tag a cut-short model; the champion alias stays where it is."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    version = str(mlflow.register_model(model_uri, name).version)
+    MlflowClient().set_model_version_tag(name, version, INCOMPLETE_TAG, why)
+    reason = f"incomplete, never promoted: {why}"
+    return Promotion(name, version, False, reason, champion_version(name), candidate_score, None)
 
 
 def _register_and_promote(

@@ -22,6 +22,11 @@ from features.storage.locks import exclusive_lock
 OWNER_HOST, OWNER_PID, OWNER_STARTED = "steward.host", "steward.pid", "steward.pid_started"
 
 
+# A version tag: the run that made it stopped early (killed, or at a limit the user set).
+# Such a version is never promoted.
+INCOMPLETE_TAG = "steward.incomplete"
+
+
 def tracking_uri() -> str:
     """MLFLOW_TRACKING_URI, or a SQLite store at STEWARD_HOME/mlflow.db."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Catalog.default().mlflow_db}"
@@ -153,7 +158,7 @@ def close_abandoned_runs(experiment_id: str) -> list[str]:
         client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
         for version in client.search_model_versions(f"run_id = '{run.info.run_id}'"):
             client.set_model_version_tag(
-                version.name, version.version, "steward.incomplete", "training was killed"
+                version.name, version.version, INCOMPLETE_TAG, "training was killed"
             )
         closed.append(run.info.run_id)
     return closed

@@ -71,7 +71,8 @@ def load_toxicity(uri: str, threads: int | None = None) -> Loaded:
     transformer = scorer.transformer
     if threads is not None and transformer is not None and transformer.threads != threads:
         scorer.transformer = load_backend(transformer.folder, threads)
-    scorer.score(["warm-up"], ["en"], "none")  # first call pays lazy initialisation, not a client
+    # The first call pays lazy initialisation (the language detector's model too), not a client.
+    scorer.score(["warm-up"], None, "none")
     return Loaded(name, version, uri, scorer)
 
 

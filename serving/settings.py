@@ -61,6 +61,9 @@ class ServeSettings(BaseSettings):
     # mostly waits while the model runs), which is what p99 at concurrency 8 is made of.
     model_threads: int | None = Field(default=2, ge=1)
     log_text: bool = False  # request text is never logged unless this is set
+    # The action for a post in a language steward does not score (not English or Chinese):
+    # review (a person reads it), allow, or block. It is never scored as English.
+    unsupported_language_action: Literal["allow", "review", "block"] = "review"
     # The browser pages (/ui). Sessions are HMAC-signed cookies; without a secret each process
     # draws its own, so sign-ins end on restart: set one when running several workers.
     session_secret: SecretStr | None = None

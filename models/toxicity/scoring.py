@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.schemas import MODERATION_LABELS
-from features.text.normalize import detect_language, normalize_text
+from features.text.normalize import SCORED_LANGUAGES, detect_language, normalize_text
 from models.toxicity.linear import LinearToxicity
 from models.toxicity.spans import Span, occlusion_char_scores, spans_from_char_scores
 from models.toxicity.thresholds import (
@@ -65,16 +65,21 @@ class PostScore:
 
 
 def canonical_language(lang: object, text: str) -> str:
-    """'zh', 'en' or 'other' from a given tag (zh-CN, en_US, ...), detected when absent."""
+    """The language code of a given tag (zh-CN -> zh, en_US -> en, fr -> fr), detected when
+    absent."""
     if isinstance(lang, str) and lang.strip():
-        tag = lang.strip().lower()
-        return "zh" if tag.startswith("zh") else "en" if tag.startswith("en") else "other"
+        return lang.strip().lower().replace("_", "-").split("-")[0]
     return detect_language(text)
 
 
 def routed_language(lang: str) -> str:
     """The language whose models and thresholds score a post: Chinese, else English."""
     return "zh" if lang == "zh" else "en"
+
+
+def is_scored(lang: str) -> bool:
+    """Whether steward's models score this language (English and Chinese)."""
+    return lang in SCORED_LANGUAGES
 
 
 class ToxicityScorer:
@@ -88,6 +93,7 @@ class ToxicityScorer:
         transformer: Any = None,
         english_route: EnglishRoute = "linear",
         review_labels: Sequence[str] = ("toxicity",),
+        unsupported_action: str = "review",
     ) -> None:
         if english_route != "linear" and transformer is None:
             raise ValueError(f"english_route {english_route!r} needs a transformer")
@@ -97,6 +103,9 @@ class ToxicityScorer:
         self.transformer = transformer
         self.english_route: EnglishRoute = english_route
         self.review_labels = list(review_labels)
+        # What a post in a language no model scores gets: a person reads it (the server's
+        # unsupported_language_action setting can change it).
+        self.unsupported_action = unsupported_action
         known = set(linear.labels_) | set(transformer.labels if transformer else [])
         self.labels = [lb for lb in MODERATION_LABELS if lb in known]
 
@@ -108,11 +117,16 @@ class ToxicityScorer:
     def predict_proba(
         self, texts: Sequence[str], langs: Sequence[object] | None = None
     ) -> tuple[np.ndarray, list[str]]:
-        """Probability per text and label (NaN where unsupported) and each text's language."""
+        """Probability per text and label (NaN where unsupported, and for every label of a
+        language no model scores) and each text's language."""
         texts = ["" if not isinstance(t, str) else t for t in texts]
         given = list(langs) if langs is not None else [None] * len(texts)
         lang = [canonical_language(g, t) for g, t in zip(given, texts, strict=True)]
-        return self._probs(texts, [routed_language(lg) for lg in lang]), lang
+        scored = [i for i, lg in enumerate(lang) if is_scored(lg)]
+        out = np.full((len(texts), len(self.labels)), np.nan)
+        if scored:
+            out[scored] = self._probs([texts[i] for i in scored], [lang[i] for i in scored])
+        return out, lang
 
     def _probs(self, texts: list[str], routed: list[str]) -> np.ndarray:
         """The matrix of probabilities for texts already routed to 'en' or 'zh'."""
@@ -170,6 +184,12 @@ class ToxicityScorer:
         probs, lang = self.predict_proba(texts, langs)
         out = []
         for i, text in enumerate(texts):
+            if not is_scored(lang[i]):
+                none: dict[str, float | None] = dict.fromkeys(self.labels)
+                out.append(
+                    PostScore(none, self.unsupported_action, lang[i], "toxicity", [], self.version)
+                )
+                continue
             action, label = self._decide(probs[i], routed_language(lang[i]))
             explain = spans == "all" or (spans == "flagged" and action != "allow")
             found = self.explain(text, lang[i], label) if explain and isinstance(text, str) else []
@@ -197,6 +217,8 @@ class ToxicityScorer:
 
     def explain(self, text: str, lang: str, label: str = "toxicity") -> list[Span]:
         """The 1-3 spans that pushed `label` up: coefficients (linear) or leave-one-word-out."""
+        if not is_scored(lang):
+            return []
         routed = routed_language(lang)
         uses_transformer = (
             routed == "en"

@@ -100,9 +100,15 @@ def log_details(
 
 
 def register_scorer(
-    config: ToxicityConfig, model_uri: str, score: float, valid: pd.DataFrame, force: bool
+    config: ToxicityConfig,
+    model_uri: str,
+    score: float,
+    valid: pd.DataFrame,
+    force: bool,
+    incomplete: str | None = None,
 ) -> Promotion:
-    """Register the model; it takes `champion` only if it beats the champion on this validation data."""
+    """Register the model; it takes `champion` only if it beats the champion on this validation
+    data, and never when its training was cut short (`incomplete` says why)."""
 
     def score_version(uri: str) -> float:
         scored = mlflow.pyfunc.load_model(uri).predict(
@@ -111,5 +117,10 @@ def register_scorer(
         return mean_source_auc(valid, scored["toxicity"].to_numpy(dtype=float))
 
     return register_and_promote(
-        model_uri, config.tracking.registered_model, score, score_version, force
+        model_uri,
+        config.tracking.registered_model,
+        score,
+        score_version,
+        force,
+        incomplete=incomplete,
     )

@@ -30,6 +30,16 @@ class FitReport:
     route_scores: dict[str, float] = field(default_factory=dict)
     transformer_history: dict[str, float] = field(default_factory=dict)
 
+    def incomplete(self) -> str | None:
+        """Why training stopped before its planned steps, or None when it ran them all."""
+        h = self.transformer_history
+        if not h or h.get("complete", 1.0) == 1.0:
+            return None
+        return (
+            f"transformer stopped by time_limit_minutes after {h['steps']:.0f} of "
+            f"{h['planned_steps']:.0f} steps"
+        )
+
 
 def fit_linear(train: pd.DataFrame, config: ToxicityConfig) -> LinearToxicity:
     """The TF-IDF + logistic regression model on the training rows."""

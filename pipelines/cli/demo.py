@@ -63,13 +63,17 @@ def run_demo(members: int, days: int, serve: bool = False) -> None:
 
 
 def serving_hint() -> str:
-    """How to start `steward serve` and curl it, with the demo's riskiest member as example."""
+    """How to start `steward serve` and curl it, with the demo's riskiest member as example and
+    the Perspective attributes the champion toxicity model (what `steward serve` loads) scores."""
     from features.scores.at_risk import at_risk
+    from models.champions import load_toxicity_scorer
     from serving.hints import curl_examples
+    from serving.routes.perspective import served_attributes
 
     top = at_risk(top=1)
     member = str(top["member_id"].iloc[0]) if len(top) else "MEMBER_ID"
-    return curl_examples(member_id=member)
+    attributes = served_attributes(load_toxicity_scorer().labels)
+    return curl_examples(member_id=member, attributes=attributes)
 
 
 def observation_summary(lake: Lake, features: Path) -> object:

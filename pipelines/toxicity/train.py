@@ -172,8 +172,14 @@ def _train_in_run(
     valid = held[is_valid]
     score = mean_source_auc(valid, probs[is_valid, scorer.labels.index("toxicity")])
     mlflow.log_metric("promotion_score", score)
+    incomplete = report.incomplete()
+    if incomplete is not None:
+        from models.tracking import INCOMPLETE_TAG
+
+        mlflow.set_tag(INCOMPLETE_TAG, incomplete)
+        log(f"incomplete: {incomplete}; the model is kept but never promoted")
     promotion = (
-        register_scorer(config, model_uri, score, valid, force)
+        register_scorer(config, model_uri, score, valid, force, incomplete)
         if config.tracking.register_model
         else None
     )

@@ -7,17 +7,21 @@ server, with the key sent as ?key=.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
+
+from serving.state import State
 
 router = APIRouter(tags=["perspective"])
 
 SCHEMAS = ("AnalyzeCommentRequest", "AnalyzeCommentResponse")
 
 
-def discovery_document(root_url: str) -> dict[str, Any]:
-    """The commentanalyzer v1alpha1 REST description, rooted at this server."""
+def discovery_document(root_url: str, attributes: Sequence[str] = ()) -> dict[str, Any]:
+    """The commentanalyzer v1alpha1 REST description, rooted at this server, advertising the
+    attributes the loaded model scores (Google's client ignores the extra key)."""
     analyze = {
         "id": "commentanalyzer.comments.analyze",
         "path": "v1alpha1/comments:analyze",
@@ -27,7 +31,11 @@ def discovery_document(root_url: str) -> dict[str, Any]:
         "parameterOrder": [],
         "request": {"$ref": "AnalyzeCommentRequest"},
         "response": {"$ref": "AnalyzeCommentResponse"},
-        "description": "Analyzes the provided text and returns scores for requested attributes.",
+        "description": (
+            "Analyzes the provided text and returns scores for requested attributes. "
+            f"Attributes this server scores: {', '.join(attributes) or 'none (no model loaded)'}."
+        ),
+        "supportedAttributes": list(attributes),
     }
     return {
         "kind": "discovery#restDescription",
@@ -51,6 +59,10 @@ def discovery_document(root_url: str) -> dict[str, Any]:
 
 
 @router.get("/$discovery/rest")
-async def discovery(request: Request) -> dict[str, Any]:
+async def discovery(request: Request, state: State) -> dict[str, Any]:
     """The discovery document (public, as Google's is)."""
-    return discovery_document(str(request.base_url))
+    from serving.routes.perspective import served_attributes
+
+    model = state.holder.current.toxicity
+    attributes = served_attributes(model.scorer.labels) if model is not None else []
+    return discovery_document(str(request.base_url), attributes)

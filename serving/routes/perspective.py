@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -41,6 +42,11 @@ ATTRIBUTES: dict[str, str | None] = {
 }
 
 
+def served_attributes(labels: Sequence[str]) -> list[str]:
+    """The Perspective attributes a model with these labels scores (what is advertised)."""
+    return [name for name, label in ATTRIBUTES.items() if label is not None and label in labels]
+
+
 def _bad_request(message: str, error_type: str, **detail: Any) -> ApiError:
     """400 INVALID_ARGUMENT with Perspective's error detail."""
     return ApiError(400, message, details=[{"errorType": error_type, **detail}])
@@ -62,7 +68,7 @@ def _check_request(body: AnalyzeCommentRequest, labels: list[str]) -> dict[str, 
             )
         label = ATTRIBUTES.get(name)
         if label is None or label not in labels:
-            served = ", ".join(a for a, lb in ATTRIBUTES.items() if lb in labels)
+            served = ", ".join(served_attributes(labels))
             raise _bad_request(
                 f"Attribute {name} is not supported by this model; supported: {served}",
                 "ATTRIBUTE_NOT_SUPPORTED",
@@ -83,15 +89,8 @@ def _attribute_scores(
     out: dict[str, AttributeScores] = {}
     for name, label in chosen.items():
         value = score.probabilities.get(label)
-        if value is None:
-            raise _bad_request(
-                f"Attribute {name} does not support request languages: {language}",
-                "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE",
-                languageNotSupportedByAttributeError={
-                    "detectedLanguages": [score.lang],
-                    "attribute": name,
-                },
-            )
+        if value is None:  # e.g. a label the model has for English only, asked of Chinese
+            raise _language_not_supported(name, language, [score.lang])
         threshold = body.requested_attributes[name].score_threshold
         if threshold is not None and value < threshold:
             continue
@@ -149,26 +148,36 @@ async def analyze_comment(
         # Perspective's own answer to an empty comment: 400 with errorType COMMENT_EMPTY.
         raise _bad_request(empty_text("comment.text"), "COMMENT_EMPTY")
     check_texts(state, [text], "comment.text")
+    from models.toxicity.scoring import canonical_language, is_scored
+
     given = body.languages[0] if body.languages else None
-    if given is not None and given.split("-")[0].lower() not in ("en", "zh"):
-        name = next(iter(chosen))
-        raise _bad_request(
-            f"Attribute {name} does not support request languages: {given}",
-            "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE",
-            languageNotSupportedByAttributeError={"detectedLanguages": [], "attribute": name},
-        )
+    if given is not None and not is_scored(canonical_language(given, text)):
+        raise _language_not_supported(next(iter(chosen)), given, [])
     # doNotStore: steward stores no text; it also keeps this text out of the log.
     scores, model = await score_texts(
         state, [text], [given], "none", store_text=not body.do_not_store
     )
     score = scores[0]
+    if not is_scored(score.lang):  # detected: French, Russian, ... never scored as English
+        raise _language_not_supported(next(iter(chosen)), score.lang, [score.lang])
     spans = (
         await _span_scores(state, model, text, score.lang, chosen) if body.span_annotations else {}
     )
-    detected = score.lang if score.lang in ("en", "zh") else "und"
     return AnalyzeCommentResponse(
-        attribute_scores=_attribute_scores(body, chosen, score, spans, given or detected),
-        languages=body.languages or [detected],
-        detected_languages=None if body.languages else [detected],
+        attribute_scores=_attribute_scores(body, chosen, score, spans, given or score.lang),
+        languages=body.languages or [score.lang],
+        detected_languages=None if body.languages else [score.lang],
         client_token=body.client_token,
+    )
+
+
+def _language_not_supported(attribute: str, language: str, detected: list[str]) -> ApiError:
+    """Perspective's 400 for a language the attribute does not score."""
+    return _bad_request(
+        f"Attribute {attribute} does not support request languages: {language}",
+        "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE",
+        languageNotSupportedByAttributeError={
+            "detectedLanguages": detected,
+            "attribute": attribute,
+        },
     )

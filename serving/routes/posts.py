@@ -57,6 +57,17 @@ def check_texts(state: ServerState, texts: Sequence[str], where: str) -> None:
             )
 
 
+def _unsupported_action(state: ServerState, score: PostScore) -> PostScore:
+    """A post in a language no model scores gets the configured action (default review)."""
+    from dataclasses import replace
+
+    from models.toxicity.scoring import is_scored
+
+    if is_scored(score.lang):
+        return score
+    return replace(score, action=state.settings.unsupported_language_action)
+
+
 async def score_texts(
     state: ServerState,
     texts: Sequence[str],
@@ -73,6 +84,7 @@ async def score_texts(
         scores, model = await state.batcher.score(texts, langs, spans)
     except RuntimeError as exc:
         raise ApiError(503, f"toxicity model unavailable: {exc}") from None
+    scores = [_unsupported_action(state, s) for s in scores]
     for s in scores:
         state.metrics.observe_scores("toxicity", s.probabilities.items())
         state.metrics.actions.labels(s.action).inc()

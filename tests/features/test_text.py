@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.text import normalize as text_module
 from features.text.normalize import (
     detect_language,
     normalize_text,
     normalize_texts,
     normalize_with_offsets,
 )
+from features.text.normalize import normalize as text_module
 
 
 @pytest.mark.parametrize(
@@ -133,11 +133,21 @@ def test_entities_are_found_as_html_unescape_finds_them() -> None:
         ("我是河南人", "zh"),
         ("这个idiot真烦人", "zh"),
         ("I love 中国", "zh"),
-        ("Привет, как дела?", "other"),
+        ("Привет, как дела?", "ru"),
+        ("Bonjour à tous, tu es vraiment un idiot.", "fr"),
+        ("Je ne suis pas d'accord avec cette décision.", "fr"),
+        ("¿Alguien sabe cuándo sale la próxima versión?", "es"),
+        ("Ich bin mit dieser Entscheidung nicht einverstanden.", "de"),
+        ("お前は本当にバカだな", "ja"),
+        ("lol ok", "en"),
+        ("thanks for the reply, іdіот", "en"),  # Cyrillic look-alikes do not make it Russian
+        ("іdіот", "en"),
+        ("Καλημέρα σε όλους, τι κάνετε;", "el"),
+        ("@someone check www.example.com/x", "en"),
         ("ｉｄｉｏｔ", "en"),
         ("", "en"),
         ("12345 !!!", "en"),
     ],
 )
-def test_detects_chinese_english_and_other(text: str, lang: str) -> None:
+def test_detects_chinese_english_and_other_languages(text: str, lang: str) -> None:
     assert detect_language(text) == lang

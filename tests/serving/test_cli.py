@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from serving.hints import curl_examples
+from serving.routes.perspective import served_attributes
 from tests.serving.conftest import KEYS, Home
 from tests.serving.server import Running, free_port, wait_for
 
@@ -92,8 +93,9 @@ def test_unsafe_or_wrong_options_are_one_line_errors(
 def test_the_demos_curl_examples_work(server: Running, home: Home, tmp_path: Path) -> None:
     member = str(pd.read_parquet(home.root / "scores" / "at_risk.parquet")["member_id"].iloc[0])
     host, port = server.url.removeprefix("http://").split(":")
-    text = curl_examples(host, int(port), KEYS["all"][0], member)
-    assert "steward serve" in text
+    labels = server.app.state.steward.holder.current.toxicity.scorer.labels
+    text = curl_examples(host, int(port), KEYS["all"][0], member, served_attributes(labels))
+    assert "steward serve" in text and '"INSULT": {}' in text  # this model has insult
     commands = re.findall(r"^  (curl .*?)(?<!\\)$", text.replace("\\\n", " "), flags=re.M)
     assert len(commands) >= 7
     for command in commands:
@@ -104,3 +106,13 @@ def test_the_demos_curl_examples_work(server: Running, home: Home, tmp_path: Pat
         assert '"error"' not in done.stdout, (command, done.stdout[:500])
         assert done.stdout or (tmp_path / "at_risk.csv").stat().st_size > 0, command
     assert (tmp_path / "at_risk.csv").read_text().startswith("member_id,")
+
+
+def test_the_demos_perspective_example_asks_only_for_what_a_model_serves() -> None:
+    # The demo's model on the public corpora has no insult label: its example must not ask.
+    labels = ["toxicity", "identity_attack", "obscene", "threat"]
+    text = curl_examples(attributes=served_attributes(labels))
+    asked = re.search(r"-d '(\{\"comment\".*\})'", text)
+    assert asked is not None
+    requested = json.loads(asked.group(1))["requestedAttributes"]
+    assert list(requested) == ["TOXICITY", "IDENTITY_ATTACK", "PROFANITY", "THREAT"]

@@ -87,6 +87,46 @@ def test_chinese_is_detected_and_scored(client: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Bonjour à tous, tu es vraiment un idiot.", "fr"),
+        ("Eres un idiota, nadie te quiere aquí.", "es"),
+        ("Ты просто идиот, тебя здесь никто не ждёт.", "ru"),
+    ],
+)
+def test_a_detected_language_no_model_scores_gets_perspectives_language_error(
+    client: httpx.Client, text: str, lang: str
+) -> None:
+    answer = _analyze(client, {"comment": {"text": text}, "requestedAttributes": {"TOXICITY": {}}})
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["message"] == f"Attribute TOXICITY does not support request languages: {lang}"
+    detail = error["details"][0]
+    assert detail["errorType"] == "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE"
+    assert detail["languageNotSupportedByAttributeError"] == {
+        "detectedLanguages": [lang],
+        "attribute": "TOXICITY",
+    }
+
+
+def test_the_discovery_document_advertises_exactly_what_the_model_serves(
+    server: Running, client: httpx.Client
+) -> None:
+    from serving.routes.perspective import ATTRIBUTES, served_attributes
+
+    labels = server.app.state.steward.holder.current.toxicity.scorer.labels
+    method = client.get("/$discovery/rest").json()["resources"]["comments"]["methods"]["analyze"]
+    advertised = method["supportedAttributes"]
+    assert advertised == served_attributes(labels) and "TOXICITY" in advertised
+    for name in advertised:
+        answer = _analyze(client, {"comment": {"text": "hi"}, "requestedAttributes": {name: {}}})
+        assert answer.status_code == 200, (name, answer.text)
+    for name in set(ATTRIBUTES) - set(advertised):
+        answer = _analyze(client, {"comment": {"text": "hi"}, "requestedAttributes": {name: {}}})
+        assert answer.status_code == 400 and ", ".join(advertised) in answer.text
+
+
+@pytest.mark.parametrize(
     ("body", "message", "error_type"),
     [
         (

@@ -35,6 +35,33 @@ def test_scores_match_the_batch_pipeline_exactly(client: httpx.Client, home: Hom
     assert body["model_version"] == batch[0].model_version
 
 
+def test_languages_no_model_scores_are_reviewed_unscored_and_named(
+    server: Running, client: httpx.Client
+) -> None:
+    posts = [
+        {"id": "fr", "text": "Tu es vraiment un idiot, personne ne veut de toi ici."},
+        {"id": "es", "text": "Eres un idiota, nadie te quiere aquí.", "lang": "es-MX"},
+        {"id": "de", "text": "Halt die Klappe, du bist ein Idiot und niemand mag dich."},
+        {"id": "en", "text": "You are a pathetic idiot."},
+    ]
+    answer = client.post("/v1/posts:score", json={"posts": posts}, headers=auth("posts"))
+    assert answer.status_code == 200, answer.text
+    served = {p["id"]: p for p in answer.json()["posts"]}
+    for lang in ("fr", "es", "de"):
+        post = served[lang]
+        assert post["lang"] == lang  # detected (fr, de) or the given tag's language (es-MX)
+        assert post["action"] == "review" and post["spans"] == []
+        assert set(post["probabilities"].values()) == {None}  # never scored as English
+    assert served["en"]["lang"] == "en" and served["en"]["probabilities"]["toxicity"] > 0.5
+    settings = server.app.state.steward.settings
+    settings.unsupported_language_action = "allow"  # the documented setting
+    try:
+        again = client.post("/v1/posts:score", json={"posts": posts[:1]}, headers=auth("posts"))
+    finally:
+        settings.unsupported_language_action = "review"
+    assert again.json()["posts"][0]["action"] == "allow"
+
+
 def test_spans_point_into_the_text_and_can_be_turned_off(client: httpx.Client) -> None:
     text = "Shut up, you pathetic idiot"
     one = [{"id": "x", "text": text}]

@@ -25,7 +25,9 @@ ENGLISH = [
 
 
 @pytest.fixture(scope="module")
-def minilm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, object]]:
+def minilm(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Running, object, object, object]]:
     """A tiny MiniLM champion in a home of its own, and a server for it."""
     from models.toxicity.config import DataConfig, ToxicityConfig, TransformerConfig
     from pipelines.toxicity.train import train_from_config
@@ -36,7 +38,6 @@ def minilm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, 
             sources=["simulator", "seed"], eval_only=[], max_rows_per_source=2_000, min_positives=5
         )
         tiny = TransformerConfig(
-            budget_minutes=1.0,
             max_train_examples=600,
             max_valid_examples=200,
             max_len=32,
@@ -50,14 +51,14 @@ def minilm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, 
         result = train_from_config(config, log=lambda _: None)
         home = type("H", (), {"root": root})()
         running = start(settings_for(home, components=["toxicity"]))  # type: ignore[arg-type]
-        yield running, result.scorer
+        yield running, result.scorer, config, result
         running.stop()
 
 
 def test_the_transformer_scores_match_the_batch_pipeline_alone_and_micro_batched(
-    minilm: tuple[Running, object],
+    minilm: tuple[Running, object, object, object],
 ) -> None:
-    running, scorer = minilm
+    running, scorer, _, _ = minilm
     assert scorer.kind == "minilm"  # type: ignore[attr-defined]
     batch = scorer.score(ENGLISH, spans="none")  # type: ignore[attr-defined]
 
@@ -95,3 +96,36 @@ def test_the_transformer_scores_match_the_batch_pipeline_alone_and_micro_batched
     # The server runs the transformer on its own thread count, not the one saved (1).
     served_model = running.app.state.steward.holder.current.toxicity.scorer
     assert served_model.transformer.threads == running.app.state.steward.settings.model_threads == 2
+
+
+def test_the_same_file_trains_the_same_model_and_a_cut_short_run_is_never_champion(
+    minilm: tuple[Running, object, object, object],
+) -> None:
+    import pandas as pd
+
+    from models.registry import champion_version
+    from models.tracking import INCOMPLETE_TAG
+    from pipelines.toxicity.train import TrainResult, train_from_config
+
+    running, _, config, first = minilm
+    assert isinstance(first, TrainResult) and first.promotion is not None
+    again = train_from_config(config, log=lambda _: None)  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(again.metrics, first.metrics)
+    assert again.promotion is not None and not again.promotion.promoted  # equal does not beat
+    tc = config.transformer  # type: ignore[attr-defined]
+    limited = config.model_copy(  # type: ignore[attr-defined]
+        update={"transformer": tc.model_copy(update={"time_limit_minutes": 1e-6})}
+    )
+    cut = train_from_config(limited, force=True, log=lambda _: None)
+    assert cut.promotion is not None and not cut.promotion.promoted
+    assert "incomplete" in cut.promotion.reason
+    name = cut.promotion.name
+    assert champion_version(name) == first.promotion.version
+    from mlflow import MlflowClient
+
+    assert INCOMPLETE_TAG in MlflowClient().get_model_version(name, cut.promotion.version).tags
+    with httpx.Client(base_url=running.url, timeout=60) as c:
+        reloaded = c.post("/v1/admin/reload", headers=auth("admin"))  # keeps the complete champion
+    assert reloaded.status_code == 200, reloaded.text
+    served = running.app.state.steward.holder.current.toxicity
+    assert served.version == first.promotion.version
