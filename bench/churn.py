@@ -107,7 +107,7 @@ def score_step(home: Path, scoring: Path) -> dict[str, Any]:
     import time
 
     os.environ["STEWARD_HOME"] = str(home)
-    from pipelines.churn.train import score_members
+    from pipelines.churn.score import score_members
 
     started = time.perf_counter()
     report = score_members(features=scoring)

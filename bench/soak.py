@@ -116,7 +116,8 @@ def prepare_churn(home: Path) -> None:
     from models.churn.config import ChurnConfig, LgbmParams
     from models.registry import champion_version
     from models.tracking import quiet_mlflow
-    from pipelines.churn.train import score_members, train_churn
+    from pipelines.churn.score import score_members
+    from pipelines.churn.train import train_churn
     from pipelines.steps import features_dir, simulate_and_ingest
 
     os.environ["STEWARD_HOME"] = str(home)

@@ -13,10 +13,9 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import pyarrow.parquet as pq
 
 from features.members.store import read_features
+from features.scores.history import history_dates, read_scored
 from models.churn.dataset import complete_dates, read_metadata
 from models.churn.metrics import bootstrap_intervals, ranking_metrics
 
@@ -32,24 +31,6 @@ class ScoredDate:
     churners: int
     metrics: dict[str, float]
     note: str = ""
-
-
-def history_dates(history: Path) -> list[date]:
-    """The dates the scored history holds."""
-    found = []
-    for folder in Path(history).glob("as_of=*"):
-        try:
-            found.append(date.fromisoformat(folder.name.removeprefix("as_of=")))
-        except ValueError:
-            continue  # not a partition of ours
-    return sorted(found)
-
-
-def read_scored(history: Path, day: date) -> pd.DataFrame:
-    """One date's scores: member_id, probability, label, model_version."""
-    path = Path(history) / f"as_of={day.isoformat()}" / "part-0.parquet"
-    columns = ["member_id", "probability", "label", "model_version"]
-    return pq.read_table(path, columns=columns).to_pandas()
 
 
 def backtest_history(

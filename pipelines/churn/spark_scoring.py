@@ -6,7 +6,7 @@ and reasons as the default path). The executors also join each member's attribut
 (the latest ingest's, as member_attributes), sort by probability, and write the sorted rows into a
 folder beside the at-risk table. The driver then streams those files, in order and a batch at a
 time, into the one at-risk file the server reads, and swaps it in as the default path does
-(pipelines.churn.train.publish_at_risk). No step holds every member in the driver's memory.
+(features.scores.at_risk.publish_at_risk). No step holds every member in the driver's memory.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from features.lake.store import Lake
 from features.schemas import TABLES
 from features.scores.at_risk import TIERS, publish_at_risk
 from models.churn.config import MODEL_NAME
-from pipelines.churn.train import ScoreReport
+from pipelines.churn.score import ScoreReport
 from pipelines.steps import features_dir
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ SCORED_TYPES: dict[str, pa.DataType] = {
     "intervention": pa.string(),
     "drivers": pa.list_(pa.string()),
 }
-# The at-risk table's columns and types, as pipelines.churn.train.at_risk_rows writes them.
+# The at-risk table's columns and types, as pipelines.churn.score.at_risk_rows writes them.
 AT_RISK_SCHEMA = pa.schema(
     [
         ("member_id", pa.string()),

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from features.lake.store import Lake
-from pipelines.churn.train import demo_churn
+from pipelines.churn.demo import demo_churn
 from pipelines.output import console, ingest_table, rows_table
 from pipelines.steps import build_features_step, lake_summary, simulate_and_ingest
 from pipelines.toxicity.train import demo_toxicity

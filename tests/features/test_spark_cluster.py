@@ -16,7 +16,8 @@ from features.members.build import build_member_features
 from features.members.spark_session import spark_problem
 from features.members.store import read_features
 from models.churn.config import ChurnConfig, LgbmParams
-from pipelines.churn.train import score_members, train_churn
+from pipelines.churn.score import score_members
+from pipelines.churn.train import train_churn
 from tests.conftest import isolated_home
 from tests.features.conftest import SECRET
 from tests.support.cli import steward_script

@@ -21,7 +21,7 @@ from features.members.build import build_member_features
 from features.members.store import read_features
 from features.schemas import TABLES
 from features.synthetic.simulator import simulate, write_community
-from pipelines.churn.train import member_attributes
+from pipelines.churn.score import member_attributes
 from pipelines.ingest import ingest_source
 from tests.features.conftest import SECRET
 from tests.support.cli import steward_main

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from features.lake.store import Lake
 from features.members.eligibility import subscribed_on
 from features.scores.at_risk import at_risk_path
+from features.scores.history import history_dir
 from models.churn.scored_backtest import backtest_history
-from pipelines.churn.train import history_dir
 from pipelines.cli.main import app
 from pipelines.steps import features_dir
 from tests.conftest import isolated_home, require_shared

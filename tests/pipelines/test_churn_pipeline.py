@@ -26,7 +26,9 @@ from models.churn.config import MODEL_NAME
 from models.churn.dataset import read_metadata
 from models.churn.scorer import ChurnScorer
 from models.registry import champion_version, set_champion
-from pipelines.churn.train import demo_churn, score_members, train_churn
+from pipelines.churn.demo import demo_churn
+from pipelines.churn.score import score_members
+from pipelines.churn.train import train_churn
 from pipelines.cli.churn import at_risk_cmd, score_app, train_app
 from tests.conftest import isolated_home
 from tests.support.lakes import churn_lake
@@ -229,8 +231,9 @@ def test_score_range_writes_history_and_scores_with_a_chosen_version(
 ) -> None:
     from datetime import date
 
-    from models.churn.scored_backtest import backtest_history, history_dates
-    from pipelines.churn.train import history_dir, score_range
+    from features.scores.history import history_dates, history_dir
+    from models.churn.scored_backtest import backtest_history
+    from pipelines.churn.score import score_range
 
     built = sorted(date.fromisoformat(d) for d in read_metadata(features)["as_of"])
     reports = score_range(built[-4], built[-1], features=features, version="1")

@@ -165,7 +165,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home with a lake, features, a churn champion and an at-risk table (built once)."""
     from models.churn.config import load_config
     from models.tracking import quiet_mlflow
-    from pipelines.churn.train import score_members, train_churn
+    from pipelines.churn.score import score_members
+    from pipelines.churn.train import train_churn
     from pipelines.steps import build_features_step, simulate_and_ingest
 
     root = tmp_path_factory.mktemp("faults") / "home"

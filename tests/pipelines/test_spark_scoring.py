@@ -13,7 +13,8 @@ import pytest
 from features.members.build import build_member_features
 from features.scores.at_risk import AT_RISK_COLUMNS, at_risk_path
 from models.churn.config import ChurnConfig, LgbmParams
-from pipelines.churn.train import score_members, train_churn
+from pipelines.churn.score import score_members
+from pipelines.churn.train import train_churn
 from tests.conftest import isolated_home
 from tests.support.lakes import simulated_lake
 from tests.support.spark import every_shuffle_partition

@@ -47,7 +47,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     from models.churn.config import ChurnConfig, LgbmParams
     from models.toxicity.config import DataConfig, ToxicityConfig
     from models.tracking import quiet_mlflow
-    from pipelines.churn.train import score_members, train_churn
+    from pipelines.churn.score import score_members
+    from pipelines.churn.train import train_churn
     from pipelines.toxicity.train import train_from_config
     from tests.support.lakes import churn_lake
 
