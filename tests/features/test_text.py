@@ -14,7 +14,7 @@ from features.text.normalize import (
     normalize_texts,
     normalize_with_offsets,
 )
-from features.text.normalize import normalize as text_module
+from features.text import normalize as text_module
 
 
 @pytest.mark.parametrize(
