@@ -369,7 +369,14 @@ def demo_churn(console: Any, features_out: Path) -> None:
         f"scored {scored.rows:,} members as of {scored.as_of} with steward-churn "
         f"v{scored.model_version}: {scored.tiers['high']:,} high, {scored.tiers['medium']:,} medium risk"
     )
-    console.print(at_risk_table(at_risk(top=10), "10 members most at risk"))
+    from features.provenance import synthetic_note
+
+    top = at_risk(top=10)
+    note = synthetic_note(top["attributes"])
+    title = "10 members most at risk" + (" (synthetic members)" if note else "")
+    console.print(at_risk_table(top, title))
+    if note:
+        console.print(note)
 
 
 def training_table(reports: list[ChurnTrainReport]) -> Any:

@@ -151,7 +151,13 @@ def at_risk_cmd(
     if fmt == "json":
         sys.stdout.write(to_json_text(found, columns))
         return
-    console().print(at_risk_table(found, f"{len(found):,} members most at risk"))
+    from features.provenance import synthetic_note
+
+    out = console()
+    out.print(at_risk_table(found, f"{len(found):,} members most at risk"))
+    note = synthetic_note(found["attributes"])
+    if note:
+        out.print(note)
 
 
 def to_json_text(frame: Any, columns: list[str]) -> str:

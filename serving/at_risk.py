@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -32,6 +33,13 @@ class AtRiskTable:
         attributes = [_parse(a) for a in frame["attributes"]]
         index = {str(m): i for i, m in enumerate(frame["member_id"])}
         return cls(frame, path, attributes, index)
+
+    @functools.cached_property
+    def synthetic_note(self) -> str | None:
+        """Says the members are the simulator's (all or some), or None when none is."""
+        from features.provenance import synthetic_note
+
+        return synthetic_note(self.attributes)
 
     @property
     def as_of(self) -> date | None:

@@ -225,3 +225,21 @@ def test_at_risk_cli_csv_and_errors(demo_output: str, features: Path, tmp_path: 
     assert printed.exit_code == 0 and "3 members most at risk" in printed.output
     bad = runner.invoke(cli(), ["at-risk", "--segment", "channel"])
     assert isinstance(bad.exception, ValueError) and "KEY=VALUE" in str(bad.exception)
+
+
+def test_results_on_the_simulators_lake_say_the_data_is_synthetic(
+    demo_output: str, features: Path
+) -> None:
+    assert "10 members most at risk (synthetic members)" in demo_output
+    assert "Synthetic data: these members and their activity come from steward's built-in" in (
+        " ".join(demo_output.split())
+    )
+    score_members(features=features)
+    printed = CliRunner().invoke(cli(), ["at-risk", "--top", "3"])
+    assert printed.exit_code == 0 and "Synthetic data" in printed.output
+    # For programs: JSON rows of the chosen fields, nothing else on standard output.
+    as_json = CliRunner().invoke(cli(), ["at-risk", "--top", "3", "--format", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    rows = json.loads(as_json.stdout)
+    assert [r["member_id"] for r in rows] == at_risk(top=3)["member_id"].tolist()
+    assert isinstance(rows[0]["reasons"], list) and 0 <= rows[0]["probability"] <= 1
