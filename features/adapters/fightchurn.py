@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.adapters.base import ROW, RawBatch, Reject, hash_files
+from features.adapters.base import ROW, RawBatch, Reject, SourceFile, hash_files
 from features.adapters.readers import BATCH_ROWS, read_csv
 
 MAPPING_VERSION = "fightchurn/1"  # change it when the mapping changes: sources are re-read
@@ -181,6 +181,23 @@ class FightChurnSource:
     def fingerprint(self) -> str:
         """Content hash of the four files plus the mapping version."""
         return hash_files(self.files().values(), MAPPING_VERSION)
+
+    def inventory(self) -> list[SourceFile]:
+        """Every file of the folder: the four read, and the others with why they are skipped."""
+        roles = {
+            "account": "members (dated by their first subscription)",
+            "subscription": "subscriptions, and the members' join dates",
+            "event_type": "the names of the event types",
+            "event": "events",
+        }
+        read = {path.name: roles[key] for key, path in self.files().items()}
+        return [
+            SourceFile(p.name, True, read[p.name])
+            if p.name in read
+            else SourceFile(p.name, False, "not a file of the Fighting Churn layout")
+            for p in sorted(Path(self.folder).iterdir())
+            if p.is_file() and not p.name.startswith(".")
+        ]
 
     def batches(self) -> Iterator[RawBatch]:
         """Members (dated by subscriptions), then subscriptions, then events, streamed."""

@@ -6,6 +6,7 @@ module, so the CLI and the HTTP API filter the same rows the same way.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -143,6 +144,13 @@ class AtRiskTable:
         attributes = [_parse(a) for a in frame["attributes"]]
         index = {str(m): i for i, m in enumerate(frame["member_id"])}
         return cls(frame, path, attributes, index)
+
+    @functools.cached_property
+    def synthetic_note(self) -> str | None:
+        """Says the members are the simulator's (all or some), or None when none is."""
+        from features.synthetic.provenance import synthetic_note
+
+        return synthetic_note(self.attributes)
 
     @property
     def as_of(self) -> date | None:

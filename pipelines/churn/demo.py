@@ -8,8 +8,8 @@ from typing import Any
 from features.scores.at_risk import at_risk
 from models.churn.config import ChurnConfig, LgbmParams, LogregParams
 from models.tracking import quiet_mlflow
-from pipelines.churn.score import at_risk_table, score_members
 from pipelines.churn.train import train_churn, training_table
+from pipelines.churn.train.score import at_risk_table, score_members
 
 
 def demo_configs(features: Path) -> list[ChurnConfig]:
@@ -32,4 +32,11 @@ def demo_churn(console: Any, features_out: Path) -> None:
         f"scored {scored.rows:,} members as of {scored.as_of} with steward-churn "
         f"v{scored.model_version}: {scored.tiers['high']:,} high, {scored.tiers['medium']:,} medium risk"
     )
-    console.print(at_risk_table(at_risk(top=10), "10 members most at risk"))
+    from features.synthetic.provenance import synthetic_note
+
+    top = at_risk(top=10)
+    note = synthetic_note(top["attributes"])
+    title = "10 members most at risk" + (" (synthetic members)" if note else "")
+    console.print(at_risk_table(top, title))
+    if note:
+        console.print(note)

@@ -129,6 +129,7 @@ async def at_risk_page(request: Request, state: State) -> Response:
         as_of=table.as_of,
         model_version=table.model_version,
         model_name=str(table.frame["model_name"].iloc[0]) if len(table.frame) else None,
+        synthetic=table.synthetic_note,
     )
 
 

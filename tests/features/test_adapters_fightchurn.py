@@ -204,3 +204,16 @@ def test_quarantine_keeps_each_files_row_as_read(tmp_path: Path, layout: Path) -
     assert start["start_date"] == "soon" and start["account_id"] == "2" and "start_at" not in start
     late = json.loads(quarantine.loc[("events", "bad timestamp in ts"), "raw"])
     assert late["event_time"] == "late" and late["event_type_id"] == "2" and "ts" not in late
+
+
+def test_the_report_lists_the_files_read_and_skipped(tmp_path: Path, layout: Path) -> None:
+    (layout / "notes.txt").write_text("not data")
+    report = ingest_source(Lake(tmp_path / "lake"), FightChurnSource(layout))
+    assert [(f.name, f.read) for f in report.files] == [
+        ("account.csv", True),
+        ("event.csv", True),
+        ("event_type.csv", True),
+        ("notes.txt", False),
+        ("subscription.csv", True),
+    ]
+    assert report.files[3].why == "not a file of the Fighting Churn layout"

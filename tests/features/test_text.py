@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from features.text import normalize as text_module
 from features.text.normalize import (
     detect_language,
     normalize_text,
     normalize_texts,
     normalize_with_offsets,
 )
-from features.text import normalize as text_module
 
 
 @pytest.mark.parametrize(

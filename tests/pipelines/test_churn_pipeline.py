@@ -26,9 +26,9 @@ from models.churn.config import MODEL_NAME
 from models.churn.dataset import read_metadata
 from models.churn.scorer import ChurnScorer
 from models.registry import champion_version, set_champion
-from pipelines.churn.demo import demo_churn
-from pipelines.churn.score import score_members
 from pipelines.churn.train import train_churn
+from pipelines.churn.train.demo import demo_churn
+from pipelines.churn.train.score import score_members
 from pipelines.cli.churn import at_risk_cmd, score_app, train_app
 from tests.conftest import isolated_home
 from tests.support.lakes import churn_lake
@@ -226,6 +226,24 @@ def test_at_risk_cli_csv_and_errors(demo_output: str, features: Path, tmp_path: 
     assert isinstance(bad.exception, ValueError) and "KEY=VALUE" in str(bad.exception)
 
 
+def test_results_on_the_simulators_lake_say_the_data_is_synthetic(
+    demo_output: str, features: Path
+) -> None:
+    assert "10 members most at risk (synthetic members)" in demo_output
+    assert "Synthetic data: these members and their activity come from steward's built-in" in (
+        " ".join(demo_output.split())
+    )
+    score_members(features=features)
+    printed = CliRunner().invoke(cli(), ["at-risk", "--top", "3"])
+    assert printed.exit_code == 0 and "Synthetic data" in printed.output
+    # For programs: JSON rows of the chosen fields, nothing else on standard output.
+    as_json = CliRunner().invoke(cli(), ["at-risk", "--top", "3", "--format", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    rows = json.loads(as_json.stdout)
+    assert [r["member_id"] for r in rows] == at_risk(top=3)["member_id"].tolist()
+    assert isinstance(rows[0]["reasons"], list) and 0 <= rows[0]["probability"] <= 1
+
+
 def test_score_range_writes_history_and_scores_with_a_chosen_version(
     demo_output: str, features: Path
 ) -> None:
@@ -233,7 +251,7 @@ def test_score_range_writes_history_and_scores_with_a_chosen_version(
 
     from features.scores.history import history_dates, history_dir
     from models.churn.scored_backtest import backtest_history
-    from pipelines.churn.score import score_range
+    from pipelines.churn.train.score import score_range
 
     built = sorted(date.fromisoformat(d) for d in read_metadata(features)["as_of"])
     reports = score_range(built[-4], built[-1], features=features, version="1")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 
 import httpx
 
@@ -161,3 +163,30 @@ def test_at_risk_filters_sort_and_csv_agree(
     assert all(float(r["probability"]) >= 0.5 for r in csv.DictReader(io.StringIO(low.text)))
     bad = client.get("/ui/at-risk?min_probability=lots")
     assert bad.status_code == 422 and "minimum probability must be a number" in bad.text
+
+
+def test_the_at_risk_page_says_when_the_data_is_synthetic(
+    pages: Pages, signed_in: dict[str, httpx.Client]
+) -> None:
+    page = signed_in["members"].get("/ui/at-risk")
+    assert page.status_code == 200
+    # The simulator's members, but for the one whose attributes this fixture made hostile.
+    found = re.search(
+        r"Partly synthetic data: ([\d,]+) of these ([\d,]+) members come from", page.text
+    )
+    assert found is not None, page.text[:3000]
+    made_up, total = (int(n.replace(",", "")) for n in found.groups())
+    assert made_up == total - 1 > 100
+
+
+def test_synthetic_note_says_all_some_or_nothing() -> None:
+    from features.synthetic.provenance import synthetic_note
+
+    real = json.dumps({"channel": "web"})
+    made_up = json.dumps({"channel": "web", "synthetic": True})
+    assert synthetic_note([made_up, {"synthetic": True}]) == (
+        "Synthetic data: these members and their activity come from steward's built-in "
+        "simulator, not from a real community."
+    )
+    assert synthetic_note([made_up, real, None]).startswith("Partly synthetic data: 1 of these 3")  # type: ignore[union-attr]
+    assert synthetic_note([real, None, "not json", {"synthetic": "true"}]) is None
