@@ -155,7 +155,12 @@ def score_members_spark(
     started = time.perf_counter()
     model_uri, version = champion_uri(model_name)
     session = spark or spark_session(master)
+    from models.churn.dataset import read_metadata
+
     rows, day = scoring_rows_spark(session, features or features_dir(), as_of)
+    label = _model_label(model_uri)
+    horizon = int(read_metadata(features or features_dir())["config"]["horizon_days"])
+    rows, left_out = still_can_leave_spark(session, rows, day, label, horizon, lake)
     scored = scored_frame_spark(session, rows, model_uri)
     attributes = member_attributes_spark(session, lake or Lake.default())
     # Kept once computed: the sort samples its input before it sorts it, and the UDF is the cost.
@@ -165,7 +170,7 @@ def score_members_spark(
         "as_of": pa.scalar(day, pa.date32()),
         "model_name": pa.scalar(model_name, pa.string()),
         "model_version": pa.scalar(version, pa.string()),
-        "label": pa.scalar(_model_label(model_uri), pa.string()),
+        "label": pa.scalar(label, pa.string()),
         "scored_at": pa.scalar(datetime.now(UTC), AT_RISK_SCHEMA.field("scored_at").type),
     }
     tiers: Counter[str] = Counter()
@@ -190,7 +195,40 @@ def score_members_spark(
         model_version=version,
         tiers={t: tiers.get(t, 0) for t in TIERS},
         seconds=time.perf_counter() - started,
+        left_out=left_out,
     )
+
+
+def still_can_leave_spark(
+    spark: SparkSession,
+    rows: DataFrame,
+    day: date,
+    label: str,
+    horizon: int,
+    lake: Lake | UriLake | None,
+) -> tuple[DataFrame, dict[str, int]]:
+    """features.eligibility.can_still_leave on Spark: the rows of members who can still churn,
+    and how many were left out, by reason."""
+    from pyspark.sql import functions as F
+
+    from features.eligibility import INACTIVE, NOT_SUBSCRIBED
+    from features.spark_engine import read_lake_files
+
+    if label == "subscription":
+        lake = lake or Lake.default()
+        files = [str(f) for f in lake.files("subscriptions")]
+        subs = read_lake_files(spark, lake, files, TABLES["subscriptions"].schema)
+        on = F.lit(day).cast("date")
+        running = subs.where(
+            (F.to_date("start_at") <= on) & (F.col("end_at").isNull() | (F.to_date("end_at") > on))
+        ).select("member_id")
+        kept, reason = rows.join(running.distinct(), "member_id", "left_semi"), NOT_SUBSCRIBED
+    else:
+        since = F.col("days_since_last_activity")
+        kept = rows.where(since.isNotNull() & (since < horizon))
+        reason = INACTIVE.format(horizon=horizon)
+    left = rows.count() - kept.count()
+    return kept, ({reason: left} if left else {})
 
 
 def _concatenate(parts: list[Path], constants: dict[str, pa.Scalar], out: Path) -> Counter[str]:

@@ -63,6 +63,7 @@ def test_spark_udf_scores_write_the_default_at_risk_table(
     assert report.path == at_risk_path()
     assert pq.read_schema(report.path).names == list(AT_RISK_COLUMNS)
     assert (report.rows, report.as_of, report.tiers) == (default.rows, default.as_of, default.tiers)
+    assert report.left_out == default.left_out
     assert found.schema == expected.schema
     assert found["probability"].to_pylist() == expected["probability"].to_pylist()
     assert found.equals(expected)
@@ -78,3 +79,52 @@ def test_spark_scoring_without_a_champion_is_one_clear_error(tmp_path: Path, spa
         pytest.raises(ValueError, match=r"^no champion for steward-churn"),
     ):
         score_members_spark(spark=spark)
+
+
+def test_spark_leaves_out_the_same_members_as_local_scoring(tmp_path: Path, spark: Any) -> None:
+    from datetime import UTC, date, datetime
+
+    import numpy as np
+    import pandas as pd
+
+    from features.eligibility import can_still_leave, subscribed_on
+    from features.lake import Lake
+    from features.schemas import SUBSCRIPTIONS
+    from pipelines.spark_scoring import still_can_leave_spark
+
+    def ts(day: date) -> datetime:
+        return datetime(day.year, day.month, day.day, 23, 30, tzinfo=UTC)
+
+    day = date(2020, 5, 10)
+    periods = [
+        ("ended", date(2020, 3, 1), date(2020, 5, 1)),
+        ("open", date(2020, 3, 1), None),
+        ("ends_today", date(2020, 4, 10), day),
+        ("renews", date(2020, 4, 20), date(2020, 5, 11)),
+        ("later", date(2020, 6, 1), None),
+    ]
+    subs = pa.Table.from_pylist(
+        [
+            {"member_id": m, "start_at": ts(a), "end_at": None if b is None else ts(b)}
+            for m, a, b in periods
+        ],
+        schema=SUBSCRIPTIONS.schema,
+    )
+    lake = Lake(tmp_path / "lake")
+    with lake.transaction("test", "fp") as txn:
+        txn.write("subscriptions", subs)
+    frame = pd.DataFrame(
+        {
+            "member_id": ["ended", "open", "ends_today", "renews", "later", "none"],
+            "days_since_last_activity": [3.0, 40.0, np.nan, 29.0, 30.0, 1.0],
+        }
+    )
+    rows = spark.createDataFrame(frame)
+    for label in ("subscription", "activity"):
+        keep, left_out = can_still_leave(
+            frame, label, 30, subscribed_on(lake.read("subscriptions"), day)
+        )
+        kept, found = still_can_leave_spark(spark, rows, day, label, 30, lake)
+        assert sorted(r.member_id for r in kept.collect()) == sorted(frame["member_id"][keep])
+        assert found == left_out
+    assert sorted(frame["member_id"][keep]) == ["ended", "none", "renews"]
