@@ -244,7 +244,13 @@ def demo_config() -> tuple[ToxicityConfig, str]:
     from features.lake import Lake
 
     if real_data_available():
-        return ToxicityConfig(name="toxicity-demo"), "the public corpora in ../shared/data"
+        from features.span_corpora import span_corpora_available
+        from models.toxicity.config import SpanConfig
+
+        # Spans from the tagger when its corpora are there: 3,000 posts keep the demo quick.
+        spans = SpanConfig(train=span_corpora_available(), max_posts=3_000)
+        config = ToxicityConfig(name="toxicity-demo", spans=spans)
+        return config, "the public corpora in ../shared/data"
     # The demo ingests a simulated community first; its moderation decisions are in the lake.
     source = "lake" if Lake.default().files("moderation") else "simulator"
     data = DataConfig(sources=[source, "seed"], eval_only=[])
