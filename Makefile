@@ -33,6 +33,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.features --repeat 3
 	$(BIN)/python -m bench.churn
 	$(BIN)/python -m bench.toxicity
+	$(BIN)/python -m bench.toxicity_spans
+	$(BIN)/python -m bench.languages
 	$(BIN)/python -m bench.serving
 	$(BIN)/python -m bench.soak
 

@@ -98,6 +98,16 @@ class FixedThresholds(_Strict):
     block: float | None = Field(default=None, gt=0, le=1)  # None: nothing is blocked
 
 
+class SpanConfig(_Strict):
+    """The span tagger, trained on the training parts of the annotated span corpora
+    (toxic_spans_civil, HateXplain rationales) when they are in ../shared/data."""
+
+    train: bool = False
+    max_posts: int | None = Field(default=None, ge=20)  # None: every training-part post
+    C: float = Field(default=0.5, gt=0)
+    seed: int = 13
+
+
 class ThresholdConfig(_Strict):
     """Actions from probabilities: targets met on validation data, per label and language."""
 
@@ -134,6 +144,7 @@ class ToxicityConfig(_Strict):
     linear: LinearConfig = LinearConfig()
     transformer: TransformerConfig = TransformerConfig()
     thresholds: ThresholdConfig = ThresholdConfig()
+    spans: SpanConfig = SpanConfig()
     tracking: TrackingConfig = TrackingConfig()
     # Read by `steward experiment sweep`; training ignores it.
     sweep: SweepSettings | None = None

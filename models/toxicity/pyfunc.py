@@ -16,7 +16,7 @@ from mlflow.pyfunc import PythonModel
 
 from models.toxicity.scoring import ToxicityScorer
 
-BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "scipy", "numpy", "pandas", "joblib")
+BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "scipy", "numpy", "pandas", "joblib", "py3langid")
 ONNX_REQUIREMENTS = ("onnxruntime", "tokenizers")
 TORCH_REQUIREMENTS = ("torch", "transformers", "tokenizers")
 

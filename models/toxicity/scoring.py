@@ -32,6 +32,7 @@ from models.toxicity.thresholds import (
 
 META_FILE = "toxicity.json"
 LINEAR_FILE = "linear.joblib"
+SPANS_FILE = "spans.joblib"
 TRANSFORMER_DIR = "transformer"
 SpanMode = Literal["all", "flagged", "none"]
 # Smallest push worth showing as a reason: log-odds for the linear model, probability for
@@ -94,6 +95,7 @@ class ToxicityScorer:
         english_route: EnglishRoute = "linear",
         review_labels: Sequence[str] = ("toxicity",),
         unsupported_action: str = "review",
+        span_tagger: Any = None,
     ) -> None:
         if english_route != "linear" and transformer is None:
             raise ValueError(f"english_route {english_route!r} needs a transformer")
@@ -106,6 +108,9 @@ class ToxicityScorer:
         # What a post in a language no model scores gets: a person reads it (the server's
         # unsupported_language_action setting can change it).
         self.unsupported_action = unsupported_action
+        # Learned from annotated toxic spans (models/toxicity/span_tagger.py): when present it
+        # gives English toxicity spans, which point at the words people mark far more often.
+        self.span_tagger = span_tagger
         known = set(linear.labels_) | set(transformer.labels if transformer else [])
         self.labels = [lb for lb in MODERATION_LABELS if lb in known]
 
@@ -220,6 +225,10 @@ class ToxicityScorer:
         if not is_scored(lang):
             return []
         routed = routed_language(lang)
+        if self.span_tagger is not None and routed == "en" and label == "toxicity":
+            found: list[Span] = self.span_tagger.spans(text, self.span_push())
+            if found:
+                return found
         uses_transformer = (
             routed == "en"
             and self.english_route != "linear"
@@ -237,6 +246,12 @@ class ToxicityScorer:
             return []
         norm, scores = self.linear.char_contributions(text, label)
         return spans_from_char_scores(text, norm, scores, min_score=MIN_LINEAR_SPAN)
+
+    def span_push(self) -> Any:
+        """The linear model's per-character toxicity push, a feature of the span tagger."""
+        if not self._linear_has("toxicity", "en"):
+            return None
+        return lambda text: self.linear.char_contributions(text, "toxicity")
 
     def score_frame(self, frame: pd.DataFrame, spans: SpanMode = "flagged") -> pd.DataFrame:
         """Score a frame with a `text` column (and optional `lang`): one row out per row in."""
@@ -261,6 +276,8 @@ class ToxicityScorer:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         joblib.dump(self.linear, folder / LINEAR_FILE, compress=3)
+        if self.span_tagger is not None:
+            joblib.dump(self.span_tagger, folder / SPANS_FILE, compress=3)
         if self.transformer is not None:
             shutil.copytree(self.transformer.folder, folder / TRANSFORMER_DIR, dirs_exist_ok=True)
         meta = {
@@ -293,4 +310,7 @@ class ToxicityScorer:
             transformer,
             meta["english_route"],
             meta.get("review_labels", ["toxicity"]),
+            span_tagger=(
+                joblib.load(folder / SPANS_FILE) if (folder / SPANS_FILE).is_file() else None
+            ),
         )

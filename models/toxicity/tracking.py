@@ -80,6 +80,7 @@ def log_details(
         "english_route": scorer.english_route,
         "route_scores": report.route_scores,
         "transformer": report.transformer_history,
+        "span_tagger": report.span_tagger,
     }
     mlflow.log_dict(decisions, "training.json")
     for backend in report.backends:

@@ -29,6 +29,7 @@ class FitReport:
     backends: list[dict[str, Any]] = field(default_factory=list)
     route_scores: dict[str, float] = field(default_factory=dict)
     transformer_history: dict[str, float] = field(default_factory=dict)
+    span_tagger: dict[str, float] = field(default_factory=dict)
 
     def incomplete(self) -> str | None:
         """Why training stopped before its planned steps, or None when it ran them all."""
@@ -106,9 +107,44 @@ def fit_scorer(
     report = FitReport(ToxicityScorer(linear, {}, version))
     report.seconds["linear"] = time.perf_counter() - started
     log(f"linear model: {linear.coef_.shape[1]:,} features, labels {linear.label_languages_}")
+    if config.spans.train:
+        _add_span_tagger(report, config, log)
     if config.model == "minilm":
         _add_transformer(report, frame, config, workdir, log)
     return report
+
+
+def _add_span_tagger(report: FitReport, config: ToxicityConfig, log: Log) -> None:
+    """Train the span tagger on the span corpora's training parts (their test parts are for
+    `python -m bench.toxicity_spans`), with the linear model's push as a feature."""
+    from features.text.span_corpora import (
+        read_hatexplain_rationales,
+        read_toxic_spans,
+        span_corpora_available,
+    )
+    from models.toxicity.span_tagger import train_span_tagger
+
+    scorer = report.scorer
+    push = scorer.span_push()
+    if not span_corpora_available() or push is None:
+        log("span tagger: no span corpora in ../shared/data (or no English toxicity): skipped")
+        return
+    sc = config.spans
+    started = time.perf_counter()
+    train = pd.concat([read_toxic_spans(), read_hatexplain_rationales(seed=sc.seed)])
+    train = train[train["part"] == "train"]
+    if sc.max_posts is not None and len(train) > sc.max_posts:
+        train = train.sample(sc.max_posts, random_state=sc.seed)
+    tagger, fitted = train_span_tagger(
+        train["text"].tolist(), train["gold"].tolist(), push, sc.C, seed=sc.seed
+    )
+    scorer.span_tagger = tagger
+    report.span_tagger = fitted
+    report.seconds["span_tagger"] = time.perf_counter() - started
+    log(
+        f"span tagger: {fitted['posts']:,.0f} posts, threshold {fitted['threshold']}, "
+        f"validation span F1 {fitted['valid_f1']:.3f}"
+    )
 
 
 def _add_transformer(

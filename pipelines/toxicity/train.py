@@ -221,6 +221,9 @@ def demo_config() -> tuple[ToxicityConfig, str]:
     from features.lake.store import Lake
 
     if real_data_available():
+        from features.text.span_corpora import span_corpora_available
+        from models.toxicity.config import SpanConfig
+
         # The recipe chosen on leave-one-source-out figures, as `steward train toxicity` uses.
         shipped = Path(__file__).resolve().parents[2] / "experiments" / "toxicity_linear.yaml"
         config = ToxicityConfig()
@@ -228,7 +231,9 @@ def demo_config() -> tuple[ToxicityConfig, str]:
             recipe = load_config(shipped)
             if real_data_available([s for s in recipe.data.sources if s in REAL_SOURCES]):
                 config = recipe
-        config = config.model_copy(update={"name": "toxicity-demo", "sweep": None})
+        # Spans from the tagger when its corpora are there: 3,000 posts keep the demo quick.
+        spans = SpanConfig(train=span_corpora_available(), max_posts=3_000)
+        config = config.model_copy(update={"name": "toxicity-demo", "sweep": None, "spans": spans})
         return config, "the public corpora in ../shared/data"
     # The demo ingests a simulated community first; its moderation decisions are in the lake.
     source = "lake" if Lake.default().files("moderation") else "simulator"
