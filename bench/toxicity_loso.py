@@ -39,6 +39,7 @@ from rich.table import Table
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from features.corpora import LOSO_SOURCES, load_corpus, split_corpus
+from features.identity_terms import training_terms
 from models.toxicity.config import LinearConfig
 from models.toxicity.linear import LinearToxicity
 from models.toxicity.thresholds import Thresholds, choose_thresholds, source_weights
@@ -69,7 +70,10 @@ def recipes() -> dict[str, Recipe]:
             "before (issue 18 linear)", OLD_SOURCES, ("seed",), LinearConfig(), "validation"
         ),
         "new": Recipe(
-            "new linear", all_sources, ("seed", "identity"), LinearConfig(C=1.0, min_df=3)
+            "new linear",
+            all_sources,
+            ("seed", "identity"),
+            LinearConfig(C=1.0, min_df=3, neutral_identity_terms=True),
         ),
     }
 
@@ -96,6 +100,7 @@ def fit_linear(
         max_char_features=cfg.max_char_features,
         C=cfg.C,
         max_iter=cfg.max_iter,
+        neutral_terms=training_terms() if cfg.neutral_identity_terms else (),
     )
     if weight is None:
         w = training_weights(train, 1.0, cfg.balance_sources)
