@@ -10,7 +10,7 @@ corpus: the figure a community that looks like none of the training data would s
   source, at the thresholds each recipe ships with: the old one chooses them on the
   validation split of its training corpora; the new one from the pooled LOSO scores of the
   *other* sources (nested, so a source never sets the thresholds it is judged by).
-- Identity bias: the full model of each recipe on features.text.identity_terms' evaluation
+- Identity bias: the full model of each recipe on features.text.normalize.identity_terms' evaluation
   statements (groups and templates training never saw are marked unseen).
 - Adaptation: N of the left-out source's labelled posts are written to a lake as moderation
   decisions, read back through `features.text.corpora.load_lake_moderation`, and the fold model
@@ -38,6 +38,7 @@ from rich.console import Console
 from rich.table import Table
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from features.identity_terms import training_terms
 from features.text.corpora import LOSO_SOURCES, load_corpus, split_corpus
 from models.toxicity.config import LinearConfig
 from models.toxicity.linear import LinearToxicity
@@ -69,7 +70,10 @@ def recipes() -> dict[str, Recipe]:
             "before (issue 18 linear)", OLD_SOURCES, ("seed",), LinearConfig(), "validation"
         ),
         "new": Recipe(
-            "new linear", all_sources, ("seed", "identity"), LinearConfig(C=1.0, min_df=3)
+            "new linear",
+            all_sources,
+            ("seed", "identity"),
+            LinearConfig(C=1.0, min_df=3, neutral_identity_terms=True),
         ),
     }
 
@@ -96,6 +100,7 @@ def fit_linear(
         max_char_features=cfg.max_char_features,
         C=cfg.C,
         max_iter=cfg.max_iter,
+        neutral_terms=training_terms() if cfg.neutral_identity_terms else (),
     )
     if weight is None:
         w = training_weights(train, 1.0, cfg.balance_sources)
@@ -315,7 +320,7 @@ def identity_table(
     log: Callable[[str], None],
 ) -> pd.DataFrame:
     """The recipe's full model (every source) on the identity evaluation statements."""
-    from features.text.identity_terms import identity_eval_frame
+    from features.text.normalize.identity_terms import identity_eval_frame
     from models.toxicity.bias import identity_bias
 
     started = time.perf_counter()

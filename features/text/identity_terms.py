@@ -253,3 +253,19 @@ def identity_eval_frame(lang: str | None = None) -> pd.DataFrame:
 def identity_training_frame() -> pd.DataFrame:
     """Training statements (training templates about training groups only)."""
     return _frame("train", [g for g in GROUPS if g.train])
+
+
+_FILLER = frozenset({"a", "an", "the", "people", "person"})
+
+
+def training_terms() -> tuple[str, ...]:
+    """The words naming the training groups (English words, Chinese group names)."""
+    words: set[str] = set()
+    for group in GROUPS:
+        if not group.train:
+            continue
+        if group.lang == "zh":
+            words.add(group.key)
+        else:
+            words |= {w for w in f"{group.plural} {group.person}".lower().split()} - _FILLER
+    return tuple(sorted(words))

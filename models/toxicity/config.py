@@ -52,6 +52,9 @@ class LinearConfig(_Strict):
     # Every (corpus, toxic or not) cell weighs the same: Davidson is 83% toxic tweets and
     # the forum 11% toxic, so unweighted the model learns "sounds like a tweet" as toxicity.
     balance_sources: bool = False
+    # Clip at zero the weights of n-grams that only name a training group
+    # (features.identity_terms): naming a group may not raise a score by itself.
+    neutral_identity_terms: bool = False
 
 
 class TransformerConfig(_Strict):

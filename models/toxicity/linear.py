@@ -55,6 +55,7 @@ class LinearToxicity(BaseEstimator):
         C: float = 4.0,
         max_iter: int = 1000,
         min_positives: int = 20,
+        neutral_terms: tuple[str, ...] = (),
     ) -> None:
         self.labels = labels
         self.word_ngrams = word_ngrams
@@ -65,6 +66,7 @@ class LinearToxicity(BaseEstimator):
         self.C = C
         self.max_iter = max_iter
         self.min_positives = min_positives
+        self.neutral_terms = neutral_terms
 
     def fit(
         self,
@@ -114,7 +116,33 @@ class LinearToxicity(BaseEstimator):
             model.fit(x[known], y[label].to_numpy()[known].astype(int), sample_weight=weight)
             self.coef_[i] = model.coef_[0]
             self.intercept_[i] = model.intercept_[0]
+        if self.neutral_terms:
+            self.coef_[:, self._term_features(self.neutral_terms)] = np.minimum(
+                self.coef_[:, self._term_features(self.neutral_terms)], 0.0
+            )
         return self
+
+    def _term_features(self, terms: Sequence[str]) -> np.ndarray:
+        """Features that only name a term: word n-grams of terms (and filler words), and
+        character n-grams inside one (at least 4 letters, or 2 Chinese characters).
+
+        Their weights are clipped at zero: naming a group may never raise a score, whatever
+        the corpora's hateful posts taught (identity terms treated with care).
+        """
+        words = {normalize_text(t) for t in terms}
+        filler = {"a", "an", "the", "people", "person"}
+        found = []
+        for feature, j in self.word_.vocabulary_.items():
+            tokens = feature.split()
+            if any(t in words for t in tokens) and all(t in words or t in filler for t in tokens):
+                found.append(j)
+        padded = [f" {w} " for w in words]
+        offset = len(self.word_.vocabulary_)
+        for feature, j in self.char_.vocabulary_.items():
+            chinese = any("\u4e00" <= c <= "\u9fff" for c in feature)
+            if len(feature.strip()) >= (2 if chinese else 4) and any(feature in w for w in padded):
+                found.append(offset + j)
+        return np.asarray(sorted(found), dtype=int)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """TF-IDF features of raw texts."""

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from features.identity_terms import training_terms
 from models.toxicity.config import ThresholdConfig, ToxicityConfig
 from models.toxicity.linear import LinearToxicity
 from models.toxicity.scoring import EnglishRoute, ToxicityScorer, routed_language
@@ -55,6 +56,7 @@ def fit_linear(train: pd.DataFrame, config: ToxicityConfig) -> LinearToxicity:
         C=lc.C,
         max_iter=lc.max_iter,
         min_positives=config.data.min_positives,
+        neutral_terms=training_terms() if lc.neutral_identity_terms else (),
     )
     weight = training_weights(train, config.data.community_weight, lc.balance_sources)
     return model.fit(
@@ -117,7 +119,7 @@ def fit_scorer(
 def _add_span_tagger(report: FitReport, config: ToxicityConfig, log: Log) -> None:
     """Train the span tagger on the span corpora's training parts (their test parts are for
     `python -m bench.toxicity_spans`), with the linear model's push as a feature."""
-    from features.text.span_corpora import (
+    from features.text.normalize.span_corpora import (
         read_hatexplain_rationales,
         read_toxic_spans,
         span_corpora_available,

@@ -78,3 +78,25 @@ def test_config_typo_names_the_key(tmp_path: Path) -> None:
         load_config(path)
     with pytest.raises(ValueError, match="not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_neutral_terms_cannot_raise_a_score() -> None:
+    import numpy as np
+    import pandas as pd
+
+    # "zorbians" appears only in hateful posts: unclipped, naming them is toxic by itself.
+    texts = [f"zorbians are filthy vermin number {i}" for i in range(40)]
+    texts += [f"the days are lovely number {i}" for i in range(40)]
+    y = pd.DataFrame({"toxicity": [1.0] * 40 + [0.0] * 40})
+    langs = ["en"] * 80
+    plain = LinearToxicity(min_df=1, min_positives=5).fit(texts, y, langs)
+    careful = LinearToxicity(min_df=1, min_positives=5, neutral_terms=("zorbians",)).fit(
+        texts, y, langs
+    )
+    features = careful._term_features(("zorbians",))
+    assert len(features) and (plain.coef_[0, features] > 0).any()
+    assert (careful.coef_[0, features] <= 0).all()
+    neutral = ["my neighbours are zorbians"]
+    assert careful.predict_proba(neutral)[0, 0] < plain.predict_proba(neutral)[0, 0] - 0.1
+    hostile = ["they are filthy vermin"]
+    assert np.isclose(careful.predict_proba(hostile), plain.predict_proba(hostile), atol=0.05).all()
