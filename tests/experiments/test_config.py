@@ -21,6 +21,7 @@ SHIPPED = {
     "churn_no_toxic_replies": "churn",
     "toxicity_linear": "toxicity",
     "toxicity_minilm": "toxicity",
+    "toxicity_community": "toxicity",
 }
 
 
