@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 
 from models.registry import champion_version, register_and_promote, set_champion
@@ -17,7 +18,7 @@ class Constant(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
     def __init__(self, quality: float) -> None:
         self.quality = quality
 
-    def predict(self, context, model_input):  # type: ignore[no-untyped-def]
+    def predict(self, context: object, model_input: pd.DataFrame) -> list[float]:
         return [self.quality] * len(model_input)
 
 
