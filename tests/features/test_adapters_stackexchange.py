@@ -390,3 +390,12 @@ def test_the_report_lists_every_file_read_and_skipped(tmp_path: Path, dump: Path
         False,
         "not a file of a Stack Exchange dump that steward maps",
     )
+
+
+def test_system_accounts_option_takes_user_ids_only() -> None:
+    from features.adapters.stackexchange import parse_system_accounts
+
+    assert parse_system_accounts("-1, 42") == frozenset({"-1", "42"})
+    assert parse_system_accounts("") == frozenset()
+    with pytest.raises(ValueError, match=r"\['bot'\] are not user ids"):
+        parse_system_accounts("-1,bot")
