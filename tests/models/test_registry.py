@@ -67,3 +67,19 @@ def test_champion_moves_only_when_beaten_and_rollback_works(tracking: str) -> No
     # Every version stays in the registry: rollback is moving the alias back.
     set_champion("steward-test", better.version)
     assert _score("models:/steward-test@champion") == pytest.approx(0.80)
+
+
+def test_a_cut_short_model_is_tagged_and_never_champion_even_forced(tracking: str) -> None:
+    from mlflow import MlflowClient
+
+    from models.tracking import INCOMPLETE_TAG
+
+    why = "transformer stopped by time_limit_minutes after 3 of 10 steps"
+    alone = register_and_promote(_log(0.9), "steward-cut", 0.9, _score, incomplete=why)
+    assert not alone.promoted and champion_version("steward-cut") is None  # not even the first
+    done = register_and_promote(_log(0.5), "steward-cut", 0.5, _score)
+    cut = register_and_promote(_log(0.99), "steward-cut", 0.99, _score, force=True, incomplete=why)
+    assert not cut.promoted and "incomplete" in cut.reason
+    assert champion_version("steward-cut") == done.version
+    tags = MlflowClient().get_model_version("steward-cut", cut.version).tags
+    assert tags[INCOMPLETE_TAG] == why
