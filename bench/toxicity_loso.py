@@ -10,7 +10,7 @@ corpus: the figure a community that looks like none of the training data would s
   source, at the thresholds each recipe ships with: the old one chooses them on the
   validation split of its training corpora; the new one from the pooled LOSO scores of the
   *other* sources (nested, so a source never sets the thresholds it is judged by).
-- Identity bias: the full model of each recipe on features.text.normalize.identity_terms' evaluation
+- Identity bias: the full model of each recipe on features.text.identity_terms' evaluation
   statements (groups and templates training never saw are marked unseen).
 - Adaptation: N of the left-out source's labelled posts are written to a lake as moderation
   decisions, read back through `features.text.corpora.load_lake_moderation`, and the fold model
@@ -320,7 +320,7 @@ def identity_table(
     log: Callable[[str], None],
 ) -> pd.DataFrame:
     """The recipe's full model (every source) on the identity evaluation statements."""
-    from features.text.normalize.identity_terms import identity_eval_frame
+    from features.text.identity_terms import identity_eval_frame
     from models.toxicity.bias import identity_bias
 
     started = time.perf_counter()

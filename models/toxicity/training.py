@@ -119,7 +119,7 @@ def fit_scorer(
 def _add_span_tagger(report: FitReport, config: ToxicityConfig, log: Log) -> None:
     """Train the span tagger on the span corpora's training parts (their test parts are for
     `python -m bench.toxicity_spans`), with the linear model's push as a feature."""
-    from features.text.normalize.span_corpora import (
+    from features.text.span_corpora import (
         read_hatexplain_rationales,
         read_toxic_spans,
         span_corpora_available,

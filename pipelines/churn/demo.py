@@ -8,8 +8,8 @@ from typing import Any
 from features.scores.at_risk import at_risk
 from models.churn.config import ChurnConfig, LgbmParams, LogregParams
 from models.tracking import quiet_mlflow
+from pipelines.churn.score import at_risk_table, score_members
 from pipelines.churn.train import train_churn, training_table
-from pipelines.churn.train.score import at_risk_table, score_members
 
 
 def demo_configs(features: Path) -> list[ChurnConfig]:

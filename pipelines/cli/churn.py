@@ -131,7 +131,7 @@ def score_members_cmd(
 ) -> None:
     """Score the members who can still churn and write the at-risk table and scored history."""
     from models.tracking import quiet_mlflow
-    from pipelines.churn.train.score import score_members, score_range
+    from pipelines.churn.score import score_members, score_range
     from pipelines.output import console
 
     if engine not in ("local", "spark"):
@@ -258,7 +258,7 @@ def at_risk_cmd(
     """The members most likely to churn, with reasons and interventions."""
     from features.scores.at_risk import at_risk, parse_segment
     from features.scores.export import parse_fields, to_csv_text, to_json_text
-    from pipelines.churn.train.score import at_risk_table
+    from pipelines.churn.score import at_risk_table
     from pipelines.cli.paths import output_file, write_text
     from pipelines.output import check_format, console
 

@@ -26,9 +26,9 @@ from models.churn.config import MODEL_NAME
 from models.churn.dataset import read_metadata
 from models.churn.scorer import ChurnScorer
 from models.registry import champion_version, set_champion
+from pipelines.churn.demo import demo_churn
+from pipelines.churn.score import score_members
 from pipelines.churn.train import train_churn
-from pipelines.churn.train.demo import demo_churn
-from pipelines.churn.train.score import score_members
 from pipelines.cli.churn import at_risk_cmd, score_app, train_app
 from tests.conftest import isolated_home
 from tests.support.lakes import churn_lake
@@ -251,7 +251,7 @@ def test_score_range_writes_history_and_scores_with_a_chosen_version(
 
     from features.scores.history import history_dates, history_dir
     from models.churn.scored_backtest import backtest_history
-    from pipelines.churn.train.score import score_range
+    from pipelines.churn.score import score_range
 
     built = sorted(date.fromisoformat(d) for d in read_metadata(features)["as_of"])
     reports = score_range(built[-4], built[-1], features=features, version="1")
