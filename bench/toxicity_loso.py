@@ -38,8 +38,8 @@ from rich.console import Console
 from rich.table import Table
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from features.identity_terms import training_terms
 from features.text.corpora import LOSO_SOURCES, load_corpus, split_corpus
+from features.text.identity_terms import training_terms
 from models.toxicity.config import LinearConfig
 from models.toxicity.linear import LinearToxicity
 from models.toxicity.thresholds import Thresholds, choose_thresholds, source_weights

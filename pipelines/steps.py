@@ -64,17 +64,15 @@ def default_data_end(lake: Lake) -> DataEnd:
     return data_end_of({table: lake.files(table) for table in ("events", "subscriptions")})
 
 
-def dates_between(start: date | None, end: date, every_days: int) -> list[date]:
-    """Observation dates every_days apart back from end, none before start (if given)."""
-    if start is not None and start > end:
+def dates_between(start: date, end: date, every_days: int) -> list[date]:
+    """Observation dates every_days apart back from end, none before start."""
+    if start > end:
         raise ValueError(f"--from {start} is after --to {end}: give an earlier --from")
     days: list[date] = []
     day = end
-    while start is None or day >= start:
+    while day >= start:
         days.append(day)
         day -= timedelta(days=every_days)
-        if start is None:
-            break
     return sorted(days)
 
 

@@ -53,7 +53,7 @@ class LinearConfig(_Strict):
     # the forum 11% toxic, so unweighted the model learns "sounds like a tweet" as toxicity.
     balance_sources: bool = False
     # Clip at zero the weights of n-grams that only name a training group
-    # (features.identity_terms): naming a group may not raise a score by itself.
+    # (features.text.identity_terms): naming a group may not raise a score by itself.
     neutral_identity_terms: bool = False
 
 

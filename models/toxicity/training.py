@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from features.identity_terms import training_terms
+from features.text.identity_terms import training_terms
 from models.toxicity.config import ThresholdConfig, ToxicityConfig
 from models.toxicity.linear import LinearToxicity
 from models.toxicity.scoring import EnglishRoute, ToxicityScorer, routed_language

@@ -32,7 +32,7 @@ class ScoreReport:
     model_version: str
     tiers: dict[str, int]
     seconds: float
-    # Members left out because they cannot churn any more, by reason (features/eligibility.py).
+    # Members left out because they cannot churn any more, by reason (features/members/eligibility.py).
     left_out: dict[str, int] = field(default_factory=dict)
 
 

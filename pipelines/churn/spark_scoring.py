@@ -207,12 +207,12 @@ def still_can_leave_spark(
     horizon: int,
     lake: Lake | UriLake | None,
 ) -> tuple[DataFrame, dict[str, int]]:
-    """features.eligibility.can_still_leave on Spark: the rows of members who can still churn,
+    """features.members.eligibility.can_still_leave on Spark: the rows of members who can still churn,
     and how many were left out, by reason."""
     from pyspark.sql import functions as F
 
-    from features.eligibility import INACTIVE, NOT_SUBSCRIBED
-    from features.spark_engine import read_lake_files
+    from features.members.eligibility import INACTIVE, NOT_SUBSCRIBED
+    from features.members.spark import read_lake_files
 
     if label == "subscription":
         lake = lake or Lake.default()

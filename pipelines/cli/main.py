@@ -219,6 +219,8 @@ def features_build(
 
     if (start or stop) and not every:
         raise UserError("--from and --to bound --every: give --every 7d too")
+    if stop and not start:
+        raise UserError("--to ends a range of dates: give --from DATE too")
     if bool(as_of) == bool(every):
         raise UserError("give either --as-of DATE (repeatable) or --every 14d")
     if engine not in (*ENGINES, "spark"):
@@ -242,7 +244,7 @@ def features_build(
     if every_days is not None and (start or stop):
         from pipelines.steps import dates_between
 
-        first = _parse_date(start, "--from") if start else None
+        first = _parse_date(start, "--from") if start else date.min
         last = _parse_date(stop, "--to") if stop else end
         if last is None:
             raise UserError("give --to DATE: the lake's data end is not known here")

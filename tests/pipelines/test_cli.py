@@ -65,6 +65,11 @@ def test_features_build_with_either_engine_writes_the_same_files(tmp_path: Path)
     assert built["as_of"] == [str(first + timedelta(days=7 * k)) for k in range(5)]
     unbounded = steward_main("features", "build", "--from", str(first), home=home)
     assert unbounded.returncode == 1 and "give --every 7d too" in unbounded.stderr
+    open_start = steward_main("features", "build", "--to", str(last), "--every", "7d", home=home)
+    assert open_start.returncode == 1 and "give --from DATE too" in open_start.stderr
+    backwards = ["--from", str(last), "--to", str(first), "--every", "7d"]
+    reversed_ = steward_main("features", "build", *backwards, home=home)
+    assert reversed_.returncode == 1 and "is after --to" in reversed_.stderr
     wrong = steward_main("features", "build", "--every", "14d", "--engine", "spork", home=home)
     assert wrong.returncode == 1
     assert (

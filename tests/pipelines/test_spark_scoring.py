@@ -87,10 +87,10 @@ def test_spark_leaves_out_the_same_members_as_local_scoring(tmp_path: Path, spar
     import numpy as np
     import pandas as pd
 
-    from features.eligibility import can_still_leave, subscribed_on
-    from features.lake import Lake
+    from features.lake.store import Lake
+    from features.members.eligibility import can_still_leave, subscribed_on
     from features.schemas import SUBSCRIPTIONS
-    from pipelines.spark_scoring import still_can_leave_spark
+    from pipelines.churn.spark_scoring import still_can_leave_spark
 
     def ts(day: date) -> datetime:
         return datetime(day.year, day.month, day.day, 23, 30, tzinfo=UTC)
