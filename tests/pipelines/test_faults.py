@@ -455,8 +455,14 @@ def test_kills_at_seeded_random_moments_leave_every_step_consistent(
     events_before = Lake(home / "lake").read("events").num_rows
     killed = 0
     for name, args in commands.items():
+        bound = RANDOM_KILLS[name]
         for _ in range(KILLS_PER_COMMAND):
-            code = _kill_after(home, args, rng.uniform(0.2, RANDOM_KILLS[name]))
+            started = time.perf_counter()
+            code = _kill_after(home, args, rng.uniform(0.2, bound))
+            if code != -signal.SIGKILL:
+                # It finished first (a quiet machine runs it faster than the bound assumes):
+                # aim the next kills inside the time it took, so they land mid-command.
+                bound = max(0.3, 0.8 * (time.perf_counter() - started))
             killed += code == -signal.SIGKILL
             _assert_home_consistent(home)
         assert_ok(steward_script(home, *args))
@@ -471,8 +477,9 @@ def test_kills_at_seeded_random_moments_leave_every_step_consistent(
     running = [s for s, _ in registry_state(home)["runs"].values() if s == "RUNNING"]  # type: ignore[attr-defined]
     assert running == []
     print(f"{killed} of {KILLS_PER_COMMAND * len(commands)} random kills landed mid-command")
-    # Most delays land while the command runs (measured: 13 of 16); a delay
-    # past the end finds it finished, which must be consistent too.
+    # Most delays land while the command runs (measured: 13 of 16 under load; 5 of 16 on a
+    # quiet machine before the bound adapted); a delay past the end finds it finished, which
+    # must be consistent too.
     assert killed >= 8
 
 

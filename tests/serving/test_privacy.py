@@ -63,7 +63,12 @@ def _serve_and_send(home: Home, folder: Path, marker: str, log_text: bool) -> st
 def _send(base: str, marker: str) -> None:
     """Valid and wrong keys in every place a key may travel, with the marker as the text."""
     posts = {"posts": [{"id": "a", "text": f"you idiot {marker}"}]}
-    analyze = {"comment": {"text": f"you idiot {marker}"}, "requestedAttributes": {"TOXICITY": {}}}
+    # The language is given, as Perspective clients do: the marker alone reads as no known language.
+    analyze = {
+        "comment": {"text": f"you idiot {marker}"},
+        "languages": ["en"],
+        "requestedAttributes": {"TOXICITY": {}},
+    }
     with httpx.Client(base_url=base, timeout=60) as c:
         for key, ok in ((KEY, 200), (WRONG_KEY, 401)):
             sent = [
