@@ -39,11 +39,10 @@ from rich.table import Table
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from features.text.corpora import LOSO_SOURCES, load_corpus, split_corpus
-from features.text.identity_terms import training_terms
 from models.toxicity.config import LinearConfig
 from models.toxicity.linear import LinearToxicity
 from models.toxicity.thresholds import Thresholds, choose_thresholds, source_weights
-from models.toxicity.training import training_weights
+from models.toxicity.training import linear_model, training_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 APC_VENV = ROOT / ".venv-apc"
@@ -91,17 +90,7 @@ def fit_linear(
     """The toxicity-only linear model on `train` (labelled rows)."""
     known = train["toxicity"].notna().to_numpy()
     train = train[known]
-    model = LinearToxicity(
-        labels=("toxicity",),
-        word_ngrams=cfg.word_ngrams,
-        char_ngrams=cfg.char_ngrams,
-        min_df=cfg.min_df,
-        max_word_features=cfg.max_word_features,
-        max_char_features=cfg.max_char_features,
-        C=cfg.C,
-        max_iter=cfg.max_iter,
-        neutral_terms=training_terms() if cfg.neutral_identity_terms else (),
-    )
+    model = linear_model(cfg, ("toxicity",))
     if weight is None:
         w = training_weights(train, 1.0, cfg.balance_sources)
     else:

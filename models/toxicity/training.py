@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from features.text.identity_terms import training_terms
-from models.toxicity.config import ThresholdConfig, ToxicityConfig
+from models.toxicity.config import LinearConfig, ThresholdConfig, ToxicityConfig
 from models.toxicity.linear import LinearToxicity
 from models.toxicity.scoring import EnglishRoute, ToxicityScorer, routed_language
 from models.toxicity.thresholds import Thresholds, fit_threshold_table
@@ -46,8 +46,19 @@ class FitReport:
 def fit_linear(train: pd.DataFrame, config: ToxicityConfig) -> LinearToxicity:
     """The TF-IDF + logistic regression model on the training rows."""
     lc = config.linear
-    model = LinearToxicity(
-        labels=tuple(config.labels),
+    model = linear_model(lc, tuple(config.labels), config.data.min_positives)
+    weight = training_weights(train, config.data.community_weight, lc.balance_sources)
+    return model.fit(
+        train["text"].tolist(), train[config.labels], train["lang"].tolist(), sample_weight=weight
+    )
+
+
+def linear_model(
+    lc: LinearConfig, labels: tuple[str, ...], min_positives: int = 20
+) -> LinearToxicity:
+    """An unfitted linear model with the settings of a config's `linear` section."""
+    return LinearToxicity(
+        labels=labels,
         word_ngrams=lc.word_ngrams,
         char_ngrams=lc.char_ngrams,
         min_df=lc.min_df,
@@ -55,12 +66,8 @@ def fit_linear(train: pd.DataFrame, config: ToxicityConfig) -> LinearToxicity:
         max_char_features=lc.max_char_features,
         C=lc.C,
         max_iter=lc.max_iter,
-        min_positives=config.data.min_positives,
+        min_positives=min_positives,
         neutral_terms=training_terms() if lc.neutral_identity_terms else (),
-    )
-    weight = training_weights(train, config.data.community_weight, lc.balance_sources)
-    return model.fit(
-        train["text"].tolist(), train[config.labels], train["lang"].tolist(), sample_weight=weight
     )
 
 
