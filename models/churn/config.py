@@ -27,10 +27,10 @@ class LgbmParams(_Strict):
     num_leaves: int = Field(default=7, ge=2)
     max_depth: int = Field(default=3, ge=1)
     learning_rate: float = Field(default=0.1, gt=0)
-    min_child_samples: int = Field(default=50, ge=1)
+    min_child_samples: int = Field(default=200, ge=1)
     feature_fraction: float = Field(default=0.8, gt=0, le=1)
     bagging_fraction: float = Field(default=0.8, gt=0, le=1)
-    lambda_l2: float = Field(default=1.0, ge=0)
+    lambda_l2: float = Field(default=100.0, ge=0)
     num_threads: int = Field(default=2, ge=1)
 
 

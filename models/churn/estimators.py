@@ -109,7 +109,8 @@ def fit_lgbm(
         "num_leaves": params.num_leaves,
         "max_depth": params.max_depth,
         "learning_rate": params.learning_rate,
-        "min_data_in_leaf": params.min_child_samples,
+        # At most 5% of the rows: a small community's few hundred rows can still split.
+        "min_data_in_leaf": min(params.min_child_samples, max(1, len(y) // 20)),
         "feature_fraction": params.feature_fraction,
         "bagging_fraction": params.bagging_fraction,
         "bagging_freq": 1 if params.bagging_fraction < 1 else 0,

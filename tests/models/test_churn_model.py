@@ -208,7 +208,15 @@ def test_big_trees_fall_back_to_lightgbm(data: ChurnData) -> None:
     from models.churn.estimators import fit_lgbm
 
     x = feature_matrix(data.train, data.feature_columns)
-    params = LgbmParams(n_estimators=5, num_leaves=31, max_depth=6, num_threads=1)
+    # Big trees: the defaults' leaf minimum and L2 (made for rare churn) would keep them small.
+    params = LgbmParams(
+        n_estimators=5,
+        num_leaves=31,
+        max_depth=6,
+        min_child_samples=5,
+        lambda_l2=1.0,
+        num_threads=1,
+    )
     big = fit_lgbm(x, data.y_train, data.feature_columns, params, 7)
     assert treeshap.build_tables(big.booster.dump_model()) is None
     contrib, base = big.contributions(x[:50])

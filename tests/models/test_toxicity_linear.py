@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from features.text.corpora import load_simulated
 from models.toxicity.config import load_config
-from models.toxicity.linear import LinearToxicity, supported_languages
+from models.toxicity.linear import LinearToxicity, supported_languages, tfidf_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,6 +56,35 @@ def test_character_contributions_add_up_to_the_log_odds(model: LinearToxicity) -
         logit = model.decision_function([text])[0, 0]
         assert scores.sum() == pytest.approx(logit - model.intercept_[0], abs=1e-5)
         assert len(scores) == len(norm)
+
+
+def test_fast_rows_equal_sklearns_transform(model: LinearToxicity, corpus: pd.DataFrame) -> None:
+    # Serving's own TF-IDF rows must be sklearn's numbers: every post of both languages,
+    # plus the edge cases (empty, nothing in the vocabulary, one repeated word).
+    from features.text.normalize import normalize_texts
+
+    texts = [*corpus["text"].tolist(), "", "qqqqqqqqqqqqqqqqqqqq", "idiot idiot idiot"]
+    norm = normalize_texts(texts)
+    for vectorizer in (model.word_, model.char_):
+        ours = tfidf_rows(vectorizer, vectorizer.build_analyzer(), norm)
+        theirs = vectorizer.transform(norm)
+        assert ours.dtype == theirs.dtype
+        assert ours.shape == theirs.shape and ours.nnz == theirs.nnz
+        assert abs(ours - theirs).max() < 1e-6
+
+
+def test_a_pickled_model_scores_the_same_with_contiguous_weights(
+    model: LinearToxicity, corpus: pd.DataFrame
+) -> None:
+    # The product with coef_.T must not copy the weights on each call (serving's hot path),
+    # including for models pickled before coef_ was stored column-major.
+    texts = corpus["text"].tolist()[:50]
+    old = pickle.loads(pickle.dumps(model))
+    old.__dict__["coef_"] = np.ascontiguousarray(model.coef_)  # the row-major layout of before
+    loaded = pickle.loads(pickle.dumps(old))
+    assert loaded.coef_.T.flags["C_CONTIGUOUS"]
+    assert "_analyzers" not in loaded.__dict__
+    np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-12)
 
 
 def test_too_few_examples_is_a_clear_error() -> None:
