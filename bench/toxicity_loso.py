@@ -16,6 +16,10 @@ corpus: the figure a community that looks like none of the training data would s
   decisions, read back through `features.text.corpora.load_lake_moderation`, and the fold model
   is retrained with them; the ROC-AUC gain is measured on the rest of that source.
 
+The "ensemble" recipe adds, on English folds, MiniLM with its encoder frozen and a head trained
+by steward's own `fit_transformer` on the fold's training rows (a balanced sample), averaged
+with the linear model: the English route experiments/toxicity_minilm.yaml serves.
+
 Only the toxicity label is fitted in the folds (the other labels do not change its scores).
 Run: `python -m bench.toxicity_loso` (also part of `python -m bench.toxicity`).
 """
@@ -39,10 +43,10 @@ from rich.table import Table
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from features.text.corpora import LOSO_SOURCES, load_corpus, split_corpus
-from models.toxicity.config import LinearConfig
+from models.toxicity.config import LinearConfig, TransformerConfig
 from models.toxicity.linear import LinearToxicity
 from models.toxicity.thresholds import Thresholds, choose_thresholds, source_weights
-from models.toxicity.training import linear_model, training_weights
+from models.toxicity.training import balanced_sample, linear_model, training_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 APC_VENV = ROOT / ".venv-apc"
@@ -59,6 +63,8 @@ class Recipe:
     extras: tuple[str, ...]  # written examples: seed, identity
     linear: LinearConfig = field(default_factory=LinearConfig)
     thresholds: str = "loso"  # "validation" (old: 0.95/0.90 on the valid split) or "loso"
+    # English folds: also a MiniLM fitted as steward trains it, averaged with the linear model
+    transformer: TransformerConfig | None = None
 
 
 def recipes() -> dict[str, Recipe]:
@@ -74,7 +80,35 @@ def recipes() -> dict[str, Recipe]:
             ("seed", "identity"),
             LinearConfig(C=1.0, min_df=3, neutral_identity_terms=True),
         ),
+        "ensemble": Recipe(
+            "linear + frozen MiniLM",
+            all_sources,
+            ("seed", "identity"),
+            LinearConfig(C=1.0, min_df=3, neutral_identity_terms=True),
+            transformer=FROZEN_MINILM,
+        ),
     }
+
+
+# The English transformer of experiments/toxicity_minilm.yaml: encoder frozen, head only.
+FROZEN_MINILM = TransformerConfig(
+    unfreeze_top_layers=0, max_train_examples=16000, epochs=5.0, lr_head=0.01, max_len=64
+)
+
+
+def fit_fold_transformer(train: pd.DataFrame, config: TransformerConfig, folder: Path) -> Any:
+    """The fold's MiniLM, trained by steward's own code and loaded as its fp32 backend."""
+    from models.toxicity.backends import TorchBackend, read_meta
+    from models.toxicity.export import write_transformer
+    from models.toxicity.transformer import fit_transformer
+
+    known = train[train["toxicity"].notna()]
+    sample = balanced_sample(known, config.max_train_examples, config.seed)
+    fit = fit_transformer(
+        sample["text"].tolist(), sample[["toxicity"]], sample["lang"].tolist(), config, 20
+    )
+    write_transformer(folder, fit, "torch_fp32")
+    return TorchBackend(folder, read_meta(folder), threads=config.threads, model=fit.model)
 
 
 def load_all(sources: tuple[str, ...], extras: tuple[str, ...], seed: int = 13) -> pd.DataFrame:
@@ -179,11 +213,18 @@ def run_folds(
             model = fit_linear(others[others["split"] == "train"], recipe.linear)
             valid = others[(others["split"] == "valid") & others["toxicity"].notna()]
             valid = valid[~valid["source"].isin(["seed", "identity"])]
-            t = validation_thresholds(
-                valid, model.predict_proba(valid["text"].tolist())[:, 0], prevalence
-            )
             held = data[(data["source"] == left_out) & data["toxicity"].notna()]
+            p_valid = model.predict_proba(valid["text"].tolist())[:, 0]
             p = model.predict_proba(held["text"].tolist())[:, 0]
+            if recipe.transformer is not None and lang == "en":
+                with tempfile.TemporaryDirectory(prefix="steward-loso-") as tmp:
+                    tr = fit_fold_transformer(
+                        others[others["split"] == "train"], recipe.transformer, Path(tmp)
+                    )
+                    # The ensemble route: the mean of the two probabilities.
+                    p_valid = (p_valid + tr.predict_proba(valid["text"].tolist())[:, 0]) / 2
+                    p = (p + tr.predict_proba(held["text"].tolist())[:, 0]) / 2
+            t = validation_thresholds(valid, p_valid, prevalence)
             y = held["toxicity"].to_numpy().astype(int)
             out[left_out] = FoldResult(y, p, t, time.perf_counter() - started)
             n_train = int((others["split"] == "train").sum())

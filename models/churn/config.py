@@ -26,7 +26,7 @@ class LgbmParams(_Strict):
     n_estimators: int = Field(default=100, ge=1)
     num_leaves: int = Field(default=7, ge=2)
     max_depth: int = Field(default=3, ge=1)
-    learning_rate: float = Field(default=0.1, gt=0)
+    learning_rate: float = Field(default=0.05, gt=0)
     min_child_samples: int = Field(default=200, ge=1)
     feature_fraction: float = Field(default=0.8, gt=0, le=1)
     bagging_fraction: float = Field(default=0.8, gt=0, le=1)
