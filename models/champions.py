@@ -68,31 +68,30 @@ def load_churn_scorer(model_uri: str) -> ChurnScorer:
 
 def load_churn_champion(name: str = MODEL_NAME) -> tuple[ChurnScorer, str]:
     """The champion churn scorer and its version; a clear error when there is none."""
-    from models.registry import champion_version
-    from models.tracking import configure_tracking
-
-    configure_tracking()
-    version = champion_version(name)
-    if version is None:
-        raise ValueError(f"no champion for {name}: run `steward train churn --config FILE` first")
-    return load_churn_scorer(f"models:/{name}/{version}"), version
+    return load_churn_model(name)
 
 
-def load_churn_model(
+def churn_version(
     name: str = MODEL_NAME, version: str | None = None, alias: str | None = None
-) -> tuple[ChurnScorer, str]:
-    """A registered scorer and its version: this version, the version an alias points at, or
-    the champion (neither given)."""
+) -> str:
+    """The registered version to score with: this version, the one an alias points at, or the
+    champion (neither given); a clear error when there is none."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    from models.registry import champion_version
     from models.tracking import configure_tracking
 
     if version is not None and alias is not None:
         raise ValueError("give --model-version or --alias, not both")
-    if version is None and alias is None:
-        return load_churn_champion(name)
     configure_tracking()
+    if version is None and alias is None:
+        champion = champion_version(name)
+        if champion is None:
+            raise ValueError(
+                f"no champion for {name}: run `steward train churn --config FILE` first"
+            )
+        return champion
     try:
         found = (
             MlflowClient().get_model_version_by_alias(name, alias)
@@ -104,7 +103,15 @@ def load_churn_model(
         raise ValueError(
             f"{name} has no {what}: see `steward experiment compare` or the MLflow UI"
         ) from None
-    return load_churn_scorer(f"models:/{name}/{found.version}"), str(found.version)
+    return str(found.version)
+
+
+def load_churn_model(
+    name: str = MODEL_NAME, version: str | None = None, alias: str | None = None
+) -> tuple[ChurnScorer, str]:
+    """A registered scorer and its version (see churn_version for which one)."""
+    found = churn_version(name, version, alias)
+    return load_churn_scorer(f"models:/{name}/{found}"), found
 
 
 def load_toxicity_scorer(model_uri: str = TOXICITY_CHAMPION) -> ToxicityScorer:

@@ -17,6 +17,7 @@ from features.storage.catalog import Catalog
 from features.storage.publish import replace_file
 
 PART = "part-0.parquet"
+HISTORY_COMPRESSION = "zstd"
 
 
 def history_dir() -> Path:
@@ -34,7 +35,9 @@ def write_history(table: Any, day: date) -> Path:
     path = history_path(day)
     path.parent.mkdir(parents=True, exist_ok=True)
     kept = table.drop_columns(["as_of"])  # the partition folder names the date (Hive layout)
-    return replace_file(path, lambda aside: pq.write_table(kept, aside, compression="zstd"))
+    return replace_file(
+        path, lambda aside: pq.write_table(kept, aside, compression=HISTORY_COMPRESSION)
+    )
 
 
 def history_dates(history: Path) -> list[date]:

@@ -89,10 +89,20 @@ def score_range(
 ) -> list[ScoreReport]:
     """Score every built date from start to end into the scored history; the at-risk table
     becomes the latest of them."""
+    folder = features or features_dir()
+    days = dates_between(folder, start, end)
+    scorer, found = load_churn_model(model_name, version, alias)
+    lake = Lake.default()
+    return [
+        score_date(scorer, found, d, folder, model_name, lake, publish=d == days[-1]) for d in days
+    ]
+
+
+def dates_between(features: Path, start: date, end: date) -> list[date]:
+    """The built feature dates from start to end; a clear error when there are none."""
     from models.churn.dataset import read_metadata
 
-    folder = features or features_dir()
-    built = sorted(map(date.fromisoformat, read_metadata(folder)["as_of"]))
+    built = sorted(map(date.fromisoformat, read_metadata(features)["as_of"]))
     days = [d for d in built if start <= d <= end]
     if not days:
         shown = f"{built[0]} .. {built[-1]}" if built else "none"
@@ -100,11 +110,7 @@ def score_range(
             f"no feature dates from {start} to {end} (built: {shown}): build them with "
             f"`steward features build --from {start} --to {end} --every 7d`"
         )
-    scorer, found = load_churn_model(model_name, version, alias)
-    lake = Lake.default()
-    return [
-        score_date(scorer, found, d, folder, model_name, lake, publish=d == days[-1]) for d in days
-    ]
+    return days
 
 
 def still_can_leave(

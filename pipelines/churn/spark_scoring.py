@@ -6,15 +6,19 @@ and reasons as the default path). The executors also join each member's attribut
 (the latest ingest's, as member_attributes), sort by probability, and write the sorted rows into a
 folder beside the at-risk table. The driver then streams those files, in order and a batch at a
 time, into the one at-risk file the server reads, and swaps it in as the default path does
-(features.scores.at_risk.publish_at_risk). No step holds every member in the driver's memory.
+(features.scores.at_risk.publish_at_risk), and streams the same rows into the scored history.
+No step holds every member in the driver's memory. `--from/--to` scores each built date in
+turn in one Spark session; `--model-version`/`--alias` score with another registered version.
 """
 
 from __future__ import annotations
 
 import functools
 import shutil
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,18 +67,15 @@ AT_RISK_SCHEMA = pa.schema(
 BATCH_ROWS = 1 << 16  # rows the driver holds at once while it concatenates the sorted parts
 
 
-def champion_uri(model_name: str = MODEL_NAME) -> tuple[str, str]:
-    """models:/NAME/VERSION of the champion now, and its version (one lookup, so they agree)."""
-    from models.registry import champion_version
-    from models.tracking import configure_tracking
+def model_uri(
+    model_name: str = MODEL_NAME, version: str | None = None, alias: str | None = None
+) -> tuple[str, str]:
+    """models:/NAME/VERSION of the champion now (or of this version or alias), and the
+    version (one lookup, so they agree)."""
+    from models.champions import churn_version
 
-    configure_tracking()
-    version = champion_version(model_name)
-    if version is None:
-        raise ValueError(
-            f"no champion for {model_name}: run `steward train churn --config FILE` first"
-        )
-    return f"models:/{model_name}/{version}", version
+    found = churn_version(model_name, version, alias)
+    return f"models:/{model_name}/{found}", found
 
 
 def scoring_rows_spark(
@@ -145,23 +146,27 @@ def score_members_spark(
     lake: Lake | UriLake | None = None,
     master: str | None = None,
     spark: SparkSession | None = None,
+    version: str | None = None,
+    alias: str | None = None,
+    publish: bool = True,
 ) -> ScoreReport:
-    """score_members with a Spark UDF: the same at-risk table, swapped in the same way."""
+    """score_members with a Spark UDF: the same at-risk table, swapped in the same way, and
+    the same rows in the scored history (publish=False: the history only)."""
     from pyspark.sql import functions as F
 
     from features.members.spark_session import require_spark, spark_session
 
     require_spark()
     started = time.perf_counter()
-    model_uri, version = champion_uri(model_name)
+    uri, version = model_uri(model_name, version, alias)
     session = spark or spark_session(master)
     from models.churn.dataset import read_metadata
 
     rows, day = scoring_rows_spark(session, features or features_dir(), as_of)
-    label = _model_label(model_uri)
+    label = _model_label(uri)
     horizon = int(read_metadata(features or features_dir())["config"]["horizon_days"])
     rows, left_out = still_can_leave_spark(session, rows, day, label, horizon, lake)
-    scored = scored_frame_spark(session, rows, model_uri)
+    scored = scored_frame_spark(session, rows, uri)
     attributes = member_attributes_spark(session, lake or Lake.default())
     # Kept once computed: the sort samples its input before it sorts it, and the UDF is the cost.
     joined = scored.join(attributes, "member_id", "left").persist()
@@ -185,7 +190,11 @@ def score_members_spark(
             shutil.rmtree(staging, ignore_errors=True)
 
     try:
-        path = publish_at_risk(write)
+        if publish:
+            path = publish_at_risk(write)
+            _write_history(path, day)
+        else:
+            path = _history_only(write, day)
     finally:
         joined.unpersist()
     return ScoreReport(
@@ -197,6 +206,64 @@ def score_members_spark(
         seconds=time.perf_counter() - started,
         left_out=left_out,
     )
+
+
+def score_range_spark(
+    start: date,
+    end: date,
+    features: Path | None = None,
+    model_name: str = MODEL_NAME,
+    lake: Lake | UriLake | None = None,
+    master: str | None = None,
+    spark: SparkSession | None = None,
+    version: str | None = None,
+    alias: str | None = None,
+) -> list[ScoreReport]:
+    """score_range with Spark: every built date from start to end into the scored history,
+    the at-risk table the latest of them, all with one model version."""
+    from features.members.spark_session import require_spark, spark_session
+    from pipelines.churn.score import dates_between
+
+    require_spark()
+    days = dates_between(features or features_dir(), start, end)
+    _, found = model_uri(model_name, version, alias)  # one version for every date
+    session = spark or spark_session(master)
+    return [
+        score_members_spark(
+            d, features, model_name, lake, spark=session, version=found, publish=d == days[-1]
+        )
+        for d in days
+    ]
+
+
+def _write_history(at_risk: Path, day: date) -> Path:
+    """Stream a written at-risk file into the scored history's partition of its date."""
+    from features.scores.history import HISTORY_COMPRESSION, history_path
+    from features.storage.publish import replace_file
+
+    path = history_path(day)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def copy(aside: Path) -> None:
+        source = pq.ParquetFile(at_risk)
+        schema = source.schema_arrow
+        kept = schema.remove(schema.get_field_index("as_of"))  # the folder names the date
+        with pq.ParquetWriter(aside, kept, compression=HISTORY_COMPRESSION) as out:
+            for batch in source.iter_batches(BATCH_ROWS):
+                out.write_batch(batch.drop_columns(["as_of"]))
+
+    return replace_file(path, copy)
+
+
+def _history_only(write: Callable[[Path], None], day: date) -> Path:
+    """Scores of a date before the latest: written aside, then streamed into the history."""
+    from features.scores.history import history_dir
+
+    history_dir().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".spark-scores-", dir=history_dir()) as tmp:
+        written = Path(tmp) / "scores.parquet"
+        write(written)
+        return _write_history(written, day)
 
 
 def still_can_leave_spark(

@@ -140,19 +140,26 @@ def score_members_cmd(
         raise ValueError("--master chooses where --engine spark runs: give --engine spark too")
     if lake is not None and engine != "spark":
         raise ValueError("--lake is read by --engine spark; local scoring reads STEWARD_HOME/lake")
-    if (start or stop) and (as_of or engine == "spark"):
-        raise ValueError("--from/--to score a range locally: leave out --as-of and --engine")
+    if (start or stop) and as_of:
+        raise ValueError("--from/--to score a range of dates: leave out --as-of")
     if stop and not start:
         raise ValueError("--to ends a range: give --from DATE too")
-    if (model_version or alias) and engine == "spark":
-        raise ValueError("--model-version and --alias score locally: leave out --engine spark")
     quiet_mlflow()
     out = console()
     if start:
         first = _parse_date(start, "--from")
         last = _parse_date(stop, "--to") if stop else date.max
-        with out.status("scoring members date by date"):
-            reports = score_range(first, last, version=model_version, alias=alias)
+        with out.status(f"scoring members date by date ({engine})"):
+            if engine == "spark":
+                from features.lake.uri import open_lake_at
+                from pipelines.churn.spark_scoring import score_range_spark
+
+                reports = score_range_spark(
+                    first, last, lake=open_lake_at(lake), master=master,
+                    version=model_version, alias=alias,
+                )  # fmt: skip
+            else:
+                reports = score_range(first, last, version=model_version, alias=alias)
         for report in reports:
             out.print(_score_line(report, "scored history"))
         out.print(f"the at-risk table holds {reports[-1].as_of} ({reports[-1].path.parent})")
@@ -163,7 +170,10 @@ def score_members_cmd(
             from features.lake.uri import open_lake_at
             from pipelines.churn.spark_scoring import score_members_spark
 
-            report = score_members_spark(as_of=day, lake=open_lake_at(lake), master=master)
+            report = score_members_spark(
+                as_of=day, lake=open_lake_at(lake), master=master, version=model_version,
+                alias=alias,
+            )  # fmt: skip
         else:
             report = score_members(as_of=day, version=model_version, alias=alias)
     out.print(_score_line(report, str(report.path)))

@@ -128,3 +128,40 @@ def test_spark_leaves_out_the_same_members_as_local_scoring(tmp_path: Path, spar
         assert sorted(r.member_id for r in kept.collect()) == sorted(frame["member_id"][keep])
         assert found == left_out
     assert sorted(frame["member_id"][keep]) == ["ended", "none", "renews"]
+
+
+def test_spark_scores_a_range_into_the_same_history_as_local_scoring(
+    home: Path, spark: Any
+) -> None:
+    # --engine spark --from/--to --model-version: every date's scored history and the latest
+    # at-risk table are local scoring's rows, from the version asked for.
+    import shutil
+    from datetime import date
+
+    from features.scores.history import history_dates, history_dir, history_path
+    from pipelines.churn.score import dates_between, score_range
+    from pipelines.churn.spark_scoring import score_range_spark
+
+    days = dates_between(home / "features" / "member_features", date.min, date.max)[-3:]
+    score_range(days[0], days[-1])
+    expected = {d: scored_table(history_path(d)) for d in days}
+    latest = scored_table(at_risk_path())
+    shutil.rmtree(history_dir())
+    reports = score_range_spark(days[0], days[-1], spark=spark, version="1")
+    assert [r.as_of for r in reports] == days
+    assert {r.model_version for r in reports} == {"1"}
+    assert history_dates(history_dir()) == days  # nothing else left in the history's folder
+    for d in days:
+        assert scored_table(history_path(d)).equals(expected[d]), d
+    assert scored_table(at_risk_path()).equals(latest)
+    # Each date its own scores, not one date's written three times.
+    assert len({tuple(expected[d]["probability"].to_pylist()) for d in days}) == len(days)
+
+
+def test_spark_scoring_with_a_version_that_does_not_exist_names_it(home: Path, spark: Any) -> None:
+    from pipelines.churn.spark_scoring import score_members_spark
+
+    with pytest.raises(ValueError, match=r"^steward-churn has no version 99: see"):
+        score_members_spark(spark=spark, version="99")
+    with pytest.raises(ValueError, match=r"^steward-churn has no alias 'nope': see"):
+        score_members_spark(spark=spark, alias="nope")
