@@ -87,12 +87,25 @@ def recipes() -> dict[str, Recipe]:
             LinearConfig(C=1.0, min_df=3, neutral_identity_terms=True),
             transformer=FROZEN_MINILM,
         ),
+        "finetuned": Recipe(
+            "linear + fine-tuned MiniLM",
+            all_sources,
+            ("seed", "identity"),
+            LinearConfig(C=1.0, min_df=3, neutral_identity_terms=True),
+            transformer=FINETUNED_MINILM,
+        ),
     }
 
 
 # The English transformer of experiments/toxicity_minilm.yaml: encoder frozen, head only.
 FROZEN_MINILM = TransformerConfig(
     unfreeze_top_layers=0, max_train_examples=16000, epochs=5.0, lr_head=0.01, max_len=64
+)
+
+
+# The fine-tuning experiments/toxicity_minilm.yaml did before (top two layers and the head).
+FINETUNED_MINILM = TransformerConfig(
+    unfreeze_top_layers=2, max_train_examples=16000, epochs=2.0, lr_head=1e-3, max_len=64
 )
 
 
