@@ -16,9 +16,10 @@ corpus: the figure a community that looks like none of the training data would s
   decisions, read back through `features.text.corpora.load_lake_moderation`, and the fold model
   is retrained with them; the ROC-AUC gain is measured on the rest of that source.
 
-The "ensemble" recipe adds, on English folds, MiniLM with its encoder frozen and a head trained
-by steward's own `fit_transformer` on the fold's training rows (a balanced sample), averaged
-with the linear model: the English route experiments/toxicity_minilm.yaml serves.
+The "finetuned" recipe adds, on English folds, MiniLM fine-tuned by steward's own
+`fit_transformer` on the fold's training rows (a balanced sample), averaged with the linear
+model: the English route experiments/toxicity_minilm.yaml serves. "ensemble" does the same with
+the encoder frozen (only the head trains).
 
 Only the toxicity label is fitted in the folds (the other labels do not change its scores).
 Run: `python -m bench.toxicity_loso` (also part of `python -m bench.toxicity`).
@@ -97,13 +98,13 @@ def recipes() -> dict[str, Recipe]:
     }
 
 
-# The English transformer of experiments/toxicity_minilm.yaml: encoder frozen, head only.
+# MiniLM with its encoder frozen, head only (measured, not shipped: see the README).
 FROZEN_MINILM = TransformerConfig(
     unfreeze_top_layers=0, max_train_examples=16000, epochs=5.0, lr_head=0.01, max_len=64
 )
 
 
-# The fine-tuning experiments/toxicity_minilm.yaml did before (top two layers and the head).
+# The English transformer of experiments/toxicity_minilm.yaml (top two layers and the head).
 FINETUNED_MINILM = TransformerConfig(
     unfreeze_top_layers=2, max_train_examples=16000, epochs=2.0, lr_head=1e-3, max_len=64
 )

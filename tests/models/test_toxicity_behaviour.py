@@ -143,18 +143,17 @@ def test_full_minilm_model_at_least_matches_the_linear_one_on_english(
     test = m[(m["split"] == "test") & (m["label"] == "toxicity")].set_index(["model", "group"])[
         "roc_auc"
     ]
-    linear = {s: test[("linear", f"linear.source:{s}")] for s in ("davidson", "stormfront")}
-    alone = {
-        s: test[("transformer", f"transformer.source:{s}")] for s in ("davidson", "stormfront")
-    }
-    served = {s: test[("served", f"source:{s}")] for s in ("davidson", "stormfront")}
-    # Measured (2026-11-25, budget cut at 1,000 steps): transformer alone Davidson 0.978 vs
-    # linear 0.981, forum 0.885 vs 0.844; served (the average, chosen on validation because the
-    # transformer alone loses on Davidson) 0.983 and 0.889. The served model must at least
-    # match the linear one on every English source: 0.003 allows for test-split noise.
-    assert alone["davidson"] >= linear["davidson"] - 0.01
-    assert alone["stormfront"] >= linear["stormfront"] + 0.015
-    assert all(served[s] >= linear[s] - 0.003 for s in served), (served, linear)
+    english = ("davidson", "stormfront", "hatexplain", "jigsaw2018")
+    linear = {s: test[("linear", f"linear.source:{s}")] for s in english}
+    served = {s: test[("served", f"source:{s}")] for s in english}
+    # The recipe serves the linear model averaged with MiniLM fine-tuned on every English
+    # corpus (chosen on leave-one-source-out figures). Measured on the in-domain test splits
+    # (2026-12-06): served 0.977 / 0.884 / 0.809 / 0.950 against linear 0.977 / 0.834 / 0.799 /
+    # 0.918 (Davidson, forum, HateXplain, Jigsaw 2018). At least level on each (0.005 for
+    # split noise) and ahead on average (measured +0.030; asked: +0.01).
+    assert result.scorer.english_route == "ensemble"
+    assert all(served[s] >= linear[s] - 0.005 for s in english), (served, linear)
+    assert np.mean(list(served.values())) >= np.mean(list(linear.values())) + 0.01
     backends = {b["backend"]: b for b in result.details["backends"]}
     chosen = result.scorer.transformer.kind
     # Measured: static ONNX int8 wins (the dynamic ones move a post's score by 0.06-0.31
