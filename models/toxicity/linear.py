@@ -31,8 +31,9 @@ def tfidf_rows(
     """`vectorizer.transform(docs)` without sklearn's per-call checks (the same numbers).
 
     Serving scores one post per request: sklearn's input validation cost more than the
-    n-grams themselves (1.0 of 1.2 ms for a word row, measured). Vocabulary, idf, sublinear
-    tf and the l2 norm are the fitted vectoriser's own; tests compare both on real corpora.
+    n-grams themselves (a word row: 0.84 ms through sklearn, 0.23 ms here, measured under
+    load). Vocabulary, idf, sublinear tf and the l2 norm are the fitted vectoriser's own;
+    tests compare both on English and Chinese posts.
     """
     vocab = vectorizer.vocabulary_
     indptr, indices, counts = [0], list[int](), list[int]()

@@ -150,7 +150,9 @@ def test_spark_scores_a_range_into_the_same_history_as_local_scoring(
     reports = score_range_spark(days[0], days[-1], spark=spark, version="1")
     assert [r.as_of for r in reports] == days
     assert {r.model_version for r in reports} == {"1"}
-    assert history_dates(history_dir()) == days  # nothing else left in the history's folder
+    assert history_dates(history_dir()) == days
+    # Nothing else left in the history's folder (the aside files of earlier dates are gone).
+    assert sorted(p.name for p in history_dir().iterdir()) == [f"as_of={d}" for d in days]
     for d in days:
         assert scored_table(history_path(d)).equals(expected[d]), d
     assert scored_table(at_risk_path()).equals(latest)
