@@ -9,9 +9,16 @@ group raises the score) and BNSP (toxic about the group against clean about the 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
+
+from models.toxicity.thresholds import lookup
+
+if TYPE_CHECKING:
+    from models.toxicity.scoring import ToxicityScorer
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -66,3 +73,17 @@ def bias_summary(table: pd.DataFrame, max_flagged: float = 0.05, min_bpsn: float
             "failing": sorted(str(g) for g in failing["group"]),
         }
     return out
+
+
+def served_identity_table(scorer: ToxicityScorer) -> pd.DataFrame:
+    """Per group: flag rates at the scorer's toxicity review threshold and the bias AUCs."""
+    from features.text.identity_terms import identity_eval_frame
+
+    frame = identity_eval_frame()
+    probs, _ = scorer.predict_proba(frame["text"].tolist(), frame["lang"].tolist())
+    p = probs[:, scorer.labels.index("toxicity")]
+    review = []
+    for lang in frame["lang"]:
+        found = lookup(scorer.thresholds, "toxicity", str(lang))
+        review.append(np.inf if found is None else found.review)
+    return identity_bias(frame, p, np.asarray(review))

@@ -161,3 +161,12 @@ def test_full_minilm_model_at_least_matches_the_linear_one_on_english(
     assert chosen in ("onnx_int8", "onnx_int8_static", "torch_int8")
     assert abs(backends[chosen]["roc_auc"] - backends["torch_fp32"]["roc_auc"]) <= 0.005
     assert backends[chosen]["batch_drift"] <= 0.02
+    # Identity terms (issue 19's targets) at the served English review threshold. Measured
+    # (2026-12-06, python -m bench.toxicity_identity): neutral statements about none of the 39
+    # English groups flagged, worst BPSN 0.927; Chinese (linear) misses both, not asserted.
+    from models.toxicity.bias import served_identity_table
+
+    english_groups = served_identity_table(result.scorer).query("lang == 'en'")
+    assert len(english_groups) >= 30
+    assert english_groups["flagged_neutral"].max() <= 0.05
+    assert english_groups["bpsn_auc"].min() >= 0.85

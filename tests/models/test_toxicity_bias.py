@@ -85,3 +85,26 @@ def test_fixed_thresholds_from_the_config_replace_the_validation_ones() -> None:
     en = scorer.thresholds["toxicity"]["en"]
     assert (en.review, en.block) == (0.3, None)
     assert scorer.thresholds["toxicity"]["*"].review != 0.3  # other languages: validation
+
+
+def test_the_served_table_flags_at_each_languages_own_review_threshold() -> None:
+    from features.text.identity_terms import identity_eval_frame
+    from models.toxicity.bias import served_identity_table
+    from models.toxicity.linear import LinearToxicity
+    from models.toxicity.scoring import ToxicityScorer
+
+    texts = [f"you idiot number {i}" for i in range(30)] + [f"nice day {i}" for i in range(30)]
+    texts += [f"你是白痴{i}" for i in range(30)] + [f"今天天气很好{i}" for i in range(30)]
+    y = pd.DataFrame({"toxicity": ([1.0] * 30 + [0.0] * 30) * 2})
+    langs = ["en"] * 60 + ["zh"] * 60
+    linear = LinearToxicity(min_df=1, min_positives=5).fit(texts, y, langs)
+    # English reviews everything, Chinese nothing: the flag rates must follow each language.
+    thresholds = {"toxicity": {"en": Thresholds(0.0, None), "zh": Thresholds(1.01, None)}}
+    table = served_identity_table(ToxicityScorer(linear, thresholds, "v"))
+    frame = identity_eval_frame()
+    pairs = {tuple(row) for row in table[["lang", "group"]].to_numpy()}
+    assert pairs == {tuple(row) for row in frame[["lang", "group"]].to_numpy()}
+    kinds = ["flagged_neutral", "flagged_positive", "flagged_counter", "flagged_hostile"]
+    assert (table.loc[table["lang"] == "en", kinds] == 1.0).all().all()
+    assert (table.loc[table["lang"] == "zh", kinds] == 0.0).all().all()
+    assert table["bpsn_auc"].between(0, 1).all()

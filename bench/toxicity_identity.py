@@ -1,0 +1,60 @@
+"""Identity bias of the model steward serves (not a refit): the champion of a home scores
+features.text.identity_terms' evaluation statements at its own review thresholds.
+
+`bench.toxicity_loso` measures each linear recipe's identity table; the MiniLM recipe serves the
+linear model averaged with a fine-tuned encoder for English, which only a trained model shows.
+Without a champion in `--home`, experiments/toxicity_minilm.yaml is trained there first
+(about 7 minutes on 2 cores).
+
+Run: `python -m bench.toxicity_identity [--home DIR] [--model minilm|linear]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from models.toxicity.bias import bias_summary, served_identity_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    """Train the recipe in its home if needed, then print the served model's identity table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, default=Path("/tmp/steward-bench-serving/real"))
+    parser.add_argument("--model", choices=["minilm", "linear"], default="minilm")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / ".steward" / "bench" / "toxicity_identity.json"
+    )
+    args = parser.parse_args()
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from rich.console import Console
+
+    from bench.serving import prepare
+    from bench.toxicity_loso import _print_identity
+    from models.champions import load_toxicity_scorer
+
+    home = args.home / args.model
+    prepare(home, args.model, "real")  # sets STEWARD_HOME to this home
+    scorer = load_toxicity_scorer()
+    table = served_identity_table(scorer)
+    name = f"served {args.model} (English route: {scorer.english_route})"
+    _print_identity(Console(width=200), name, table)
+    summary = bias_summary(table)
+    for lang, part in table.groupby("lang"):
+        print(
+            f"{lang}: counter-speech flagged {part['flagged_counter'].mean():.3f} on average, "
+            f"positive {part['flagged_positive'].mean():.3f}, hostile {part['flagged_hostile'].mean():.3f}"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps({"summary": summary, "groups": table.to_dict(orient="records")}, indent=1)
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
