@@ -209,6 +209,8 @@ class FoldResult:
     p: np.ndarray
     validation: Thresholds
     seconds: float
+    # The ensemble's two probabilities apart (English folds of a recipe with a transformer).
+    parts: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def run_folds(
@@ -230,22 +232,59 @@ def run_folds(
             held = data[(data["source"] == left_out) & data["toxicity"].notna()]
             p_valid = model.predict_proba(valid["text"].tolist())[:, 0]
             p = model.predict_proba(held["text"].tolist())[:, 0]
+            parts = {}
             if recipe.transformer is not None and lang == "en":
                 with tempfile.TemporaryDirectory(prefix="steward-loso-") as tmp:
                     tr = fit_fold_transformer(
                         others[others["split"] == "train"], recipe.transformer, Path(tmp)
                     )
+                    p_tr = tr.predict_proba(held["text"].tolist())[:, 0]
+                    parts = {"linear": p, "transformer": p_tr}
                     # The ensemble route: the mean of the two probabilities.
                     p_valid = (p_valid + tr.predict_proba(valid["text"].tolist())[:, 0]) / 2
-                    p = (p + tr.predict_proba(held["text"].tolist())[:, 0]) / 2
+                    p = (p + p_tr) / 2
             t = validation_thresholds(valid, p_valid, prevalence)
             y = held["toxicity"].to_numpy().astype(int)
-            out[left_out] = FoldResult(y, p, t, time.perf_counter() - started)
+            out[left_out] = FoldResult(y, p, t, time.perf_counter() - started, parts)
             n_train = int((others["split"] == "train").sum())
             log(
                 f"  {recipe.name}: {left_out} left out, {n_train:,} rows trained, {out[left_out].seconds:.0f} s"
             )
     return out
+
+
+MIX_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def mix_quality(
+    folds: dict[str, dict[str, FoldResult]],
+) -> dict[str, dict[float, dict[str, float]]]:
+    """ROC-AUC per left-out source of (1 - w) * linear + w * MiniLM, for each recipe that has both."""
+    out: dict[str, dict[float, dict[str, float]]] = {}
+    for name, per in folds.items():
+        both = {s: f for s, f in per.items() if f.parts}
+        if both:
+            out[name] = {
+                w: {
+                    s: score_quality(f.y, (1 - w) * f.parts["linear"] + w * f.parts["transformer"])[
+                        "roc_auc"
+                    ]
+                    for s, f in both.items()
+                }
+                for w in MIX_WEIGHTS
+            }
+    return out
+
+
+def save_scores(folds: dict[str, dict[str, FoldResult]], path: Path) -> None:
+    """Every left-out row's label and scores, per recipe and source (for later analysis)."""
+    frames = []
+    for name, per in folds.items():
+        for source, f in per.items():
+            cols = {"recipe": name, "source": source, "y": f.y, "p": f.p}
+            frames.append(pd.DataFrame({**cols, **{f"p_{k}": v for k, v in f.parts.items()}}))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.concat(frames, ignore_index=True).to_parquet(path, index=False)
 
 
 def nested_loso_thresholds(
@@ -410,6 +449,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--out", type=Path, default=ROOT / ".steward" / "bench" / "toxicity_loso.json"
     )
+    parser.add_argument(
+        "--scores", type=Path, default=None, help="also save every left-out row's scores (Parquet)"
+    )
     args = parser.parse_args(argv)
     console = Console()
     log = console.print
@@ -426,6 +468,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.out.write_text(json.dumps({"adaptation": curve}, indent=1, default=str))
         return {"adaptation": curve}
     folds = {r.name: run_folds(r, data, log, args.prevalence) for r in chosen}
+    if args.scores is not None:
+        save_scores(folds, args.scores)
+        console.print(f"left-out scores written to {args.scores}")
     held = {s: data[(data["source"] == s) & data["toxicity"].notna()] for s in order}
     apc_all = profanity_scores([t for s in order for t in held[s]["text"]])
     apc: dict[str, np.ndarray] = {}
@@ -470,6 +515,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             *(f"{q[s]['roc_auc']:.3f} / {q[s]['pr_auc']:.3f}" for s in order),
         )
     console.print(table)
+    mixes = mix_quality(folds)
+    if mixes:
+        result["mixes"] = mixes
+        console.print(
+            "ensemble mixes (share of MiniLM in the average), ROC-AUC per left-out source: "
+            + "; ".join(
+                f"{name} w={w}: " + " / ".join(f"{s} {a:.3f}" for s, a in per.items())
+                for name, by_w in mixes.items()
+                for w, per in by_w.items()
+            )
+        )
     console.print(
         "* alt-profanity-check was trained on Davidson and Wikipedia (Jigsaw) comments, so those "
         "two columns are not unseen for it; it reads English only."

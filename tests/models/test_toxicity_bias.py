@@ -108,3 +108,30 @@ def test_the_served_table_flags_at_each_languages_own_review_threshold() -> None
     assert (table.loc[table["lang"] == "en", kinds] == 1.0).all().all()
     assert (table.loc[table["lang"] == "zh", kinds] == 0.0).all().all()
     assert table["bpsn_auc"].between(0, 1).all()
+
+
+def test_mixes_span_the_linear_model_to_minilm_and_scores_are_saved(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sklearn.metrics import roc_auc_score
+
+    from bench.toxicity_loso import FoldResult, mix_quality, save_scores
+
+    rng = np.random.default_rng(1)
+    y = np.array([0, 1] * 50)
+    linear, minilm = rng.random(100), y * 0.5 + rng.random(100) * 0.7
+    fold = FoldResult(
+        y,
+        (linear + minilm) / 2,
+        Thresholds(0.5, None),
+        1.0,
+        {"linear": linear, "transformer": minilm},
+    )
+    plain = FoldResult(y, linear, Thresholds(0.5, None), 1.0)
+    mixes = mix_quality({"ens": {"a": fold, "zh": plain}, "lin": {"a": plain}})
+    assert set(mixes) == {"ens"} and set(mixes["ens"][0.5]) == {"a"}  # only folds with both
+    assert mixes["ens"][0.0]["a"] == roc_auc_score(y, linear)
+    assert mixes["ens"][1.0]["a"] == roc_auc_score(y, minilm)
+    assert mixes["ens"][0.5]["a"] == roc_auc_score(y, fold.p)
+    save_scores({"ens": {"a": fold, "zh": plain}}, tmp_path / "s.parquet")
+    saved = pd.read_parquet(tmp_path / "s.parquet")
+    assert len(saved) == 200 and saved["p_transformer"].isna().sum() == 100
+    assert np.allclose(saved.loc[saved["source"] == "a", "p_linear"], linear)
