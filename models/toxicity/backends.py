@@ -27,6 +27,7 @@ BACKENDS: tuple[str, ...] = ("onnx_int8", "onnx_int8_static", "torch_int8", "tor
 # one thread); batches of similar lengths cost no more than singles and batch 256 posts 1.3x
 # faster than fixed batches of 32 sorted by length.
 PADDING_SLACK = 1.1
+SMALL_BATCH = 8  # calls with at most this many texts run OnnxBackend on one thread
 ENCODE_ROWS = 4096  # texts tokenised at once (ids and masks of 4096 x 64 int64: 4 MB)
 
 
@@ -70,6 +71,7 @@ class TransformerBackend:
         """Probability per text and label, shape (n, len(labels))."""
         norm = normalize_texts(texts)
         out = np.zeros((len(norm), len(self.labels)), dtype=np.float64)
+        few = len(norm) <= SMALL_BATCH
         for start in range(0, len(norm), ENCODE_ROWS):
             part = slice(start, start + ENCODE_ROWS)
             ids, mask = encode(self.tokenizer, norm[part])
@@ -78,11 +80,14 @@ class TransformerBackend:
                 # Padding is on the right: a batch keeps the columns its longest text needs.
                 width = int(mask[idx[-1]].sum())
                 probs[idx] = self._run(
-                    np.ascontiguousarray(ids[idx, :width]), np.ascontiguousarray(mask[idx, :width])
+                    np.ascontiguousarray(ids[idx, :width]),
+                    np.ascontiguousarray(mask[idx, :width]),
+                    few,
                 )
         return out
 
-    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _run(self, ids: np.ndarray, mask: np.ndarray, few: bool = False) -> np.ndarray:
+        """Probabilities of one padded batch; `few`: the call scores at most SMALL_BATCH texts."""
         raise NotImplementedError
 
 
@@ -90,21 +95,30 @@ class OnnxBackend(TransformerBackend):
     """ONNX Runtime on the int8 export (weights per channel; activations dynamic or static)."""
 
     def __init__(self, folder: Path, meta: dict[str, Any], threads: int = 1) -> None:
-        import onnxruntime as ort
-
         super().__init__(folder, meta)
         self.kind = str(meta["backend"])
         self.threads = threads
-        options = ort.SessionOptions()
         # Saved with one thread (steadier under shared load); the server sets its own count.
+        self.session = self._session(threads)
+        # Calls of a few texts run on one thread: splitting a few short posts across threads that
+        # share 2 cores with the server's event loop lengthened their tail (bench.serving, 3
+        # runs each: p99 at concurrency 8 was 45.6-52.2 ms on 2 threads, 41.9-43.8 on 1),
+        # while 256-post requests score 1.4x faster on 2 threads.
+        self.small_session = self._session(1) if threads > 1 else self.session
+
+    def _session(self, threads: int) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
+        return ort.InferenceSession(
             str(self.folder / ONNX_FILE), options, providers=["CPUExecutionProvider"]
         )
 
-    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        result = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+    def _run(self, ids: np.ndarray, mask: np.ndarray, few: bool = False) -> np.ndarray:
+        session = self.small_session if few else self.session
+        result = session.run(None, {"input_ids": ids, "attention_mask": mask})
         return np.asarray(result[0])
 
 
@@ -134,7 +148,7 @@ class TorchBackend(TransformerBackend):
         wrapped = ProbabilityModel(model).eval()
         self.model = quantize_torch(wrapped) if int8 else wrapped
 
-    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _run(self, ids: np.ndarray, mask: np.ndarray, few: bool = False) -> np.ndarray:
         import torch
 
         torch.set_num_threads(self.threads)

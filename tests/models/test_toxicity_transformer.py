@@ -12,6 +12,7 @@ import torch
 from features.text.corpora import load_simulated
 from models.toxicity.backends import (
     PADDING_SLACK,
+    SMALL_BATCH,
     TorchBackend,
     length_batches,
     load_backend,
@@ -29,7 +30,7 @@ from models.toxicity.export import (
 from models.toxicity.linear import LinearToxicity
 from models.toxicity.scoring import ToxicityScorer
 from models.toxicity.thresholds import Thresholds
-from models.toxicity.tokens import base_model_path
+from models.toxicity.tokens import base_model_path, encode
 from models.toxicity.training import choose_route
 from models.toxicity.transformer import TransformerFit, fit_transformer
 
@@ -154,11 +155,11 @@ def test_backend_pads_each_batch_only_to_its_longest_text(
     backend = TorchBackend(onnx_dir, read_meta(onnx_dir), model=fit.model)
     run, padded, real = backend._run, [], []
 
-    def recording_run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def recording_run(ids: np.ndarray, mask: np.ndarray, few: bool = False) -> np.ndarray:
         padded.append(ids.size)
         real.append(int(mask.sum()))
         assert mask[:, -1].any(), "a column of padding only"
-        return run(ids, mask)
+        return run(ids, mask, few)
 
     backend._run = recording_run  # type: ignore[method-assign]
     probs = backend.predict_proba(texts)
@@ -167,6 +168,40 @@ def test_backend_pads_each_batch_only_to_its_longest_text(
     assert sum(padded) <= PADDING_SLACK * sum(real)
     alone = np.vstack([backend.predict_proba([t]) for t in texts[:20]])
     assert np.abs(alone - probs[:20]).max() < 1e-5
+
+
+def test_onnx_scores_a_few_texts_on_one_thread_and_more_on_all(
+    onnx_dir: Path, corpus: pd.DataFrame
+) -> None:
+    backend = load_backend(onnx_dir, threads=2)
+    assert backend.session.get_session_options().intra_op_num_threads == 2
+    assert backend.small_session.get_session_options().intra_op_num_threads == 1
+    used: list[int] = []
+
+    class Recording:
+        def __init__(self, session: object, threads: int) -> None:
+            self.session, self.threads = session, threads
+
+        def run(self, *args: object) -> object:
+            used.append(self.threads)
+            return self.session.run(*args)  # type: ignore[attr-defined]
+
+    backend.session, backend.small_session = (
+        Recording(backend.session, 2),
+        Recording(backend.small_session, 1),
+    )
+    texts = corpus["text"].tolist()
+    few = backend.predict_proba(texts[:SMALL_BATCH])
+    assert set(used) == {1}
+    used.clear()
+    backend.predict_proba(texts[: 4 * SMALL_BATCH])
+    assert set(used) == {2}
+    # The same model either way: one batch through both sessions scores the same.
+    ids, mask = encode(backend.tokenizer, texts[:SMALL_BATCH])
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    one, two = (s.run(None, inputs)[0] for s in (backend.small_session, backend.session))
+    assert np.abs(np.asarray(one) - np.asarray(two)).max() < 1e-5
+    assert few.shape == (SMALL_BATCH, len(LABELS))
 
 
 def test_forced_torch_int8_is_saved_and_reloads(
