@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -74,3 +75,39 @@ def test_a_scorer_with_a_tagger_returns_its_spans_and_keeps_it_when_saved(tmp_pa
     assert again.explain("你就是个白痴", "zh") == scorer.explain(
         "你就是个白痴", "zh"
     )  # not English
+
+
+class _RecordingMiniLM:
+    """Stands in for the MiniLM backend (constant scores): records what it is asked to score."""
+
+    def __init__(self) -> None:
+        self.labels = ["toxicity"]
+        self.label_languages = {"toxicity": ["en"]}
+        self.calls: list[int] = []
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(len(texts))
+        return np.full((len(texts), 1), 0.9)
+
+
+def test_when_the_tagger_finds_nothing_the_ensemble_explains_with_the_linear_words() -> None:
+    insults = ["idiot", "moron", "loser", "clown"]
+    frames = ["you are such a {} honestly", "what a {} this guy is", "only a {} would say it"]
+    toxic = [f.format(w) for f in frames for w in insults]
+    clean = [f.format(w) for f in frames for w in ("friend", "hero", "person", "teacher")]
+    texts = toxic + clean
+    y = pd.DataFrame({"toxicity": [1.0] * len(toxic) + [0.0] * len(clean)})
+    linear = LinearToxicity(min_df=1, min_positives=3).fit(texts, y, ["en"] * len(texts))
+    minilm = _RecordingMiniLM()
+    scorer = ToxicityScorer(linear, {}, "v1", minilm, "ensemble")
+    gold = [_marked(t, *[w for w in insults if w in t]) for t in toxic] + [set()] * len(clean)
+    scorer.span_tagger = SpanTagger(C=4.0, threshold=1.01).fit(texts, gold, scorer.span_push())
+    text = "honestly, what a moron he is"
+    assert scorer.span_tagger.spans(text, scorer.span_push()) == []  # the tagger finds nothing
+    spans = scorer.explain(text, "en")
+    assert any("moron" in s.text for s in spans)
+    assert minilm.calls == []  # no leave-one-word-out through MiniLM
+    # Without a tagger the ensemble route still explains by leave-one-word-out through it.
+    scorer.span_tagger = None
+    scorer.explain(text, "en")
+    assert minilm.calls and minilm.calls[0] > 1
