@@ -55,18 +55,22 @@ def test_the_tagger_marks_the_abusive_words_in_sentences_it_has_not_seen() -> No
     assert [s.text for s in spans] == ["moron"] and 0.5 <= spans[0].score <= 1
 
 
-def test_a_scorer_with_a_tagger_returns_its_spans_and_keeps_it_when_saved(tmp_path: Path) -> None:
+def _insult_posts() -> tuple[list[str], pd.DataFrame, list[set[int]]]:
+    """Posts with an insult in a frame and clean ones, labels, and the insults' characters."""
     insults = ["idiot", "moron", "loser", "clown"]
     frames = ["you are such a {} honestly", "what a {} this guy is", "only a {} would say it"]
     toxic = [f.format(w) for f in frames for w in insults]
     clean = [f.format(w) for f in frames for w in ("friend", "hero", "person", "teacher")]
-    texts = toxic + clean
     y = pd.DataFrame({"toxicity": [1.0] * len(toxic) + [0.0] * len(clean)})
+    gold = [_marked(t, *[w for w in insults if w in t]) for t in toxic] + [set()] * len(clean)
+    return toxic + clean, y, gold
+
+
+def test_a_scorer_with_a_tagger_returns_its_spans_and_keeps_it_when_saved(tmp_path: Path) -> None:
+    texts, y, gold = _insult_posts()
     linear = LinearToxicity(min_df=1, min_positives=3).fit(texts, y, ["en"] * len(texts))
     scorer = ToxicityScorer(linear, {}, "v1")
-    push = scorer.span_push()
-    gold = [_marked(t, *[w for w in insults if w in t]) for t in toxic] + [set()] * len(clean)
-    scorer.span_tagger = SpanTagger(C=4.0).fit(texts, gold, push)
+    scorer.span_tagger = SpanTagger(C=4.0).fit(texts, gold, scorer.span_push())
     text = "honestly, what a moron he is"
     spans = scorer.explain(text, "en")
     assert [s.text for s in spans] == ["moron"]
@@ -91,16 +95,10 @@ class _RecordingMiniLM:
 
 
 def test_when_the_tagger_finds_nothing_the_ensemble_explains_with_the_linear_words() -> None:
-    insults = ["idiot", "moron", "loser", "clown"]
-    frames = ["you are such a {} honestly", "what a {} this guy is", "only a {} would say it"]
-    toxic = [f.format(w) for f in frames for w in insults]
-    clean = [f.format(w) for f in frames for w in ("friend", "hero", "person", "teacher")]
-    texts = toxic + clean
-    y = pd.DataFrame({"toxicity": [1.0] * len(toxic) + [0.0] * len(clean)})
+    texts, y, gold = _insult_posts()
     linear = LinearToxicity(min_df=1, min_positives=3).fit(texts, y, ["en"] * len(texts))
     minilm = _RecordingMiniLM()
     scorer = ToxicityScorer(linear, {}, "v1", minilm, "ensemble")
-    gold = [_marked(t, *[w for w in insults if w in t]) for t in toxic] + [set()] * len(clean)
     scorer.span_tagger = SpanTagger(C=4.0, threshold=1.01).fit(texts, gold, scorer.span_push())
     text = "honestly, what a moron he is"
     assert scorer.span_tagger.spans(text, scorer.span_push()) == []  # the tagger finds nothing
