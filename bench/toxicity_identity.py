@@ -34,7 +34,7 @@ def main() -> None:
     from rich.console import Console
 
     from bench.serving import prepare
-    from bench.toxicity_loso import _print_identity
+    from bench.toxicity_loso import print_identity
     from models.champions import load_toxicity_scorer
 
     home = args.home / args.model
@@ -42,7 +42,7 @@ def main() -> None:
     scorer = load_toxicity_scorer()
     table = served_identity_table(scorer)
     name = f"served {args.model} (English route: {scorer.english_route})"
-    _print_identity(Console(width=200), name, table)
+    print_identity(Console(width=200), name, table)
     summary = bias_summary(table)
     for lang, part in table.groupby("lang"):
         print(

@@ -580,7 +580,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             }
             bias = identity_table(recipe, data, shipped, log)
             result["identity"][recipe.name] = bias.to_dict(orient="records")
-            _print_identity(console, recipe.name, bias)
+            print_identity(console, recipe.name, bias)
 
     if args.adapt:
         result["adaptation"] = _adaptation_table(args, chosen[-1], data, order, console)
@@ -611,7 +611,7 @@ def _adaptation_table(
     return {"recipe": new.name, "weight": args.community_weight, "curve": curve}
 
 
-def _print_identity(console: Console, name: str, bias: pd.DataFrame) -> None:
+def print_identity(console: Console, name: str, bias: pd.DataFrame) -> None:
     """Per language: worst groups and the summary against the targets."""
     from models.toxicity.bias import bias_summary
 

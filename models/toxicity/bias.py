@@ -82,8 +82,8 @@ def served_identity_table(scorer: ToxicityScorer) -> pd.DataFrame:
     frame = identity_eval_frame()
     probs, _ = scorer.predict_proba(frame["text"].tolist(), frame["lang"].tolist())
     p = probs[:, scorer.labels.index("toxicity")]
-    review = []
-    for lang in frame["lang"]:
+    cuts = {}
+    for lang in frame["lang"].unique():
         found = lookup(scorer.thresholds, "toxicity", str(lang))
-        review.append(np.inf if found is None else found.review)
-    return identity_bias(frame, p, np.asarray(review))
+        cuts[lang] = np.inf if found is None else found.review
+    return identity_bias(frame, p, frame["lang"].map(cuts).to_numpy(dtype=float))

@@ -233,7 +233,7 @@ class ToxicityScorer:
                 return found
         # With a tagger, its fallback is the linear model's words (what bench.toxicity_spans
         # measures). Leave-one-word-out through MiniLM instead scored 0.003 / 0.001 more span
-        # F1 on the held-out posts at 2-4x the time a post, and made the MiniLM route's p99 for
+        # F1 on the held-out posts at 2.3-4.4x the time a post, and made the MiniLM route's p99 for
         # spans of flagged posts 296 ms at concurrency 8 (2026-12-06).
         uses_transformer = (
             not (tagged and self._linear_has(label, routed))
