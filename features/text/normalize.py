@@ -59,7 +59,9 @@ _NOT_LEET = re.compile(
     r"\d+x\d+|\d+(?:st|nd|rd|th|am|pm|s|k|m|x|h|d|g|gb|mb|kb|px|kg|km|cm|mm|min|fps)|[a-z]+\d+"
 )
 _REPEATS = re.compile(r"(.)\1{2,}")
-_UNSTABLE = re.compile(r"[*#@$!\d]")
+# What a pass can leave for the next to fold: leetspeak and masks, and a non-ASCII letter
+# beside an ASCII one (leetspeak made "0A0éо" "oaoéо", which look-alike folding now reaches).
+_UNSTABLE = re.compile(r"[*#@$!\d]|[a-z][^\x00-\x7f]|[^\x00-\x7f][a-z]")
 # Whitespace runs that folding to one space changes (as \s+ would, without visiting every space).
 _SPACES = re.compile(r"\s{2,}|[^\S ]")
 
