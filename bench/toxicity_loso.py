@@ -17,9 +17,11 @@ corpus: the figure a community that looks like none of the training data would s
   is retrained with them; the ROC-AUC gain is measured on the rest of that source.
 
 The "finetuned" recipe adds, on English folds, MiniLM fine-tuned by steward's own
-`fit_transformer` on the fold's training rows (a balanced sample), averaged with the linear
-model: the English route experiments/toxicity_minilm.yaml serves. "ensemble" does the same with
-the encoder frozen (only the head trains).
+`fit_transformer` on the fold's training rows (a balanced sample), averaged equally with the
+linear model (the English route experiments/toxicity_minilm.yaml served before session 9).
+"civil" is what it serves now: MiniLM also trains on civil_spans (Civil Comments posts and
+the same posts without their toxic spans; the linear model never sees them) and weighs 0.75 in
+the average. "ensemble" is "finetuned" with the encoder frozen (only the head trains).
 
 Only the toxicity label is fitted in the folds (the other labels do not change its scores).
 Run: `python -m bench.toxicity_loso` (also part of `python -m bench.toxicity`).
@@ -66,6 +68,7 @@ class Recipe:
     thresholds: str = "loso"  # "validation" (old: 0.95/0.90 on the valid split) or "loso"
     # English folds: also a MiniLM fitted as steward trains it, averaged with the linear model
     transformer: TransformerConfig | None = None
+    transformer_only: tuple[str, ...] = ()  # corpora only that MiniLM trains on (never left out)
 
 
 def recipes() -> dict[str, Recipe]:
@@ -95,6 +98,14 @@ def recipes() -> dict[str, Recipe]:
             LinearConfig(C=1.0, min_df=3, neutral_identity_terms=True),
             transformer=FINETUNED_MINILM,
         ),
+        "civil": Recipe(
+            "linear + fine-tuned MiniLM, civil_spans",
+            all_sources,
+            ("seed", "identity"),
+            LinearConfig(C=1.0, min_df=3, neutral_identity_terms=True),
+            transformer=CIVIL_MINILM,
+            transformer_only=("civil_spans",),
+        ),
     }
 
 
@@ -104,10 +115,13 @@ FROZEN_MINILM = TransformerConfig(
 )
 
 
-# The English transformer of experiments/toxicity_minilm.yaml (top two layers and the head).
+# The English transformer before session 9 (top two layers and the head), averaged equally.
 FINETUNED_MINILM = TransformerConfig(
     unfreeze_top_layers=2, max_train_examples=16000, epochs=2.0, lr_head=1e-3, max_len=64
 )
+
+# experiments/toxicity_minilm.yaml's: the same, also trained on civil_spans, weighted 0.75.
+CIVIL_MINILM = FINETUNED_MINILM.model_copy(update={"ensemble_weight": 0.75})
 
 
 def fit_fold_transformer(train: pd.DataFrame, config: TransformerConfig, folder: Path) -> Any:
@@ -227,6 +241,7 @@ def run_folds(
                 log(f"  {recipe.name}: no corpus of {lang} left without {left_out}: not scored")
                 continue
             model = fit_linear(others[others["split"] == "train"], recipe.linear)
+            extra = data[data["source"].isin(recipe.transformer_only) & (data["lang"] == lang)]
             valid = others[(others["split"] == "valid") & others["toxicity"].notna()]
             valid = valid[~valid["source"].isin(["seed", "identity"])]
             held = data[(data["source"] == left_out) & data["toxicity"].notna()]
@@ -235,14 +250,17 @@ def run_folds(
             parts = {}
             if recipe.transformer is not None and lang == "en":
                 with tempfile.TemporaryDirectory(prefix="steward-loso-") as tmp:
+                    pool = pd.concat([others, extra])
                     tr = fit_fold_transformer(
-                        others[others["split"] == "train"], recipe.transformer, Path(tmp)
+                        pool[pool["split"] == "train"], recipe.transformer, Path(tmp)
                     )
                     p_tr = tr.predict_proba(held["text"].tolist())[:, 0]
                     parts = {"linear": p, "transformer": p_tr}
-                    # The ensemble route: the mean of the two probabilities.
-                    p_valid = (p_valid + tr.predict_proba(valid["text"].tolist())[:, 0]) / 2
-                    p = (p + p_tr) / 2
+                    # The ensemble route: MiniLM's share w of the average, as the scorer does.
+                    w = recipe.transformer.ensemble_weight
+                    p_tr_valid = tr.predict_proba(valid["text"].tolist())[:, 0]
+                    p_valid = (1 - w) * p_valid + w * p_tr_valid
+                    p = (1 - w) * p + w * p_tr
             t = validation_thresholds(valid, p_valid, prevalence)
             y = held["toxicity"].to_numpy().astype(int)
             out[left_out] = FoldResult(y, p, t, time.perf_counter() - started, parts)
@@ -457,7 +475,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     log = console.print
     chosen = [recipes()[name] for name in args.recipes.split(",")]
     every = tuple(s for lang in LOSO_SOURCES.values() for s in lang)
-    data = load_all(every, ("seed", "identity"))
+    transformer_only = tuple(sorted({s for r in chosen for s in r.transformer_only}))
+    data = load_all(every, ("seed", "identity", *transformer_only))
     console.print(
         "rows: " + ", ".join(f"{k} {n:,}" for k, n in data["source"].value_counts().items())
     )

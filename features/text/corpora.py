@@ -28,6 +28,7 @@ REAL_SOURCES: dict[str, str] = {
     "hatexplain": "hatexplain_en",
     "jigsaw2018": "jigsaw2018_sample_2500",
     "swsr": "swsr_chinese_sexism",
+    "civil_spans": "toxic_spans_civil",
 }
 # Leave-one-source-out evaluation holds each of these out in turn, within its language.
 LOSO_SOURCES: dict[str, tuple[str, ...]] = {
@@ -208,6 +209,41 @@ def load_jigsaw2018(folder: Path) -> pd.DataFrame:
         raise ValueError(f"{folder}/comments.tsv: unknown Class value(s) {unknown}")
     text = raw["Text"].astype(str)
     return make_corpus(text, "jigsaw2018", {"toxicity": cls == "OFF"}, lang=["en"] * len(text))
+
+
+def load_civil_spans(folder: Path, min_words: int = 4) -> pd.DataFrame:
+    """Civil Comments news-site comments from toxic_spans_civil, with counterfactuals.
+
+    Label mapping: each comment of the task's train file is toxic (toxicity 1; the corpus
+    holds toxic comments only); the same comment with its marked spans cut out, where spans
+    are marked and at least `min_words` words remain, is taken as not toxic (toxicity 0), an
+    assumption the leave-one-source-out figures test. Both come from one domain, so the
+    corpus teaches which words make a comment toxic rather than that news comments are.
+    The trial file (the span benchmark's held-out part) is never read. Training only: the
+    counterfactuals are written, not real posts, so they never reach thresholds or metrics.
+    """
+    import ast
+
+    raw = read_table(Path(folder) / "tsd_train.csv", ["spans", "text"])
+    texts, toxic, groups = [], [], []
+    for i, (spans, text) in enumerate(zip(raw["spans"], raw["text"].astype(str), strict=True)):
+        texts.append(text)
+        toxic.append(1.0)
+        groups.append(str(i))
+        marked = set(ast.literal_eval(str(spans)))
+        rest = " ".join("".join(c for j, c in enumerate(text) if j not in marked).split())
+        if marked and len(rest.split()) >= min_words:
+            texts.append(rest)
+            toxic.append(0.0)
+            groups.append(str(i))
+    return make_corpus(
+        texts,
+        "civil_spans",
+        {"toxicity": toxic},
+        group=groups,
+        split="train_only",
+        lang=["en"] * len(texts),
+    )
 
 
 def load_swsr(folder: Path) -> pd.DataFrame:
@@ -412,6 +448,7 @@ def load_corpus(name: str, folder: Path | None = None) -> pd.DataFrame:
         "hatexplain": load_hatexplain,
         "jigsaw2018": load_jigsaw2018,
         "swsr": load_swsr,
+        "civil_spans": load_civil_spans,
     }
     return real[name](where)
 

@@ -28,6 +28,9 @@ class DataConfig(_Strict):
 
     sources: list[str] = ["davidson", "stormfront", "cold", "seed"]
     eval_only: list[str] = ["jigsaw"]  # scored and reported, never trained on
+    # Corpora only the transformer trains on: the linear model learns the wrong lesson from
+    # civil_spans' written counterfactuals (leave-one-source-out, experiments/toxicity_minilm.yaml).
+    transformer_only: list[str] = []
     community_files: list[CommunityFile] = []
     max_rows_per_source: int | None = Field(default=None, ge=10)
     test_fraction: float = Field(default=0.2, gt=0, lt=0.5)
@@ -79,6 +82,8 @@ class TransformerConfig(_Strict):
     max_batch_drift: float = Field(default=0.02, ge=0)  # single vs batched score, at most
     calibration_examples: int = Field(default=256, ge=0)  # for static int8; 0: none
     english_route: Literal["auto", "transformer", "ensemble"] = "auto"
+    # MiniLM's share of the English average on the ensemble route (the linear model: the rest).
+    ensemble_weight: float = Field(default=0.5, ge=0, le=1)
     seed: int = 0
 
     @model_validator(mode="before")
@@ -160,6 +165,13 @@ class ToxicityConfig(_Strict):
         stray = [lb for lb in self.thresholds.review_labels if lb not in self.labels]
         if stray:
             raise ValueError(f"thresholds.review_labels {stray} are not in labels {self.labels}")
+        both = sorted(set(self.data.transformer_only) & set(self.data.sources))
+        if both:
+            raise ValueError(f"data.transformer_only {both} are also in data.sources: pick one")
+        if self.data.transformer_only and self.model != "minilm":
+            raise ValueError(
+                "data.transformer_only needs model: minilm (a linear model never reads them)"
+            )
         return self
 
 

@@ -96,6 +96,7 @@ class ToxicityScorer:
         review_labels: Sequence[str] = ("toxicity",),
         unsupported_action: str = "review",
         span_tagger: Any = None,
+        transformer_weight: float = 0.5,
     ) -> None:
         if english_route != "linear" and transformer is None:
             raise ValueError(f"english_route {english_route!r} needs a transformer")
@@ -104,6 +105,8 @@ class ToxicityScorer:
         self.version = version
         self.transformer = transformer
         self.english_route: EnglishRoute = english_route
+        # The transformer's share of the English average on the ensemble route.
+        self.transformer_weight = transformer_weight
         self.review_labels = list(review_labels)
         # What a post in a language no model scores gets: a person reads it (the server's
         # unsupported_language_action setting can change it).
@@ -155,22 +158,27 @@ class ToxicityScorer:
         self, lin: np.ndarray, tr: np.ndarray | None, routed: Sequence[str], route: EnglishRoute
     ) -> np.ndarray:
         """Per-label probabilities from the linear scores of all rows and the transformer's
-        scores of the English rows (in order), following `route` for English."""
+        scores of the English rows (in order), following `route` for English; the ensemble
+        weighs the transformer `transformer_weight` and the linear model the rest."""
         route_of = np.asarray(routed)
         out = np.full((len(route_of), len(self.labels)), np.nan)
         english = np.flatnonzero(route_of == "en")
         for j, label in enumerate(self.labels):
             for lang in ("en", "zh"):
                 rows = np.flatnonzero(route_of == lang)
-                parts = []
+                parts, weights = [], []
                 if self._linear_has(label, lang):
                     parts.append(lin[rows, self.linear.labels_.index(label)])
+                    weights.append(1.0 - self.transformer_weight)
                 use_tr = lang == "en" and route != "linear" and len(english) > 0
                 if tr is not None and use_tr and self._transformer_has(label):
-                    parts = parts if route == "ensemble" else []
+                    parts, weights = (parts, weights) if route == "ensemble" else ([], [])
                     parts.append(tr[:, self.transformer.labels.index(label)])
+                    weights.append(self.transformer_weight)
                 if parts and len(rows):
-                    out[rows, j] = np.mean(parts, axis=0)
+                    # A label only one model has is that model's alone, whatever the weight.
+                    w = weights if len(parts) > 1 else None
+                    out[rows, j] = np.average(parts, axis=0, weights=w)
         return out
 
     def _linear_has(self, label: str, lang: str) -> bool:
@@ -292,6 +300,7 @@ class ToxicityScorer:
             "kind": self.kind,
             "labels": self.labels,
             "english_route": self.english_route,
+            "transformer_weight": self.transformer_weight,
             "review_labels": self.review_labels,
             "thresholds": table_to_dict(self.thresholds),
         }
@@ -320,4 +329,6 @@ class ToxicityScorer:
             span_tagger=(
                 joblib.load(folder / SPANS_FILE) if (folder / SPANS_FILE).is_file() else None
             ),
+            # Models saved before the weight was a setting averaged the two equally.
+            transformer_weight=meta.get("transformer_weight", 0.5),
         )

@@ -78,6 +78,7 @@ def log_details(
         "seconds": report.seconds,
         "backends": report.backends,
         "english_route": scorer.english_route,
+        "transformer_weight": scorer.transformer_weight,
         "route_scores": report.route_scores,
         "transformer": report.transformer_history,
         "span_tagger": report.span_tagger,

@@ -44,7 +44,9 @@ class FitReport:
 
 
 def fit_linear(train: pd.DataFrame, config: ToxicityConfig) -> LinearToxicity:
-    """The TF-IDF + logistic regression model on the training rows."""
+    """The TF-IDF + logistic regression model on the training rows (not the corpora only the
+    transformer trains on)."""
+    train = train[~train["source"].isin(config.data.transformer_only)]
     lc = config.linear
     model = linear_model(lc, tuple(config.labels), config.data.min_positives)
     weight = training_weights(train, config.data.community_weight, lc.balance_sources)
@@ -197,6 +199,7 @@ def _add_transformer(
     log(f"serving backend: {backend.kind} ({', '.join(_describe(b) for b in report.backends)})")
     scorer = report.scorer
     scorer.transformer = backend
+    scorer.transformer_weight = tc.ensemble_weight
     scorer.labels = ToxicityScorer(scorer.linear, {}, "", backend, "transformer").labels
     route, report.route_scores = choose_route(scorer, valid, tc.english_route)
     scorer.english_route = route

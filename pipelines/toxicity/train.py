@@ -58,7 +58,8 @@ class TrainResult:
 
 def load_training_frame(data: DataConfig) -> pd.DataFrame:
     """The configured corpora, in one frame, with train/valid/test assigned."""
-    parts = [load_corpus(name) for name in [*data.sources, *data.eval_only]]
+    names = [*data.sources, *data.transformer_only, *data.eval_only]
+    parts = [load_corpus(name) for name in names]
     for item in data.community_files:
         parts.append(
             load_moderation_file(item.path, item.text_column, item.labels, item.lang_column)

@@ -194,3 +194,44 @@ def test_swsr_sexism_is_toxic_and_generic_targets_are_identity_attacks() -> None
     assert frame.loc[~sexist, "identity_attack"].eq(0).all()
     assert frame.loc[sexist, "identity_attack"].sum() == 1_279  # target G (a group)
     assert frame.loc[sexist, "identity_attack"].isna().sum() == 1_814  # an individual: unknown
+
+
+def _spans_folder(tmp_path: Path) -> Path:
+    """A toxic_spans_civil layout: a marked post, an unmarked one, one too short once cut."""
+    text = "Only a complete idiot would write this article about the new bridge"
+    start = text.index("idiot")
+    rows = pd.DataFrame(
+        {
+            "spans": [str(list(range(start, start + 5))), "[]", "[0, 1, 2, 3, 4]"],
+            "text": [text, "Nobody asked for your opinion here", "idiot indeed"],
+        }
+    )
+    rows.to_csv(tmp_path / "tsd_train.csv", index=False)
+    pd.DataFrame({"spans": ["[0]"], "text": ["held-out trial post"]}).to_csv(
+        tmp_path / "tsd_trial.csv", index=False
+    )
+    return tmp_path
+
+
+def test_civil_spans_adds_each_marked_post_without_its_spans_as_not_toxic(tmp_path: Path) -> None:
+    frame = load_corpus("civil_spans", _spans_folder(tmp_path))
+    assert frame["text"].tolist() == [
+        "Only a complete idiot would write this article about the new bridge",
+        "Only a complete would write this article about the new bridge",
+        "Nobody asked for your opinion here",
+        "idiot indeed",
+    ]
+    assert frame["toxicity"].tolist() == [1.0, 0.0, 1.0, 1.0]
+    # A post and its counterfactual share a group; the trial file (held out) is never read;
+    # written rows only ever train.
+    assert frame["group"].tolist()[:2] == ["0", "0"] and frame["group"].nunique() == 3
+    assert set(frame["split"]) == {"train_only"} and set(frame["lang"]) == {"en"}
+    assert frame["insult"].isna().all()
+
+
+@pytest.mark.realdata
+def test_civil_spans_reads_the_train_file_only() -> None:
+    frame = load_corpus("civil_spans", require_shared("toxic_spans_civil"))
+    originals = frame[frame["toxicity"] == 1]
+    assert len(originals) == 7_939  # tsd_train.csv; tsd_trial.csv's 690 posts stay held out
+    assert 0 < (frame["toxicity"] == 0).sum() < len(originals)

@@ -130,3 +130,29 @@ def test_neutral_terms_cannot_raise_a_score() -> None:
     assert careful.predict_proba(neutral)[0, 0] < plain.predict_proba(neutral)[0, 0] - 0.1
     hostile = ["they are filthy vermin"]
     assert np.isclose(careful.predict_proba(hostile), plain.predict_proba(hostile), atol=0.05).all()
+
+
+def test_transformer_only_corpora_never_reach_the_linear_model(corpus: pd.DataFrame) -> None:
+    from models.toxicity.config import DataConfig, ToxicityConfig
+    from models.toxicity.training import fit_linear
+
+    written = corpus.head(60).assign(source="civil_spans", text="zqxv " + corpus["text"].head(60))
+    train = pd.concat([corpus, written], ignore_index=True)
+    data = DataConfig(sources=["simulator"], transformer_only=["civil_spans"], min_positives=5)
+    config = ToxicityConfig(model="minilm", data=data)
+    assert "zqxv" not in fit_linear(train, config).word_.vocabulary_
+    # Without the setting the same rows train it: the assertion above can fail.
+    config = ToxicityConfig(data=data.model_copy(update={"transformer_only": []}))
+    assert "zqxv" in fit_linear(train, config).word_.vocabulary_
+
+
+def test_transformer_only_corpora_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("model: linear\ndata:\n  transformer_only: [civil_spans]\n")
+    with pytest.raises(ValueError, match="needs model: minilm"):
+        load_config(path)
+    path.write_text(
+        "model: minilm\ndata:\n  sources: [davidson, civil_spans]\n  transformer_only: [civil_spans]\n"
+    )
+    with pytest.raises(ValueError, match=r"\['civil_spans'\] are also in data.sources"):
+        load_config(path)

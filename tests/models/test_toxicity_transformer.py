@@ -307,3 +307,30 @@ def test_auto_route_serves_what_loses_least_on_the_worst_source() -> None:
     assert scores["transformer.worst_gain"] < 0 <= scores["ensemble.worst_gain"]
     assert route == "ensemble"
     assert choose_route(scorer, valid, "transformer")[0] == "transformer"
+
+
+def test_ensemble_weighs_the_transformer_by_its_share_and_keeps_it_when_saved(
+    fit: TransformerFit, onnx_dir: Path, corpus: pd.DataFrame, tmp_path: Path
+) -> None:
+    # The linear model knows insult in English; the transformer does not (trained on toxicity
+    # only here): an English insult score stays the linear model's alone, whatever the weight.
+    linear = LinearToxicity(labels=("toxicity", "insult"), min_df=1, min_positives=5).fit(
+        corpus["text"].tolist(), corpus[LABELS], corpus["lang"].tolist()
+    )
+    english = corpus[corpus["lang"] == "en"]
+    tox_only = fit_transformer(
+        english["text"].tolist(), english[["toxicity"]], english["lang"].tolist(), TINY, 5
+    )
+    transformer = load_backend(write_transformer(tmp_path / "tr", tox_only, "torch_fp32"))
+    scorer = ToxicityScorer(linear, {}, "v", transformer, "ensemble", transformer_weight=0.75)
+    texts = ["You are a pathetic idiot.", "Thanks, see you at the meetup.", "你就是个白痴。"]
+    probs, _ = scorer.predict_proba(texts)
+    lin, tr = linear.predict_proba(texts), transformer.predict_proba(texts[:2])
+    j = scorer.labels.index("toxicity")
+    np.testing.assert_allclose(probs[:2, j], 0.25 * lin[:2, 0] + 0.75 * tr[:, 0], atol=1e-6)
+    assert probs[2, j] == pytest.approx(lin[2, 0])  # Chinese: the linear model
+    k = scorer.labels.index("insult")
+    np.testing.assert_allclose(probs[:2, k], lin[:2, 1], atol=1e-9)
+    loaded = ToxicityScorer.load(scorer.save(tmp_path / "model"))
+    assert loaded.transformer_weight == 0.75
+    np.testing.assert_allclose(loaded.predict_proba(texts)[0], probs, atol=1e-6)
