@@ -35,7 +35,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,13 @@ class Recipe:
 def recipes() -> dict[str, Recipe]:
     """The model before issue 19 and the candidates, by name."""
     all_sources = tuple(s for lang in LOSO_SOURCES.values() for s in lang)
+    finetuned = Recipe(
+        "linear + fine-tuned MiniLM",
+        all_sources,
+        ("seed", "identity"),
+        LinearConfig(C=1.0, min_df=3, neutral_identity_terms=True),
+        transformer=FINETUNED_MINILM,
+    )
     return {
         "before": Recipe(
             "before (issue 18 linear)", OLD_SOURCES, ("seed",), LinearConfig(), "validation"
@@ -91,18 +98,10 @@ def recipes() -> dict[str, Recipe]:
             LinearConfig(C=1.0, min_df=3, neutral_identity_terms=True),
             transformer=FROZEN_MINILM,
         ),
-        "finetuned": Recipe(
-            "linear + fine-tuned MiniLM",
-            all_sources,
-            ("seed", "identity"),
-            LinearConfig(C=1.0, min_df=3, neutral_identity_terms=True),
-            transformer=FINETUNED_MINILM,
-        ),
-        "civil": Recipe(
-            "linear + fine-tuned MiniLM, civil_spans",
-            all_sources,
-            ("seed", "identity"),
-            LinearConfig(C=1.0, min_df=3, neutral_identity_terms=True),
+        "finetuned": finetuned,
+        "civil": replace(
+            finetuned,
+            name="linear + fine-tuned MiniLM, civil_spans",
             transformer=CIVIL_MINILM,
             transformer_only=("civil_spans",),
         ),
@@ -241,7 +240,6 @@ def run_folds(
                 log(f"  {recipe.name}: no corpus of {lang} left without {left_out}: not scored")
                 continue
             model = fit_linear(others[others["split"] == "train"], recipe.linear)
-            extra = data[data["source"].isin(recipe.transformer_only) & (data["lang"] == lang)]
             valid = others[(others["split"] == "valid") & others["toxicity"].notna()]
             valid = valid[~valid["source"].isin(["seed", "identity"])]
             held = data[(data["source"] == left_out) & data["toxicity"].notna()]
@@ -250,7 +248,8 @@ def run_folds(
             parts = {}
             if recipe.transformer is not None and lang == "en":
                 with tempfile.TemporaryDirectory(prefix="steward-loso-") as tmp:
-                    pool = pd.concat([others, extra])
+                    extra = data["source"].isin(recipe.transformer_only) & (data["lang"] == lang)
+                    pool = pd.concat([others, data[extra]])
                     tr = fit_fold_transformer(
                         pool[pool["split"] == "train"], recipe.transformer, Path(tmp)
                     )

@@ -219,18 +219,17 @@ def load_civil_spans(folder: Path, min_words: int = 4) -> pd.DataFrame:
     are marked and at least `min_words` words remain, is taken as not toxic (toxicity 0), an
     assumption the leave-one-source-out figures test. Both come from one domain, so the
     corpus teaches which words make a comment toxic rather than that news comments are.
-    The trial file (the span benchmark's held-out part) is never read. Training only: the
+    The trial file (the span benchmark's held-out part) is never used. Training only: the
     counterfactuals are written, not real posts, so they never reach thresholds or metrics.
     """
-    import ast
+    from features.text.span_corpora import read_toxic_spans
 
-    raw = read_table(Path(folder) / "tsd_train.csv", ["spans", "text"])
+    raw = read_toxic_spans(Path(folder)).query("part == 'train'")
     texts, toxic, groups = [], [], []
-    for i, (spans, text) in enumerate(zip(raw["spans"], raw["text"].astype(str), strict=True)):
+    for i, (text, marked) in enumerate(zip(raw["text"], raw["gold"], strict=True)):
         texts.append(text)
         toxic.append(1.0)
         groups.append(str(i))
-        marked = set(ast.literal_eval(str(spans)))
         rest = " ".join("".join(c for j, c in enumerate(text) if j not in marked).split())
         if marked and len(rest.split()) >= min_words:
             texts.append(rest)
