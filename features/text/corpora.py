@@ -219,14 +219,16 @@ def load_civil_spans(folder: Path, min_words: int = 4) -> pd.DataFrame:
     are marked and at least `min_words` words remain, is taken as not toxic (toxicity 0), an
     assumption the leave-one-source-out figures test. Both come from one domain, so the
     corpus teaches which words make a comment toxic rather than that news comments are.
-    The trial file (the span benchmark's held-out part) is never used. Training only: the
+    The trial file (the span benchmark's held-out part) is never read. Training only: the
     counterfactuals are written, not real posts, so they never reach thresholds or metrics.
     """
-    from features.text.span_corpora import read_toxic_spans
+    import ast
 
-    raw = read_toxic_spans(Path(folder)).query("part == 'train'")
+    # Not span_corpora.read_toxic_spans: that module reads the data folder through this one.
+    raw = read_table(Path(folder) / "tsd_train.csv", ["spans", "text"])
     texts, toxic, groups = [], [], []
-    for i, (text, marked) in enumerate(zip(raw["text"], raw["gold"], strict=True)):
+    for i, (spans, text) in enumerate(zip(raw["spans"], raw["text"].astype(str), strict=True)):
+        marked = set(ast.literal_eval(str(spans)))
         texts.append(text)
         toxic.append(1.0)
         groups.append(str(i))

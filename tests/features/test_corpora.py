@@ -222,7 +222,7 @@ def test_civil_spans_adds_each_marked_post_without_its_spans_as_not_toxic(tmp_pa
         "idiot indeed",
     ]
     assert frame["toxicity"].tolist() == [1.0, 0.0, 1.0, 1.0]
-    # A post and its counterfactual share a group; the trial file (held out) is never used;
+    # A post and its counterfactual share a group; the trial file (held out) is never read;
     # written rows only ever train.
     assert frame["group"].tolist()[:2] == ["0", "0"] and frame["group"].nunique() == 3
     assert set(frame["split"]) == {"train_only"} and set(frame["lang"]) == {"en"}
