@@ -13,7 +13,7 @@ from features.lake.store import Lake
 from pipelines.churn.demo import demo_churn
 from pipelines.output import console, ingest_table, rows_table
 from pipelines.steps import build_features_step, lake_summary, simulate_and_ingest
-from pipelines.toxicity.train import demo_toxicity
+from pipelines.toxicity.train import check_demo_model, demo_toxicity
 
 DEMO_SEED = 7
 EXAMPLE_FEATURES = (
@@ -26,12 +26,13 @@ EXAMPLE_FEATURES = (
 )
 
 
-def run_demo(members: int, days: int, serve: bool = False) -> None:
+def run_demo(members: int, days: int, serve: bool = False, toxicity_model: str = "minilm") -> None:
     """Simulate, ingest, build features every 14 days, train, score and print what came out;
     then tell how to start the server (or, with `serve`, start it)."""
     # The demo is read by people: MLflow's advice to developers and progress bars are noise here.
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    model = check_demo_model(toxicity_model)  # before minutes of work, not after
     out = console()
     out.rule("steward demo (synthetic data from the built-in simulator)")
     started = time.perf_counter()
@@ -49,7 +50,7 @@ def run_demo(members: int, days: int, serve: bool = False) -> None:
     out.print(example_rows(built.out))
     out.rule("churn: LightGBM and a logistic baseline, tracked in MLflow")
     demo_churn(out, built.out)
-    demo_toxicity(out)
+    demo_toxicity(out, model)
     out.print(
         f"done in {time.perf_counter() - started:.1f} s; data under {Lake.default().root.parent}"
     )

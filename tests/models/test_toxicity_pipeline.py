@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from models.toxicity.config import DataConfig, LinearConfig, ToxicityConfig
 from pipelines.cli.toxicity import score_posts_cmd, train_toxicity_cmd
 from pipelines.toxicity.train import TrainResult, train_from_config
+from tests.conftest import require_shared
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTS = [
@@ -163,6 +164,26 @@ def test_demo_without_real_data_trains_on_the_simulators_posts_and_says_so(
     for post in DEMO_POSTS:
         assert post[:20] in shown
     assert "block" in shown and "allow" in shown
+
+
+@pytest.mark.realdata
+def test_demo_trains_the_served_recipe_by_default(steward_home: Path) -> None:
+    """What a newcomer sees first is toxicity_minilm.yaml's model (the one whose English
+    identity and insult behaviour the slow MiniLM test checks), not the weaker linear one."""
+    from models.toxicity.config import load_config
+    from pipelines.toxicity.train import check_demo_model, demo_config
+
+    require_shared("toxic_spans_civil")
+    config, what = demo_config()
+    shipped = load_config(Path(__file__).resolve().parents[2] / "experiments/toxicity_minilm.yaml")
+    assert "public corpora" in what
+    assert config.model == "minilm" and config.name == "toxicity-demo"
+    assert config.data == shipped.data and config.transformer == shipped.transformer
+    assert config.thresholds == shipped.thresholds and config.linear == shipped.linear
+    linear, _ = demo_config("linear")
+    assert linear.model == "linear" and linear.data.transformer_only == []
+    with pytest.raises(ValueError, match="minilm, linear"):
+        check_demo_model("bert")
 
 
 def test_scoring_without_a_trained_model_says_what_to_do(steward_home: Path) -> None:
