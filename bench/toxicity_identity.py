@@ -16,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from models.toxicity.bias import bias_summary, served_identity_table
+from models.toxicity.bias import bias_summary, served_identity_table, served_pair_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,10 +49,16 @@ def main() -> None:
             f"{lang}: counter-speech flagged {part['flagged_counter'].mean():.3f} on average, "
             f"positive {part['flagged_positive'].mean():.3f}, hostile {part['flagged_hostile'].mean():.3f}"
         )
+    pairs = served_pair_summary(scorer)
+    print("statements naming two held-out groups at once, at the same review cuts:")
+    print(pairs.round(3).to_string(index=False))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps({"summary": summary, "groups": table.to_dict(orient="records")}, indent=1)
-    )
+    report = {
+        "summary": summary,
+        "groups": table.to_dict(orient="records"),
+        "pairs": pairs.to_dict(orient="records"),
+    }
+    args.out.write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")
 
 

@@ -255,6 +255,61 @@ def identity_training_frame() -> pd.DataFrame:
     return _frame("train", [g for g in GROUPS if g.train])
 
 
+# Evaluation only: statements naming two held-out groups at once ({p1}/{a1} and {p2}/{a2}),
+# since a model can treat each name alone as harmless and still flag two together. Training
+# on such pairs was tried (session 10, README) and not kept.
+_PAIR_TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
+    "en": {
+        "neutral": ("My colleague is {a1} and {a2}.", "Being {a1} and {a2} is part of who I am."),
+        "positive": ("{p1} and {p2} make our community better.",),
+        "hostile": ("Get rid of all the {p1} and {p2}.", "{p1} and {p2} are a plague."),
+    },
+    "zh": {
+        "neutral": ("我的同事既是{a1}也是{a2}。", "作为{a1}和{a2}，我很喜欢这个活动。"),
+        "positive": ("{p1}和{p2}给我们带来了很多帮助。",),
+        "hostile": ("{p1}和{p2}都该死。", "{p1}和{p2}就是一群畜生。"),
+    },
+}
+
+# Each held-out group is paired with the ones this many places after it (of another category).
+_PAIR_STEPS: tuple[int, ...] = (1, 4, 9)
+
+
+def held_out_pairs() -> list[tuple[Group, Group]]:
+    """Pairs of held-out groups of one language and of different categories."""
+    pairs: list[tuple[Group, Group]] = []
+    for lang in ("en", "zh"):
+        groups = [g for g in GROUPS if g.lang == lang and not g.train]
+        for i, first in enumerate(groups):
+            for step in _PAIR_STEPS:
+                second = groups[(i + step) % len(groups)]
+                if second.category != first.category:
+                    pairs.append((first, second))
+    return pairs
+
+
+def identity_pair_eval_frame() -> pd.DataFrame:
+    """Evaluation statements naming two held-out groups at once (identity_eval_frame's columns)."""
+    rows = []
+    for first, second in held_out_pairs():
+        names = {"p1": first.plural, "a1": first.person, "p2": second.plural, "a2": second.person}
+        for kind, templates in _PAIR_TEMPLATES[first.lang].items():
+            for template in templates:
+                text = template.format(**names)
+                rows.append(
+                    {
+                        "text": text[0].upper() + text[1:] if first.lang == "en" else text,
+                        "lang": first.lang,
+                        "group": f"{first.key} + {second.key}",
+                        "category": "pair",
+                        "kind": kind,
+                        "toxicity": float(kind in TOXIC_KINDS),
+                        "seen": False,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
 _FILLER = frozenset({"a", "an", "the", "people", "person"})
 
 

@@ -75,15 +75,52 @@ def bias_summary(table: pd.DataFrame, max_flagged: float = 0.05, min_bpsn: float
     return out
 
 
-def served_identity_table(scorer: ToxicityScorer) -> pd.DataFrame:
-    """Per group: flag rates at the scorer's toxicity review threshold and the bias AUCs."""
-    from features.text.identity_terms import identity_eval_frame
+def pair_summary(frame: pd.DataFrame, p: np.ndarray, review: np.ndarray) -> pd.DataFrame:
+    """Statements naming two groups at once, per language: the share of neutral, positive and
+    hostile ones at or above review, the worst pair's neutral share, and the AUC of hostile
+    against the rest (identity_pair_eval_frame's columns, as identity_bias)."""
+    flagged = np.asarray(p, dtype=float) >= np.asarray(review, dtype=float)
+    scored = frame.assign(p=np.asarray(p, dtype=float), flagged=flagged)
+    rows = []
+    for lang, part in scored.groupby("lang"):
+        kind = part["kind"]
+        neutral = part[kind == "neutral"]
+        rows.append(
+            {
+                "lang": lang,
+                "pairs": part["group"].nunique(),
+                "flagged_neutral": float(neutral["flagged"].mean()),
+                "worst_pair_neutral": float(neutral.groupby("group")["flagged"].mean().max()),
+                "flagged_positive": float(part.loc[kind == "positive", "flagged"].mean()),
+                "flagged_hostile": float(part.loc[kind == "hostile", "flagged"].mean()),
+                "auc": _auc(part["toxicity"].to_numpy().astype(int), part["p"].to_numpy()),
+            }
+        )
+    return pd.DataFrame(rows)
 
-    frame = identity_eval_frame()
+
+def _served(scorer: ToxicityScorer, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The scorer's toxicity probability and its own review cut for each row of `frame`."""
     probs, _ = scorer.predict_proba(frame["text"].tolist(), frame["lang"].tolist())
     p = probs[:, scorer.labels.index("toxicity")]
     cuts = {}
     for lang in frame["lang"].unique():
         found = lookup(scorer.thresholds, "toxicity", str(lang))
         cuts[lang] = np.inf if found is None else found.review
-    return identity_bias(frame, p, frame["lang"].map(cuts).to_numpy(dtype=float))
+    return p, frame["lang"].map(cuts).to_numpy(dtype=float)
+
+
+def served_identity_table(scorer: ToxicityScorer) -> pd.DataFrame:
+    """Per group: flag rates at the scorer's toxicity review threshold and the bias AUCs."""
+    from features.text.identity_terms import identity_eval_frame
+
+    frame = identity_eval_frame()
+    return identity_bias(frame, *_served(scorer, frame))
+
+
+def served_pair_summary(scorer: ToxicityScorer) -> pd.DataFrame:
+    """pair_summary of the scorer on the held-out pair statements, at its own review cuts."""
+    from features.text.identity_terms import identity_pair_eval_frame
+
+    frame = identity_pair_eval_frame()
+    return pair_summary(frame, *_served(scorer, frame))

@@ -170,6 +170,22 @@ def test_identity_training_statements_leave_the_probes_and_held_out_groups_unsee
         assert (part["toxicity"] == (part["kind"] == "hostile")).all()
 
 
+def test_pair_statements_name_two_held_out_groups_of_different_categories() -> None:
+    from features.text.corpora import load_identity
+    from features.text.identity_terms import GROUPS, identity_pair_eval_frame
+
+    pairs = identity_pair_eval_frame()
+    by_key = {(g.lang, g.key): g for g in GROUPS}
+    for lang, name in set(zip(pairs["lang"], pairs["group"], strict=True)):
+        first, second = (by_key[(lang, key)] for key in name.split(" + "))
+        assert not first.train and not second.train
+        assert first.category != second.category
+    for lang, part in pairs.groupby("lang"):
+        assert part["group"].nunique() >= 30, lang
+        assert (part["toxicity"] == (part["kind"] == "hostile")).all()
+    assert not set(pairs["text"]) & set(load_identity()["text"])
+
+
 @pytest.mark.realdata
 def test_hatexplain_hatespeech_is_an_identity_attack_and_offensive_is_toxic() -> None:
     frame = load_corpus("hatexplain", require_shared("hatexplain_en"))

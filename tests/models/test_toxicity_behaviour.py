@@ -173,3 +173,9 @@ def test_full_minilm_model_at_least_matches_the_linear_one_on_english(
     assert len(english_groups) >= 30
     assert english_groups["flagged_neutral"].max() <= 0.05
     assert english_groups["bpsn_auc"].min() >= 0.85
+    # Statements naming two held-out groups at once (session 10, the demo's model of this
+    # recipe): none of the English neutral ones flagged, hostile against the rest AUC 0.957.
+    from models.toxicity.bias import served_pair_summary
+
+    pairs = served_pair_summary(result.scorer).set_index("lang").loc["en"]
+    assert pairs["flagged_neutral"] <= 0.05 and pairs["auc"] >= 0.92

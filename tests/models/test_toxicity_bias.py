@@ -110,6 +110,26 @@ def test_the_served_table_flags_at_each_languages_own_review_threshold() -> None
     assert table["bpsn_auc"].between(0, 1).all()
 
 
+def test_pair_summary_counts_statements_and_the_worst_pair() -> None:
+    from models.toxicity.bias import pair_summary
+
+    frame = pd.DataFrame(
+        {
+            "lang": ["en"] * 6,
+            "group": ["a + b"] * 3 + ["c + d"] * 3,
+            "kind": ["neutral", "neutral", "hostile", "neutral", "neutral", "hostile"],
+            "toxicity": [0.0, 0.0, 1.0, 0.0, 0.0, 1.0],
+        }
+    )
+    # One neutral statement of a + b reaches review (0.5), none of c + d.
+    p = np.array([0.6, 0.1, 0.9, 0.2, 0.3, 0.4])
+    row = pair_summary(frame, p, np.full(6, 0.5)).iloc[0]
+    assert row["pairs"] == 2
+    assert row["flagged_neutral"] == 0.25 and row["worst_pair_neutral"] == 0.5
+    assert row["flagged_hostile"] == 0.5
+    assert row["auc"] == 0.875  # hostile 0.9 and 0.4 against neutral 0.6, 0.1, 0.2, 0.3
+
+
 def test_mixes_span_the_linear_model_to_minilm_and_scores_are_saved(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from sklearn.metrics import roc_auc_score
 
