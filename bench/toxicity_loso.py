@@ -45,7 +45,7 @@ from rich.console import Console
 from rich.table import Table
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from features.text.corpora import LOSO_SOURCES, load_corpus, split_corpus
+from features.text.corpora import DERIVED_FROM, LOSO_SOURCES, load_corpus, split_corpus
 from models.toxicity.config import LinearConfig, TransformerConfig
 from models.toxicity.linear import LinearToxicity
 from models.toxicity.thresholds import Thresholds, choose_thresholds, source_weights
@@ -104,6 +104,12 @@ def recipes() -> dict[str, Recipe]:
             name="linear + fine-tuned MiniLM, civil_spans",
             transformer=CIVIL_MINILM,
             transformer_only=("civil_spans",),
+        ),
+        "rationales": replace(
+            finetuned,
+            name="linear + fine-tuned MiniLM, civil_spans and HateXplain rationales",
+            transformer=CIVIL_MINILM,
+            transformer_only=("civil_spans", "hatexplain_rationales"),
         ),
     }
 
@@ -226,6 +232,15 @@ class FoldResult:
     parts: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def transformer_extras(
+    data: pd.DataFrame, recipe: Recipe, lang: str, left_out: str
+) -> pd.DataFrame:
+    """The recipe's MiniLM-only rows for one fold; rows written from the left-out corpus's posts
+    (DERIVED_FROM) leave with it."""
+    extra = data["source"].isin(recipe.transformer_only) & (data["lang"] == lang)
+    return data[extra & (data["source"].map(DERIVED_FROM) != left_out)]
+
+
 def run_folds(
     recipe: Recipe, data: pd.DataFrame, log: Callable[[str], None], prevalence: float
 ) -> dict[str, FoldResult]:
@@ -248,8 +263,7 @@ def run_folds(
             parts = {}
             if recipe.transformer is not None and lang == "en":
                 with tempfile.TemporaryDirectory(prefix="steward-loso-") as tmp:
-                    extra = data["source"].isin(recipe.transformer_only) & (data["lang"] == lang)
-                    pool = pd.concat([others, data[extra]])
+                    pool = pd.concat([others, transformer_extras(data, recipe, lang, left_out)])
                     tr = fit_fold_transformer(
                         pool[pool["split"] == "train"], recipe.transformer, Path(tmp)
                     )

@@ -29,7 +29,11 @@ REAL_SOURCES: dict[str, str] = {
     "jigsaw2018": "jigsaw2018_sample_2500",
     "swsr": "swsr_chinese_sexism",
     "civil_spans": "toxic_spans_civil",
+    "hatexplain_rationales": "hatexplain_en",
 }
+# Written corpora made from another's posts: they take the split of the post they came from
+# (so nothing made from a test post ever trains) and leave with it in leave-one-source-out.
+DERIVED_FROM: dict[str, str] = {"hatexplain_rationales": "hatexplain"}
 # Leave-one-source-out evaluation holds each of these out in turn, within its language.
 LOSO_SOURCES: dict[str, tuple[str, ...]] = {
     "en": ("davidson", "stormfront", "hatexplain", "jigsaw2018"),
@@ -193,6 +197,36 @@ def load_hatexplain(folder: Path) -> pd.DataFrame:
     labels = {"toxicity": label != "normal", "identity_attack": label == "hatespeech"}
     # No post ids: equal texts form one group, so a duplicate never straddles train and test.
     return make_corpus(text, "hatexplain", labels, group=text, lang=["en"] * len(text))
+
+
+def load_hatexplain_rationales(folder: Path, min_words: int = 4) -> pd.DataFrame:
+    """HateXplain's toxic posts with the words their annotators marked as the reason cut out.
+
+    Label mapping: where a hatespeech or offensive post has rationale tokens (`toxic_tokens`,
+    1 = marked) and at least `min_words` unmarked tokens, the unmarked tokens alone are taken as
+    not toxic (toxicity 0), an assumption the leave-one-source-out figures test; the originals
+    are the hatexplain corpus's own rows. Each row's group is its original post's text, so it
+    takes that post's split (DERIVED_FROM): counterfactuals of valid and test posts never train.
+    """
+    import ast
+
+    raw = read_table(Path(folder) / "train.csv", ["post_tokens", "toxic_tokens", "post_label"])
+    texts, groups = [], []
+    for tokens, marks, label in zip(
+        raw["post_tokens"], raw["toxic_tokens"], raw["post_label"].astype(str), strict=True
+    ):
+        words, marked = ast.literal_eval(tokens), ast.literal_eval(str(marks))
+        rest = [w for w, m in zip(words, marked, strict=False) if not m]
+        if label != "normal" and any(marked) and len(rest) >= min_words:
+            texts.append(" ".join(rest))
+            groups.append(" ".join(words))
+    return make_corpus(
+        texts,
+        "hatexplain_rationales",
+        {"toxicity": [0.0] * len(texts)},
+        group=groups,
+        lang=["en"] * len(texts),
+    )
 
 
 def load_jigsaw2018(folder: Path) -> pd.DataFrame:
@@ -450,6 +484,7 @@ def load_corpus(name: str, folder: Path | None = None) -> pd.DataFrame:
         "jigsaw2018": load_jigsaw2018,
         "swsr": load_swsr,
         "civil_spans": load_civil_spans,
+        "hatexplain_rationales": load_hatexplain_rationales,
     }
     return real[name](where)
 
@@ -460,9 +495,11 @@ def split_corpus(
     """Assign train/valid/test by a hash of (seed, source, group): stable and group-safe.
 
     Rows whose corpus fixes the test split keep it; rows fixed to train go to train or valid;
-    "train_only" rows always train.
+    "train_only" rows always train. Rows of a DERIVED_FROM corpus are hashed as their parent's
+    and kept only where that puts them in train.
     """
-    key = (str(seed) + "\x1f" + frame["source"] + "\x1f" + frame["group"]).tolist()
+    hashed_as = frame["source"].replace(DERIVED_FROM)  # derived rows: their parent's split
+    key = (str(seed) + "\x1f" + hashed_as + "\x1f" + frame["group"]).tolist()
     u = np.array([int(hashlib.md5(k.encode()).hexdigest()[:12], 16) for k in key]) / 16**12
     fixed = frame["split"].to_numpy()
     free = fixed == ""
@@ -472,7 +509,9 @@ def split_corpus(
     split[fixed == "train_only"] = "train"
     out = frame.copy()
     out["split"] = split
-    return out
+    # Written rows only train: those whose original is a valid or test post are not kept.
+    derived = out["source"].isin(list(DERIVED_FROM)).to_numpy()
+    return out[~derived | (split == "train")].reset_index(drop=True)
 
 
 def fingerprint(frame: pd.DataFrame) -> str:

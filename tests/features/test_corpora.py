@@ -251,3 +251,61 @@ def test_civil_spans_reads_the_train_file_only() -> None:
     originals = frame[frame["toxicity"] == 1]
     assert len(originals) == 7_939  # tsd_train.csv; tsd_trial.csv's 690 posts stay held out
     assert 0 < (frame["toxicity"] == 0).sum() < len(originals)
+
+
+def _hatexplain_folder(tmp_path: Path) -> Path:
+    """A HateXplain train.csv: a marked hateful post, one too short once cut, an unmarked
+    offensive post and a normal post."""
+    rows = [
+        (
+            ["all", "of", "them", "are", "vermin", "and", "should", "leave", "now"],
+            [0, 0, 0, 0, 1, 0, 1, 1, 0],
+            "hatespeech",
+        ),
+        (["you", "stupid", "idiot", "lol"], [0, 1, 1, 0], "offensive"),
+        (["what", "a", "stupid", "game", "tonight"], [0, 0, 0, 0, 0], "offensive"),
+        (["nice", "weather", "in", "the", "park", "today"], [0, 0, 0, 0, 0, 0], "normal"),
+    ]
+    folder = tmp_path / "hatexplain_en"
+    folder.mkdir()
+    pd.DataFrame(
+        {
+            "post_tokens": [str(w) for w, _, _ in rows],
+            "toxic_tokens": [str(m) for _, m, _ in rows],
+            "post_label": [label for _, _, label in rows],
+        }
+    ).to_csv(folder / "train.csv", index=False)
+    return folder
+
+
+def test_hatexplain_rationales_cut_the_marked_words_out_of_toxic_posts(tmp_path: Path) -> None:
+    from features.text.corpora import split_corpus
+
+    folder = _hatexplain_folder(tmp_path)
+    written = load_corpus("hatexplain_rationales", folder)
+    # Only the hateful post keeps four words once its marked ones are cut; normal posts and
+    # posts without marks give nothing.
+    assert written["text"].tolist() == ["all of them are and now"]
+    assert written["toxicity"].tolist() == [0.0]
+    original = load_corpus("hatexplain", folder)
+    assert written["group"].iloc[0] == original["group"].iloc[0]  # the original post's text
+    # A written row takes its original's split, and is dropped unless that is train.
+    both = pd.concat([original, written], ignore_index=True)
+    parents = set()
+    for seed in range(40):
+        split = split_corpus(both, 0.5, 0.25, seed)
+        parent = split.loc[split["source"] == "hatexplain", "split"].iloc[0]
+        kept = split[split["source"] == "hatexplain_rationales"]
+        assert len(kept) == (parent == "train")
+        assert set(kept["split"]) <= {"train"}
+        parents.add(parent)
+    assert parents == {"train", "valid", "test"}  # both branches were taken
+
+
+@pytest.mark.realdata
+def test_hatexplain_rationales_come_from_toxic_posts_only() -> None:
+    folder = require_shared("hatexplain_en")
+    written = load_corpus("hatexplain_rationales", folder)
+    toxic = load_corpus("hatexplain", folder).query("toxicity == 1")
+    assert 0.5 * len(toxic) < len(written) < len(toxic)  # measured 6,260 of 6,872
+    assert set(written["group"]) <= set(toxic["group"])

@@ -155,3 +155,20 @@ def test_mixes_span_the_linear_model_to_minilm_and_scores_are_saved(tmp_path) ->
     saved = pd.read_parquet(tmp_path / "s.parquet")
     assert len(saved) == 200 and saved["p_transformer"].isna().sum() == 100
     assert np.allclose(saved.loc[saved["source"] == "a", "p_linear"], linear)
+
+
+def test_rows_written_from_a_left_out_corpus_leave_with_it() -> None:
+    from bench.toxicity_loso import recipes, transformer_extras
+
+    data = pd.DataFrame(
+        {
+            "source": ["civil_spans", "hatexplain_rationales", "hatexplain", "davidson"],
+            "lang": ["en"] * 4,
+        }
+    )
+    recipe = recipes()["rationales"]
+    kept = transformer_extras(data, recipe, "en", "hatexplain")["source"].tolist()
+    assert kept == ["civil_spans"]
+    kept = transformer_extras(data, recipe, "en", "davidson")["source"].tolist()
+    assert kept == ["civil_spans", "hatexplain_rationales"]
+    assert transformer_extras(data, recipe, "zh", "cold").empty
