@@ -145,6 +145,7 @@ def export_onnx_int8(fit: TransformerFit, path: Path, calibration: Sequence[str]
             (ids, mask),
             str(fp32),
             dynamo=True,
+            verbose=False,  # its progress lines ("[torch.onnx] ...") are noise in the demo
             input_names=["input_ids", "attention_mask"],
             output_names=["probabilities"],
             dynamic_shapes=({0: batch, 1: seq}, {0: batch, 1: seq}),

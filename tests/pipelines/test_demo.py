@@ -64,6 +64,7 @@ def test_demo_by_default_trains_and_shows_the_served_toxicity_model(tmp_path: Pa
     require_shared("toxic_spans_civil")
     out = run_demo(tmp_path, timeout=1800)
     assert "linear + fine-tuned MiniLM for English" in out and "model minilm-" in out
+    assert "[torch.onnx]" not in out  # the exporter's progress lines are kept out of the demo
     # Insults without swear words go to a person; friendly posts and counter-speech do not.
     assert _action(out, "You are an idiot and nobody wants you here.") in ("review", "block")
     assert _action(out, "You're a 1d10t, l3arn to read") in ("review", "block")
