@@ -52,11 +52,15 @@ def main() -> None:
     pairs = served_pair_summary(scorer)
     print("statements naming two held-out groups at once, at the same review cuts:")
     print(pairs.round(3).to_string(index=False))
+    stacked = served_pair_summary(scorer, stacked=True)
+    print("English self-descriptions stacking two held-out groups ('a proud deaf Sikh woman'):")
+    print(stacked.round(3).to_string(index=False))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "summary": summary,
         "groups": table.to_dict(orient="records"),
         "pairs": pairs.to_dict(orient="records"),
+        "stacked": stacked.to_dict(orient="records"),
     }
     args.out.write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")

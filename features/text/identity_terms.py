@@ -310,6 +310,62 @@ def identity_pair_eval_frame() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# Held-out English groups as adjectives, for self-descriptions that stack them ("I am a proud
+# gay Muslim woman": the demo's example that both models flag). Evaluation only.
+_ADJECTIVES: dict[str, str] = {
+    "queer people": "queer",
+    "bisexual people": "bisexual",
+    "nonbinary people": "nonbinary",
+    "catholics": "Catholic",
+    "mormons": "Mormon",
+    "hindus": "Hindu",
+    "sikhs": "Sikh",
+    "buddhists": "Buddhist",
+    "native americans": "Native American",
+    "latinos": "Latino",
+    "arabs": "Arab",
+    "nigerians": "Nigerian",
+    "pakistanis": "Pakistani",
+    "somalis": "Somali",
+    "irish people": "Irish",
+    "filipinos": "Filipino",
+    "polish people": "Polish",
+    "autistic people": "autistic",
+    "deaf people": "deaf",
+    "blind people": "blind",
+}
+_STACKED_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "neutral": ("I am a proud {j1} {j2} woman.", "As {an} {j1} {j2} man, I love this forum."),
+    "hostile": ("I hate {j1} {j2} women.", "{j1} {j2} men are scum."),
+}
+
+
+def identity_stacked_eval_frame() -> pd.DataFrame:
+    """English self-descriptions stacking two held-out groups as adjectives (evaluation only;
+    identity_eval_frame's columns)."""
+    rows = []
+    for first, second in held_out_pairs():
+        if first.key not in _ADJECTIVES or second.key not in _ADJECTIVES:
+            continue
+        j1, j2 = _ADJECTIVES[first.key], _ADJECTIVES[second.key]
+        names = {"j1": j1, "j2": j2, "an": "an" if j1[0] in "AEIOUaeiou" else "a"}
+        for kind, templates in _STACKED_TEMPLATES.items():
+            for template in templates:
+                text = template.format(**names)
+                rows.append(
+                    {
+                        "text": text[0].upper() + text[1:],
+                        "lang": "en",
+                        "group": f"{first.key} + {second.key}",
+                        "category": "stacked",
+                        "kind": kind,
+                        "toxicity": float(kind in TOXIC_KINDS),
+                        "seen": False,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
 _FILLER = frozenset({"a", "an", "the", "people", "person"})
 
 

@@ -118,9 +118,13 @@ def served_identity_table(scorer: ToxicityScorer) -> pd.DataFrame:
     return identity_bias(frame, *_served(scorer, frame))
 
 
-def served_pair_summary(scorer: ToxicityScorer) -> pd.DataFrame:
-    """pair_summary of the scorer on the held-out pair statements, at its own review cuts."""
-    from features.text.identity_terms import identity_pair_eval_frame
+def served_pair_summary(scorer: ToxicityScorer, stacked: bool = False) -> pd.DataFrame:
+    """pair_summary of the scorer on the held-out pair statements ("X and Y"; with `stacked`,
+    English self-descriptions stacking two as adjectives), at its own review cuts."""
+    from features.text.identity_terms import (
+        identity_pair_eval_frame,
+        identity_stacked_eval_frame,
+    )
 
-    frame = identity_pair_eval_frame()
+    frame = identity_stacked_eval_frame() if stacked else identity_pair_eval_frame()
     return pair_summary(frame, *_served(scorer, frame))

@@ -186,6 +186,17 @@ def test_pair_statements_name_two_held_out_groups_of_different_categories() -> N
     assert not set(pairs["text"]) & set(load_identity()["text"])
 
 
+def test_stacked_self_descriptions_use_held_out_groups_only() -> None:
+    from features.text.identity_terms import GROUPS, identity_stacked_eval_frame
+
+    frame = identity_stacked_eval_frame()
+    held_out = {g.key for g in GROUPS if not g.train}
+    assert all(set(name.split(" + ")) <= held_out for name in frame["group"])
+    assert frame["group"].nunique() >= 30 and set(frame["lang"]) == {"en"}
+    assert "As an Arab Somali man, I love this forum." in set(frame["text"])
+    assert (frame["toxicity"] == (frame["kind"] == "hostile")).all()
+
+
 @pytest.mark.realdata
 def test_hatexplain_hatespeech_is_an_identity_attack_and_offensive_is_toxic() -> None:
     frame = load_corpus("hatexplain", require_shared("hatexplain_en"))
