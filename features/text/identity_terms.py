@@ -223,25 +223,39 @@ _TEMPLATES: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
 }
 
 
+def _statements(
+    templates: dict[str, tuple[str, ...]],
+    names: dict[str, str],
+    lang: str,
+    about: tuple[str, str, bool],
+) -> list[dict[str, object]]:
+    """Every template filled with `names`, one row each; `about` is (group, category, seen)."""
+    group, category, seen = about
+    rows: list[dict[str, object]] = []
+    for kind, kind_templates in templates.items():
+        for template in kind_templates:
+            text = template.format(**names)
+            rows.append(
+                {
+                    "text": text[0].upper() + text[1:] if lang == "en" else text,
+                    "lang": lang,
+                    "group": group,
+                    "category": category,
+                    "kind": kind,
+                    "toxicity": float(kind in TOXIC_KINDS),
+                    "seen": seen,
+                }
+            )
+    return rows
+
+
 def _frame(part: str, groups: list[Group]) -> pd.DataFrame:
     """Every template of `part` filled with every group."""
     rows = []
     for group in groups:
-        for kind, templates in _TEMPLATES[group.lang][part].items():
-            for template in templates:
-                text = template.format(p=group.plural, a=group.person)
-                text = text[0].upper() + text[1:] if group.lang == "en" else text
-                rows.append(
-                    {
-                        "text": text,
-                        "lang": group.lang,
-                        "group": group.key,
-                        "category": group.category,
-                        "kind": kind,
-                        "toxicity": float(kind in TOXIC_KINDS),
-                        "seen": group.train,
-                    }
-                )
+        names = {"p": group.plural, "a": group.person}
+        about = (group.key, group.category, group.train)
+        rows += _statements(_TEMPLATES[group.lang][part], names, group.lang, about)
     return pd.DataFrame(rows)
 
 
@@ -293,20 +307,8 @@ def identity_pair_eval_frame() -> pd.DataFrame:
     rows = []
     for first, second in held_out_pairs():
         names = {"p1": first.plural, "a1": first.person, "p2": second.plural, "a2": second.person}
-        for kind, templates in _PAIR_TEMPLATES[first.lang].items():
-            for template in templates:
-                text = template.format(**names)
-                rows.append(
-                    {
-                        "text": text[0].upper() + text[1:] if first.lang == "en" else text,
-                        "lang": first.lang,
-                        "group": f"{first.key} + {second.key}",
-                        "category": "pair",
-                        "kind": kind,
-                        "toxicity": float(kind in TOXIC_KINDS),
-                        "seen": False,
-                    }
-                )
+        about = (f"{first.key} + {second.key}", "pair", False)
+        rows += _statements(_PAIR_TEMPLATES[first.lang], names, first.lang, about)
     return pd.DataFrame(rows)
 
 
@@ -349,20 +351,8 @@ def identity_stacked_eval_frame() -> pd.DataFrame:
             continue
         j1, j2 = _ADJECTIVES[first.key], _ADJECTIVES[second.key]
         names = {"j1": j1, "j2": j2, "an": "an" if j1[0] in "AEIOUaeiou" else "a"}
-        for kind, templates in _STACKED_TEMPLATES.items():
-            for template in templates:
-                text = template.format(**names)
-                rows.append(
-                    {
-                        "text": text[0].upper() + text[1:],
-                        "lang": "en",
-                        "group": f"{first.key} + {second.key}",
-                        "category": "stacked",
-                        "kind": kind,
-                        "toxicity": float(kind in TOXIC_KINDS),
-                        "seen": False,
-                    }
-                )
+        about = (f"{first.key} + {second.key}", "stacked", False)
+        rows += _statements(_STACKED_TEMPLATES, names, "en", about)
     return pd.DataFrame(rows)
 
 

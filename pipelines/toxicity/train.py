@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import pandas as pd
 
@@ -228,10 +228,9 @@ _DEMO_MODELS: dict[str, str] = {
 
 def check_demo_model(name: str) -> DemoModel:
     """The --toxicity-model value, or a ValueError naming the choices."""
-    if name == "minilm":
-        return "minilm"
-    if name == "linear":
-        return "linear"
+    for model in get_args(DemoModel):
+        if name == model:
+            return model
     raise ValueError(f"--toxicity-model {name!r}: give one of {', '.join(_DEMO_MODELS)}")
 
 
