@@ -111,6 +111,18 @@ def recipes() -> dict[str, Recipe]:
             transformer=CIVIL_MINILM,
             transformer_only=("civil_spans", "hatexplain_rationales"),
         ),
+        "stacked": replace(
+            finetuned,
+            name="linear + fine-tuned MiniLM, civil_spans and stacked identity statements",
+            transformer=CIVIL_MINILM,
+            transformer_only=("civil_spans", "identity_stacked"),
+        ),
+        "wide": replace(
+            finetuned,
+            name="linear + fine-tuned MiniLM, civil_spans, 32,000 texts seen once",
+            transformer=WIDE_MINILM,
+            transformer_only=("civil_spans",),
+        ),
     }
 
 
@@ -127,6 +139,9 @@ FINETUNED_MINILM = TransformerConfig(
 
 # experiments/toxicity_minilm.yaml's: the same, also trained on civil_spans, weighted 0.75.
 CIVIL_MINILM = FINETUNED_MINILM.model_copy(update={"ensemble_weight": 0.75})
+
+# The same number of training steps over twice as many distinct texts (session 11).
+WIDE_MINILM = CIVIL_MINILM.model_copy(update={"max_train_examples": 32000, "epochs": 1.0})
 
 
 def fit_fold_transformer(train: pd.DataFrame, config: TransformerConfig, folder: Path) -> Any:

@@ -449,12 +449,24 @@ def load_identity() -> pd.DataFrame:
     Training groups and templates only; the evaluation statements never train."""
     from features.text.identity_terms import identity_training_frame
 
-    raw = identity_training_frame()
+    return _identity_corpus(identity_training_frame(), "identity")
+
+
+def load_identity_stacked() -> pd.DataFrame:
+    """Training statements stacking two training groups as adjectives ("I'm a gay Jewish man
+    and I run the chess club."), labelled as load_identity's; for MiniLM (data.transformer_only)."""
+    from features.text.identity_terms import identity_stacked_training_frame
+
+    return _identity_corpus(identity_stacked_training_frame(), "identity_stacked")
+
+
+def _identity_corpus(raw: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Written identity statements as a training-only corpus: hostile is toxic and an attack."""
     labels: dict[str, Iterable[object]] = {
         "toxicity": raw["toxicity"],
         "identity_attack": raw["toxicity"],
     }
-    return make_corpus(raw["text"], "identity", labels, split="train_only", lang=raw["lang"])
+    return make_corpus(raw["text"], source, labels, split="train_only", lang=raw["lang"])
 
 
 def load_corpus(name: str, folder: Path | None = None) -> pd.DataFrame:
@@ -462,6 +474,7 @@ def load_corpus(name: str, folder: Path | None = None) -> pd.DataFrame:
     loaders: dict[str, Callable[[], pd.DataFrame]] = {
         "seed": load_seed,
         "identity": load_identity,
+        "identity_stacked": load_identity_stacked,
         "lake": load_lake_moderation,
         "simulator": load_simulated,
     }

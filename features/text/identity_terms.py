@@ -356,6 +356,57 @@ def identity_stacked_eval_frame() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# The training groups as adjectives, for training statements that stack two of them. MiniLM
+# flagged self-descriptions stacking held-out groups ("As a bisexual Arab man, I love this
+# forum." 0.38) though it flags none naming one; these teach the form on other groups and other
+# templates, so the evaluation frame above stays unseen. MiniLM only (data.transformer_only):
+# the linear model learned sentence shapes from statements about pairs (README, session 10).
+_TRAIN_ADJECTIVES: dict[str, tuple[str, str]] = {
+    "gay men": ("gay", "sexuality"),
+    "lesbians": ("lesbian", "sexuality"),
+    "transgender people": ("transgender", "gender"),
+    "muslims": ("Muslim", "religion"),
+    "jews": ("Jewish", "religion"),
+    "christians": ("Christian", "religion"),
+    "black people": ("black", "ethnicity"),
+    "white people": ("white", "ethnicity"),
+    "asians": ("Asian", "ethnicity"),
+    "mexicans": ("Mexican", "nationality"),
+    "immigrants": ("immigrant", "nationality"),
+    "disabled people": ("disabled", "disability"),
+    "old people": ("old", "age"),
+}
+# The behavioural probe "I am a proud gay Muslim woman" (tests, demo) stays unseen.
+_PROBE_PAIR = {"gay men", "muslims"}
+_STACKED_TRAIN_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "neutral": (
+        "I'm {an} {j1} {j2} man and I run the chess club.",
+        "My sister is {an} {j1} {j2} woman who teaches maths.",
+        "We welcomed {an} {j1} {j2} student to the team today.",
+    ),
+    "hostile": (
+        "{j1} {j2} people are disgusting vermin.",
+        "No {j1} {j2} woman belongs here, ever.",
+    ),
+}
+
+
+def identity_stacked_training_frame() -> pd.DataFrame:
+    """Training statements stacking two training groups of different categories as adjectives
+    (training templates only; identity_eval_frame's columns)."""
+    rows = []
+    adjectives = list(_TRAIN_ADJECTIVES.items())
+    for i, (first, (j1, category1)) in enumerate(adjectives):
+        for second, (j2, category2) in adjectives[i + 1 :]:
+            if category1 == category2 or {first, second} == _PROBE_PAIR:
+                continue
+            names = {"j1": j1, "j2": j2, "an": "an" if j1[0] in "AEIOUaeiou" else "a"}
+            rows += _statements(
+                _STACKED_TRAIN_TEMPLATES, names, "en", (f"{first} + {second}", "stacked", True)
+            )
+    return pd.DataFrame(rows)
+
+
 _FILLER = frozenset({"a", "an", "the", "people", "person"})
 
 

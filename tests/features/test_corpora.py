@@ -197,6 +197,34 @@ def test_stacked_self_descriptions_use_held_out_groups_only() -> None:
     assert (frame["toxicity"] == (frame["kind"] == "hostile")).all()
 
 
+def test_stacked_training_statements_keep_groups_templates_and_the_probe_apart() -> None:
+    from features.text.corpora import load_corpus
+    from features.text.identity_terms import (
+        GROUPS,
+        identity_stacked_eval_frame,
+        identity_stacked_training_frame,
+    )
+
+    frame = identity_stacked_training_frame()
+    by_key = {g.key: g for g in GROUPS if g.lang == "en"}
+    for name in set(frame["group"]):
+        first, second = (by_key[key] for key in name.split(" + "))
+        assert first.train and second.train and first.category != second.category, name
+    # The demo's and the behaviour tests' probe stacks gay and Muslim: never trained on.
+    texts = " ".join(frame["text"]).lower()
+    assert "gay muslim" not in texts and "muslim gay" not in texts
+    assert "i'm a gay jewish man and i run the chess club." in texts
+    held_out = [g for g in GROUPS if not g.train and g.lang == "en"]
+    words = set(texts.replace(",", " ").replace(".", " ").split())
+    held_out_words = {w.lower() for g in held_out for w in g.person.split()} - {"a", "an", "person"}
+    assert "queer" in held_out_words and not held_out_words & words
+    assert not set(frame["text"]) & set(identity_stacked_eval_frame()["text"])
+    corpus = load_corpus("identity_stacked")
+    assert len(corpus) == len(frame) and set(corpus["split"]) == {"train_only"}
+    assert (corpus["toxicity"] == frame["kind"].eq("hostile").to_numpy()).all()
+    assert (corpus["identity_attack"] == corpus["toxicity"]).all()
+
+
 @pytest.mark.realdata
 def test_hatexplain_hatespeech_is_an_identity_attack_and_offensive_is_toxic() -> None:
     frame = load_corpus("hatexplain", require_shared("hatexplain_en"))
