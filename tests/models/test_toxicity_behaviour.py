@@ -165,8 +165,8 @@ def test_full_minilm_model_at_least_matches_the_linear_one_on_english(
     assert abs(backends[chosen]["roc_auc"] - backends["torch_fp32"]["roc_auc"]) <= 0.005
     assert backends[chosen]["batch_drift"] <= 0.02
     # Identity terms (issue 19's targets) at the served English review threshold. Measured
-    # (session 9, python -m bench.toxicity_identity): neutral statements about none of the 39
-    # English groups flagged, worst BPSN 0.866; Chinese (linear) misses both, not asserted.
+    # (session 11, python -m bench.toxicity_identity): neutral statements about none of the 39
+    # English groups flagged, worst BPSN 0.873; Chinese (linear) misses both, not asserted.
     from models.toxicity.bias import served_identity_table
 
     english_groups = served_identity_table(result.scorer).query("lang == 'en'")
@@ -179,3 +179,9 @@ def test_full_minilm_model_at_least_matches_the_linear_one_on_english(
 
     pairs = served_pair_summary(result.scorer).set_index("lang").loc["en"]
     assert pairs["flagged_neutral"] <= 0.05 and pairs["auc"] >= 0.92
+    # Two held-out groups stacked as adjectives, the form identity_stacked trains on other
+    # groups (session 11): hostile ones flagged 0.985 and 0.970 in two runs, AUC 0.996 in both
+    # (0.924 and 0.989 without it). Neutral ones flagged 0.030-0.061: over the 5% target, and
+    # too unsteady between runs to assert.
+    stacked = served_pair_summary(result.scorer, stacked=True).set_index("lang").loc["en"]
+    assert stacked["flagged_hostile"] >= 0.95 and stacked["auc"] >= 0.98
