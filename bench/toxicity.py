@@ -9,11 +9,15 @@ batches and the p50/p99 latency of one post at a time.
 alt-profanity-check pins its own scikit-learn, so it runs in its own virtual environment
 (.venv-apc in the checkout, see README) in a subprocess; without it its rows stay empty.
 
-It first prints the leave-one-source-out tables of bench.toxicity_loso (identity bias and
-the adaptation curve included; `--skip-loso` leaves them out).
+It first prints the leave-one-source-out tables of bench.toxicity_loso for the model before
+issue 19, the linear recipe and the served MiniLM recipe (`--loso-recipes`; identity bias and
+the adaptation curve included; `--skip-loso` leaves them out), then span F1 on both span
+corpora (bench.toxicity_spans; `--skip-spans`), and the served MiniLM model's identity table
+(bench.toxicity_identity's) once it is trained.
 
-Run: `python -m bench.toxicity` (trains both models: about 10 minutes on 2 cores), or give
-`--linear-uri/--minilm-uri models:/...` to benchmark registered models.
+Run: `python -m bench.toxicity` (about 45 minutes on 2 cores: the served recipe's four English
+folds 17, spans 3-5, both models 10), or give `--linear-uri/--minilm-uri models:/...` to
+benchmark registered models.
 """
 
 from __future__ import annotations
@@ -169,6 +173,12 @@ def main() -> None:
         "--skip-loso", action="store_true", help="skip the leave-one-source-out tables"
     )
     parser.add_argument(
+        "--loso-recipes",
+        default="before,new,stacked",
+        help="bench.toxicity_loso recipes ('stacked' is experiments/toxicity_minilm.yaml's)",
+    )
+    parser.add_argument("--skip-spans", action="store_true", help="skip span F1")
+    parser.add_argument(
         "--adapt",
         default="hatexplain,cold",
         help="left-out sources of the adaptation curve (bench.toxicity_loso --adapt)",
@@ -182,7 +192,12 @@ def main() -> None:
         # Generalisation first: the tables models and thresholds are chosen by.
         from bench.toxicity_loso import main as loso
 
-        loso(["--adapt", args.adapt] if args.adapt else [])
+        adapt = ["--adapt", args.adapt] if args.adapt else []
+        loso(["--recipes", args.loso_recipes, *adapt])
+    if not args.skip_spans:
+        from bench.toxicity_spans import run as spans
+
+        spans(console)
 
     from features.text.corpora import real_data_available
     from models.toxicity.config import load_config
@@ -250,6 +265,10 @@ def main() -> None:
                 np.abs(single - transformer.predict_proba(speed_english[:200])).max()
             )
             notes["transformer_backend"] = transformer.kind
+            # The served model's identity table (the LOSO run judges the linear recipes').
+            from bench.toxicity_identity import served_report
+
+            notes["served_identity"] = served_report(minilm, "minilm")
         python = None if args.skip_profanity else ensure_profanity_venv(console)
         if python is not None:
             result = run_profanity(python, texts, speed_texts)

@@ -15,8 +15,12 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from models.toxicity.bias import bias_summary, served_identity_table, served_pair_summary
+
+if TYPE_CHECKING:
+    from models.toxicity.scoring import ToxicityScorer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,19 +35,26 @@ def main() -> None:
     )
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    from rich.console import Console
-
     from bench.serving import prepare
-    from bench.toxicity_loso import print_identity
     from models.champions import load_toxicity_scorer
 
     home = args.home / args.model
     prepare(home, args.model, "real")  # sets STEWARD_HOME to this home
-    scorer = load_toxicity_scorer()
+    report = served_report(load_toxicity_scorer(), args.model)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    print(f"wrote {args.out}")
+
+
+def served_report(scorer: ToxicityScorer, model: str) -> dict[str, Any]:
+    """Print and return the scorer's identity table, pair and stacked statements at its cuts."""
+    from rich.console import Console
+
+    from bench.toxicity_loso import print_identity
+
     table = served_identity_table(scorer)
-    name = f"served {args.model} (English route: {scorer.english_route})"
+    name = f"served {model} (English route: {scorer.english_route})"
     print_identity(Console(width=200), name, table)
-    summary = bias_summary(table)
     for lang, part in table.groupby("lang"):
         print(
             f"{lang}: counter-speech flagged {part['flagged_counter'].mean():.3f} on average, "
@@ -55,15 +66,12 @@ def main() -> None:
     stacked = served_pair_summary(scorer, stacked=True)
     print("English self-descriptions stacking two held-out groups ('a proud deaf Sikh woman'):")
     print(stacked.round(3).to_string(index=False))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = {
-        "summary": summary,
+    return {
+        "summary": bias_summary(table),
         "groups": table.to_dict(orient="records"),
         "pairs": pairs.to_dict(orient="records"),
         "stacked": stacked.to_dict(orient="records"),
     }
-    args.out.write_text(json.dumps(report, indent=1))
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -172,3 +172,20 @@ def test_rows_written_from_a_left_out_corpus_leave_with_it() -> None:
     kept = transformer_extras(data, recipe, "en", "davidson")["source"].tolist()
     assert kept == ["civil_spans", "hatexplain_rationales"]
     assert transformer_extras(data, recipe, "zh", "cold").empty
+
+
+def test_the_served_recipe_is_the_minilm_yaml_and_adaptation_stays_linear() -> None:
+    from bench.toxicity_loso import adaptation_recipe, recipes
+    from models.toxicity.config import load_config
+    from tests.conftest import ROOT
+
+    every = recipes()
+    shipped = load_config(ROOT / "experiments" / "toxicity_minilm.yaml")
+    stacked = every["stacked"]
+    # bench.toxicity's LOSO default measures what toxicity_minilm.yaml trains.
+    assert set(stacked.transformer_only) == set(shipped.data.transformer_only)
+    assert stacked.transformer is not None
+    assert stacked.transformer.ensemble_weight == shipped.transformer.ensemble_weight
+    chosen = [every["before"], every["new"], stacked]
+    assert adaptation_recipe(chosen) is every["new"]
+    assert adaptation_recipe([stacked]) is None
