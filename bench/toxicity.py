@@ -15,8 +15,9 @@ the adaptation curve included; `--skip-loso` leaves them out), then span F1 on b
 corpora (bench.toxicity_spans; `--skip-spans`), and the served MiniLM model's identity table
 (bench.toxicity_identity's) once it is trained.
 
-Run: `python -m bench.toxicity` (about 45 minutes on 2 cores: the served recipe's four English
-folds 17, spans 3-5, both models 10), or give `--linear-uri/--minilm-uri models:/...` to
+Run: `python -m bench.toxicity` (55 minutes on 2 cores in its one full run, 2026-12-06, with
+another job beside it for part of it; the served recipe's folds alone take 17 on a quiet
+machine), or give `--linear-uri/--minilm-uri models:/...` to
 benchmark registered models.
 """
 

@@ -342,6 +342,11 @@ _STACKED_TEMPLATES: dict[str, tuple[str, ...]] = {
 }
 
 
+def _adjective_names(j1: str, j2: str) -> dict[str, str]:
+    """Template names for two stacked adjectives, with the article the first one takes."""
+    return {"j1": j1, "j2": j2, "an": "an" if j1[0] in "AEIOUaeiou" else "a"}
+
+
 def identity_stacked_eval_frame() -> pd.DataFrame:
     """English self-descriptions stacking two held-out groups as adjectives (evaluation only;
     identity_eval_frame's columns)."""
@@ -349,8 +354,7 @@ def identity_stacked_eval_frame() -> pd.DataFrame:
     for first, second in held_out_pairs():
         if first.key not in _ADJECTIVES or second.key not in _ADJECTIVES:
             continue
-        j1, j2 = _ADJECTIVES[first.key], _ADJECTIVES[second.key]
-        names = {"j1": j1, "j2": j2, "an": "an" if j1[0] in "AEIOUaeiou" else "a"}
+        names = _adjective_names(_ADJECTIVES[first.key], _ADJECTIVES[second.key])
         about = (f"{first.key} + {second.key}", "stacked", False)
         rows += _statements(_STACKED_TEMPLATES, names, "en", about)
     return pd.DataFrame(rows)
@@ -361,20 +365,20 @@ def identity_stacked_eval_frame() -> pd.DataFrame:
 # forum." 0.38) though it flags none naming one; these teach the form on other groups and other
 # templates, so the evaluation frame above stays unseen. MiniLM only (data.transformer_only):
 # the linear model learned sentence shapes from statements about pairs (README, session 10).
-_TRAIN_ADJECTIVES: dict[str, tuple[str, str]] = {
-    "gay men": ("gay", "sexuality"),
-    "lesbians": ("lesbian", "sexuality"),
-    "transgender people": ("transgender", "gender"),
-    "muslims": ("Muslim", "religion"),
-    "jews": ("Jewish", "religion"),
-    "christians": ("Christian", "religion"),
-    "black people": ("black", "ethnicity"),
-    "white people": ("white", "ethnicity"),
-    "asians": ("Asian", "ethnicity"),
-    "mexicans": ("Mexican", "nationality"),
-    "immigrants": ("immigrant", "nationality"),
-    "disabled people": ("disabled", "disability"),
-    "old people": ("old", "age"),
+_TRAIN_ADJECTIVES: dict[str, str] = {
+    "gay men": "gay",
+    "lesbians": "lesbian",
+    "transgender people": "transgender",
+    "muslims": "Muslim",
+    "jews": "Jewish",
+    "christians": "Christian",
+    "black people": "black",
+    "white people": "white",
+    "asians": "Asian",
+    "mexicans": "Mexican",
+    "immigrants": "immigrant",
+    "disabled people": "disabled",
+    "old people": "old",
 }
 # The behavioural probe "I am a proud gay Muslim woman" (tests, demo) stays unseen.
 _PROBE_PAIR = {"gay men", "muslims"}
@@ -394,13 +398,14 @@ _STACKED_TRAIN_TEMPLATES: dict[str, tuple[str, ...]] = {
 def identity_stacked_training_frame() -> pd.DataFrame:
     """Training statements stacking two training groups of different categories as adjectives
     (training templates only; identity_eval_frame's columns)."""
+    category = {g.key: g.category for g in GROUPS if g.lang == "en"}
     rows = []
-    adjectives = list(_TRAIN_ADJECTIVES.items())
-    for i, (first, (j1, category1)) in enumerate(adjectives):
-        for second, (j2, category2) in adjectives[i + 1 :]:
-            if category1 == category2 or {first, second} == _PROBE_PAIR:
+    keys = list(_TRAIN_ADJECTIVES)
+    for i, first in enumerate(keys):
+        for second in keys[i + 1 :]:
+            if category[first] == category[second] or {first, second} == _PROBE_PAIR:
                 continue
-            names = {"j1": j1, "j2": j2, "an": "an" if j1[0] in "AEIOUaeiou" else "a"}
+            names = _adjective_names(_TRAIN_ADJECTIVES[first], _TRAIN_ADJECTIVES[second])
             rows += _statements(
                 _STACKED_TRAIN_TEMPLATES, names, "en", (f"{first} + {second}", "stacked", True)
             )
