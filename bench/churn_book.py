@@ -20,10 +20,12 @@ The book's method, rebuilt from its listings (fightchurn 1.2.0, socialnet7 setti
   on log-loss. Both train on the observations before the cut, whose labels run up to a month
   past it (the book's workflow).
 
-steward runs as a user would with strict settings: its own code ingests the folder into a
-temporary lake, builds features every 7 days from the lake as it stood at the end of the cut day
-(data end = the cut, subscription label), trains LightGBM on every observation date whose label
-window closed by the cut, and scores its features built at each test observation date.
+steward runs a newcomer's default path with strict settings: its own code ingests the folder
+into a temporary lake, builds features every 7 days from the lake as it stood at the end of the
+cut day (data end = the cut), trains as `steward train churn` does with no settings (label auto,
+here subscription; validation on the latest date whose label window closed by the cut; the served
+LightGBM refitted on every labelled date up to it), and scores its features built at each test
+observation date with the served model.
 
 All models are judged on the same rows: the book's test observations (obs_start.. obs_end on or
 after the cut), the book's labels. Confidence intervals: paired bootstrap over accounts.
@@ -39,7 +41,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -400,6 +402,9 @@ class StewardRun:
     train_rows: int
     train_churners: int
     seconds: float
+    valid_date: date  # the date the held-out model was validated on (itself trained on earlier)
+    validated_dates: list[date]  # the held-out model's training dates
+    metrics: dict[str, float]  # the held-out model's validation metrics
 
 
 # Candidate book-style features from steward's own columns (ratios and changes), tried here
@@ -431,7 +436,8 @@ def extra_features(rows: pd.DataFrame) -> pd.DataFrame:
 def steward_scores(
     folder: Path, test_dates: Sequence[date], cut: date, work: Path, extra: bool = False
 ) -> StewardRun:
-    """Ingest, build features from the lake as of the cut, train strictly, score the test dates.
+    """A newcomer's default path, strictly: ingest, features from the lake as of the cut, train
+    churn with no settings, score the test dates with the served model.
 
     extra: also fit with the candidate features (score column "score_extra").
     """
@@ -441,8 +447,10 @@ def steward_scores(
     from features.members.definition import FEATURE_COLUMNS, FeatureConfig
     from features.members.store import read_features
     from models.churn.config import ChurnConfig
-    from models.churn.dataset import ChurnData, complete_dates, feature_matrix, read_metadata
+    from models.churn.dataset import feature_matrix
+    from models.churn.labels import with_data_label
     from models.churn.train import fit_churn_model
+    from pipelines.churn.train import load_training_data
     from pipelines.ingest import ingest_source
     from tests.support.leakage import cut_lake
 
@@ -453,34 +461,38 @@ def steward_scores(
     known = cut_lake(lake, cut, work / "cut_lake")
     train_out = work / "features_train"
     build_member_features(known, train_out, every_days=7, config=FeatureConfig(data_end=cut))
-    label = "churned_subscription"
-    metadata = read_metadata(train_out)
-    dates = complete_dates(metadata)  # as_of + horizon <= cut: label windows closed by the cut
-    frame = read_features(train_out, dates).to_pandas()
-    frame = frame[frame[label].notna()].reset_index(drop=True)
-    train_dates = sorted(set(frame["as_of"]))
+    # `steward train churn` with no YAML: label auto (subscription here), validation on the
+    # latest complete date, the served model refitted on every labelled date up to it.
+    config = ChurnConfig(features=train_out)
+    data = load_training_data(config)
+    config = with_data_label(config, data.label)
+    assert data.refit is not None
     test_out = work / "features_test"
     build_member_features(lake, test_out, as_of=sorted(set(test_dates)))
     rows = read_features(test_out).to_pandas()
     scores = pd.DataFrame({"member_id": rows["member_id"], "as_of": rows["as_of"]})
-    variants = {"score": list(FEATURE_COLUMNS)}
+    fitted = fit_churn_model(config, data)
+    scores["score"] = fitted.scorer.estimator.raw_score(feature_matrix(rows, data.feature_columns))
     if extra:
-        frame, rows = extra_features(frame), extra_features(rows)
-        variants["score_extra"] = [*FEATURE_COLUMNS, *EXTRA_RATIOS] + [
-            f"x_change_{t}" for t in EXTRA_CHANGES
-        ]
-    for name, columns in variants.items():
-        valid = frame[frame["as_of"] == train_dates[-1]].reset_index(drop=True)
-        # Every closed date trains; the latest also calibrates (ranking ignores calibration).
-        data = ChurnData(frame, valid, label, columns, train_dates, train_dates[-1])
-        fitted = fit_churn_model(ChurnConfig(label="subscription", features=train_out), data)
-        scores[name] = fitted.scorer.estimator.raw_score(feature_matrix(rows, columns))
+        columns = [*FEATURE_COLUMNS, *EXTRA_RATIOS, *(f"x_change_{t}" for t in EXTRA_CHANGES)]
+        wider = replace(
+            data,
+            train=extra_features(data.train),
+            valid=extra_features(data.valid),
+            refit=extra_features(data.refit),
+            feature_columns=columns,
+        )
+        candidate = fit_churn_model(config, wider).scorer.estimator
+        scores["score_extra"] = candidate.raw_score(feature_matrix(extra_features(rows), columns))
     return StewardRun(
         scores,
-        train_dates,
-        len(frame),
-        int(frame[label].sum()),
+        data.refit_dates,
+        len(data.refit),
+        int(data.refit[data.label].sum()),
         time.perf_counter() - started,
+        data.valid_date,
+        data.train_dates,
+        fitted.metrics,
     )
 
 
@@ -558,6 +570,13 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 # --- one dataset -----------------------------------------------------------------------------
 
 
+def champion_blocker(metrics: dict[str, float]) -> str | None:
+    """`steward train churn`'s rule for the validated model (None: it may be champion)."""
+    from pipelines.churn.train import champion_blocker as rule
+
+    return rule(metrics)
+
+
 def run_dataset(
     folder: Path,
     scheme: Scheme,
@@ -614,6 +633,11 @@ def run_dataset(
         "steward_train_dates": [d.isoformat() for d in run.train_dates],
         "steward_train_rows": run.train_rows,
         "steward_train_churners": run.train_churners,
+        "steward_valid_date": run.valid_date.isoformat(),
+        "steward_validated_dates": [d.isoformat() for d in run.validated_dates],
+        "steward_valid_roc_auc": run.metrics["roc_auc"],
+        "steward_valid_lift10": run.metrics["lift_top_decile"],
+        "steward_champion_blocker": champion_blocker(run.metrics),
         "logreg_C": logistic.C,
         "xgb_params": {k: getattr(xgb_model, k) for k in grid},
         "seconds": {
@@ -666,13 +690,23 @@ def show(result: dict[str, Any]) -> None:
         "month past it"
     )
     print(
-        f"  steward trained on {len(result['steward_train_dates'])} dates "
+        f"  steward (`train churn` defaults) validated on {result['steward_valid_date']} "
+        f"(ROC-AUC {result['steward_valid_roc_auc']:.3f}, lift@10% "
+        f"{result['steward_valid_lift10']:.2f}, a model trained on "
+        f"{len(result['steward_validated_dates'])} earlier dates), served a refit on "
+        f"{len(result['steward_train_dates'])} dates "
         f"{result['steward_train_dates'][0]}..{result['steward_train_dates'][-1]} "
         f"({result['steward_train_rows']:,} rows, {result['steward_train_churners']:,} churners); "
+        f"{_champion_note(result.get('steward_champion_blocker'))}; "
         f"the book on {result['train_rows_book']:,} observations before the cut; "
         f"test rows steward has no features for: {result['test_rows_steward_lacks']}; "
         f"seconds {result['seconds']}"
     )
+
+
+def _champion_note(blocker: str | None) -> str:
+    """What `train churn`'s champion rule would make of the validated model."""
+    return "it would be made champion" if blocker is None else f"never made champion: {blocker}"
 
 
 def _ci(value: Sequence[float], digits: int, signed: bool = False) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 from models.churn.config import MODEL_NAME
 from models.toxicity import CHAMPION_URI as TOXICITY_CHAMPION
@@ -55,12 +56,33 @@ def first_line(exc: BaseException) -> str:
 
 def load_churn_scorer(model_uri: str) -> ChurnScorer:
     """The ChurnScorer inside a logged or registered churn pyfunc."""
+    return _churn_scorer(_churn_pyfunc(model_uri), model_uri)
+
+
+def load_churn_judge(model_uri: str, valid_date: date) -> ChurnScorer:
+    """The scorer to judge a churn version on valid_date's rows by: the served one, unless it was
+    refitted on labels reaching past valid_date (it would be judged on rows it learned); then the
+    held-out model its metrics describe."""
+    model = _churn_pyfunc(model_uri)
+    held_out = getattr(model, "held_out", None)  # absent in models logged before refits
+    labels_through = getattr(model, "labels_through", None)
+    if held_out is not None and labels_through and date.fromisoformat(labels_through) > valid_date:
+        return _churn_scorer(model, model_uri, held_out)
+    return _churn_scorer(model, model_uri)
+
+
+def _churn_pyfunc(model_uri: str) -> Any:
+    """The python model inside a logged or registered pyfunc."""
     import mlflow
 
+    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+
+
+def _churn_scorer(model: Any, model_uri: str, scorer: Any = None) -> ChurnScorer:
+    """model's scorer (or the one given), checked to be a steward churn scorer."""
     from models.churn.scorer import ChurnScorer
 
-    model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
-    scorer = getattr(model, "scorer", None)
+    scorer = getattr(model, "scorer", None) if scorer is None else scorer
     if not isinstance(scorer, ChurnScorer):
         raise ValueError(f"{model_uri} is not a steward churn model")
     return scorer

@@ -46,7 +46,7 @@ def backtest(config: ChurnConfig, features: Path, folds: int = 4) -> Backtest:
             )
         except ValueError:
             continue  # no labels of this kind that day, or no training dates before it
-        metrics = fit_churn_model(config, data).metrics
+        metrics = fit_churn_model(config, data, serve=False).metrics
         per_date.append({m: metrics[m] for m in REPORTED})
         found.append(day)
     if not found:

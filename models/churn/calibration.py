@@ -36,10 +36,15 @@ class Calibrator:
     x: np.ndarray
     y: np.ndarray
     strict: bool = False  # False in calibrators pickled before strictly monotone ones
+    # raw is first mapped to scale * raw + shift (scale > 0, so the order is kept): how a model
+    # refitted for serving puts its scores on the scale of the model the calibrator was fitted
+    # on (pickles from before this field unpickle with the identity map).
+    scale: float = 1.0
+    shift: float = 0.0
 
     def probability(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated churn probability for raw scores."""
-        raw = np.asarray(raw, dtype=np.float64)
+        raw = self.scale * np.asarray(raw, dtype=np.float64) + self.shift
         if self.strict:
             return squeeze(expit(self.log_odds(raw)))
         if self.method == "sigmoid":
@@ -50,7 +55,7 @@ class Calibrator:
         return np.clip(out, P_MIN, P_MAX)
 
     def log_odds(self, raw: np.ndarray) -> np.ndarray:
-        """A strict calibrator's log-odds: strictly increasing in raw."""
+        """A strict calibrator's log-odds of already scaled raw scores: strictly increasing."""
         if self.method == "sigmoid":
             slope, intercept = self.x
             return np.asarray(slope * raw + intercept)
@@ -60,6 +65,24 @@ class Calibrator:
         below = y[0] + chord * (raw - x[0])
         above = y[-1] + chord * (raw - x[-1])
         return np.where(raw < x[0], below, np.where(raw > x[-1], above, inside))
+
+
+def matched(calibrator: Calibrator, raw: np.ndarray, reference: np.ndarray) -> Calibrator:
+    """calibrator for another model's raw scores: an affine map puts raw (that model's scores on
+    the validation rows) at the mean and spread of reference (the calibrated model's scores on
+    the same rows) first. No label is used, and a positive scale keeps the ranking."""
+    from dataclasses import replace
+
+    spread = float(np.std(raw))
+    scale = float(np.std(reference)) / spread if spread > 0 else 1.0
+    scale = scale if scale > 0 else 1.0
+    shift = float(np.mean(reference)) - scale * float(np.mean(raw))
+    # Composed with the calibrator's own map (the identity when it was fitted here).
+    return replace(
+        calibrator,
+        scale=calibrator.scale * scale,
+        shift=calibrator.scale * shift + calibrator.shift,
+    )
 
 
 def expit(z: np.ndarray) -> np.ndarray:

@@ -58,6 +58,11 @@ class ValidationSettings(_Strict):
     bootstrap: int = Field(default=200, ge=20)
     calibration_methods: list[Literal["isotonic", "sigmoid"]] = ["isotonic", "sigmoid"]
     calibration_folds: int = Field(default=2, ge=2)
+    # After validation, the served model is refitted with the same settings on every labelled
+    # date up to the validation date (the training dates, those between and the validation date
+    # itself), so that it learns from the freshest closed labels; the metrics stay those of the
+    # model fitted before the validation date. False: serve that model as it is.
+    refit: bool = True
 
 
 class Tiers(_Strict):

@@ -6,6 +6,8 @@ stayed, so their labelled rows are nearly all positives: training or validating 
 bias both. Validation is the latest complete date; training uses every earlier date whose label
 window closes on or before the validation date less the embargo (as_of + horizon + embargo <=
 validation date), so no training label reaches past the validation date, even at embargo 0.
+The served model may then be refitted on every labelled date up to the validation date
+(`refit`): the metrics are the held-out model's, the served one learns from the freshest labels.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ class ChurnData:
     valid_date: date
     metadata: dict[str, Any] = field(default_factory=dict)
     label_reason: str = ""  # why this label (label: auto), for the output and the run
+    # Every labelled row on the complete dates up to valid_date: what the served model refits on.
+    refit: pd.DataFrame | None = None
+    refit_dates: list[date] = field(default_factory=list)
 
     @property
     def y_train(self) -> np.ndarray:
@@ -135,7 +140,11 @@ def load_churn_data(
     for name, part in (("training", train), ("validation", valid)):
         if part[label].nunique() < 2:
             raise ValueError(f"the {name} rows of {label} have a single class: cannot fit or score")
-    return ChurnData(train, valid, label, columns, train_dates, valid_date, metadata)
+    refit_dates = [d for d in labelled if d <= valid_date]
+    refit = frame[frame["as_of"].isin(refit_dates)].reset_index(drop=True)
+    return ChurnData(
+        train, valid, label, columns, train_dates, valid_date, metadata, "", refit, refit_dates
+    )
 
 
 def check_minimums(y: np.ndarray, day: date, label: str, minimums: Minimums) -> None:
@@ -180,7 +189,8 @@ def feature_matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
 def fingerprint(data: ChurnData) -> dict[str, Any]:
     """What identifies the data a model saw: snapshot, dates, rows, labels and a content hash."""
     digest = hashlib.sha256()
-    for part in (data.train, data.valid):
+    parts = (data.train, data.valid) if data.refit is None else (data.train, data.valid, data.refit)
+    for part in parts:
         keyed = part[[*KEYS, *data.feature_columns, data.label]]
         digest.update(pd.util.hash_pandas_object(keyed, index=False).to_numpy().tobytes())
     return {
@@ -196,5 +206,17 @@ def fingerprint(data: ChurnData) -> dict[str, Any]:
         "valid_rows": len(data.valid),
         "train_positives": int(data.y_train.sum()),
         "valid_positives": int(data.y_valid.sum()),
+        **_refit_counts(data),
         "content_sha256": digest.hexdigest(),
+    }
+
+
+def _refit_counts(data: ChurnData) -> dict[str, Any]:
+    """The rows a served refit learns from (none without refit rows)."""
+    if data.refit is None:
+        return {}
+    return {
+        "refit_dates": [d.isoformat() for d in data.refit_dates],
+        "refit_rows": len(data.refit),
+        "refit_positives": int(data.refit[data.label].to_numpy(dtype=np.int64).sum()),
     }

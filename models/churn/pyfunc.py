@@ -15,8 +15,18 @@ from models.churn.scorer import ChurnScorer
 class ChurnPyfunc(PythonModel):
     """Wraps a ChurnScorer; `models:/steward-churn@champion` loads one of these."""
 
-    def __init__(self, scorer: ChurnScorer) -> None:
+    def __init__(
+        self,
+        scorer: ChurnScorer,
+        held_out: ChurnScorer | None = None,
+        labels_through: str | None = None,
+    ) -> None:
         self.scorer = scorer
+        # When scorer was refitted on the latest labels: the held-out model the run's metrics
+        # describe, and the last day of any label scorer learned from (ISO), so that the
+        # champion rule never judges a version on rows it learned (models.champions).
+        self.held_out = held_out
+        self.labels_through = labels_through
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
@@ -65,11 +75,16 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in names]
 
 
-def log_churn_model(scorer: ChurnScorer, example: pd.DataFrame) -> Any:
+def log_churn_model(
+    scorer: ChurnScorer,
+    example: pd.DataFrame,
+    held_out: ChurnScorer | None = None,
+    labels_through: str | None = None,
+) -> Any:
     """Log the pyfunc under the active run, with a signature and an input example."""
     return mlflow.pyfunc.log_model(
         name="model",
-        python_model=ChurnPyfunc(scorer),
+        python_model=ChurnPyfunc(scorer, held_out, labels_through),
         signature=signature(scorer, example),
         input_example=model_input(example, scorer.feature_columns),
         pip_requirements=pip_requirements(),

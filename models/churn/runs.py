@@ -30,7 +30,8 @@ def flat_params(config: ChurnConfig) -> dict[str, Any]:
 
 def log_training(config: ChurnConfig, data: ChurnData, fitted: FittedChurn) -> dict[str, Any]:
     """Params, resolved config, data fingerprint, metrics, importance and plots; returns the fingerprint."""
-    found = fingerprint(data)
+    # refitted: whether the served model is a refit on every labelled date (train.py).
+    found = {**fingerprint(data), "refitted": fitted.held_out is not None}
     mlflow.log_params(flat_params(config))
     mlflow.log_dict(resolved_dict(config), "config.yaml")
     mlflow.log_dict(found, "data_fingerprint.json")
@@ -56,6 +57,7 @@ def log_training(config: ChurnConfig, data: ChurnData, fitted: FittedChurn) -> d
             "train_churners": str(found["train_positives"]),
             "valid_rows": str(found["valid_rows"]),
             "valid_churners": str(found["valid_positives"]),
+            **_refit_tags(found, fitted),
             "fit_seconds": f"{fitted.fit_seconds:.2f}",
             "metrics_note": (
                 "all on the validation date; roc_auc, pr_auc, lift_top_decile: raw score; "
@@ -66,6 +68,18 @@ def log_training(config: ChurnConfig, data: ChurnData, fitted: FittedChurn) -> d
     mlflow.log_text(fitted.importance.to_csv(index=False), "feature_importance.csv")
     _log_plots(data, fitted)
     return found
+
+
+def _refit_tags(found: dict[str, Any], fitted: FittedChurn) -> dict[str, str]:
+    """What the served model learned from, when it was refitted after validation."""
+    if fitted.held_out is None:
+        return {"served_model": "the validated model (no refit)"}
+    return {
+        "served_model": "refitted on every labelled date up to the validation date",
+        "refit_dates": ",".join(found["refit_dates"]),
+        "refit_rows": str(found["refit_rows"]),
+        "refit_churners": str(found["refit_positives"]),
+    }
 
 
 def _log_plots(data: ChurnData, fitted: FittedChurn) -> None:

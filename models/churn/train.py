@@ -10,17 +10,24 @@ What the metrics mean (all on the validation date, which training never saw):
   never made champion);
 - valid_roc_auc: AUC of the deployed model's probabilities (calibrator fitted on all validation
   rows): the like-for-like number the champion is compared on.
+
+The served model (validation.refit, the default) is then refitted with the same settings on every
+labelled date up to the validation date, so that it learns from the freshest closed labels: a
+model that stops a horizon before the validation date is a month or more behind the members it
+scores. Its scores are put on the held-out model's scale on the validation rows (mean and spread,
+no labels) before the held-out model's calibrator; the metrics above stay the held-out model's,
+and the held-out scorer travels with it (the champion rule judges it on later validation rows).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from models.churn.calibration import CalibrationChoice, choose_calibrator, sigmoid
+from models.churn.calibration import CalibrationChoice, choose_calibrator, matched, sigmoid
 from models.churn.config import ChurnConfig
 from models.churn.dataset import ChurnData, feature_matrix
 from models.churn.estimators import fit_estimator
@@ -45,9 +52,53 @@ class FittedChurn:
     valid_contributions: np.ndarray
     importance: pd.DataFrame
     fit_seconds: float
+    # The model the metrics describe, when the served scorer is a refit (None: it is the same).
+    held_out: ChurnScorer | None = None
 
 
-def fit_churn_model(config: ChurnConfig, data: ChurnData) -> FittedChurn:
+def fit_churn_model(config: ChurnConfig, data: ChurnData, serve: bool = True) -> FittedChurn:
+    """Train on the training dates, calibrate and evaluate on the validation date; then (serve
+    and validation.refit) refit the served model on every labelled date up to it."""
+    fitted = _fit_held_out(config, data)
+    refit_more = data.refit is not None and len(data.refit_dates) > len(data.train_dates)
+    if not (serve and config.validation.refit and refit_more):
+        return fitted
+    return _refit(config, data, fitted)
+
+
+def _refit(config: ChurnConfig, data: ChurnData, held: FittedChurn) -> FittedChurn:
+    """The held-out fit's settings on all refit rows; calibrated through the held-out model."""
+    assert data.refit is not None
+    started = time.perf_counter()
+    y_refit = data.refit[data.label].to_numpy(dtype=np.int64)
+    estimator = fit_estimator(
+        feature_matrix(data.refit, data.feature_columns),
+        y_refit,
+        data.feature_columns,
+        config.model,
+        config.seed,
+    )
+    x_valid = feature_matrix(data.valid, data.feature_columns)
+    calibrator = matched(held.calibration.calibrator, estimator.raw_score(x_valid), held.valid_raw)
+    scorer = replace(held.scorer, estimator=estimator, calibrator=calibrator)
+    contrib, _ = estimator.contributions(x_valid)
+    metrics = {
+        **held.metrics,
+        "refit_rows": float(len(y_refit)),
+        "refit_churners": float(y_refit.sum()),
+    }
+    return replace(
+        held,
+        scorer=scorer,
+        metrics=metrics,
+        valid_contributions=contrib,
+        importance=_importance(data.feature_columns, estimator.importance(), contrib),
+        fit_seconds=held.fit_seconds + time.perf_counter() - started,
+        held_out=held.scorer,
+    )
+
+
+def _fit_held_out(config: ChurnConfig, data: ChurnData) -> FittedChurn:
     """Train on the training dates, calibrate and evaluate on the validation date."""
     started = time.perf_counter()
     x_train = feature_matrix(data.train, data.feature_columns)
@@ -84,11 +135,16 @@ def fit_churn_model(config: ChurnConfig, data: ChurnData) -> FittedChurn:
         "valid_churn_rate": float(y.mean()),
     }
     contrib, _ = estimator.contributions(x_valid)
-    importance = pd.DataFrame(
+    importance = _importance(data.feature_columns, estimator.importance(), contrib)
+    return FittedChurn(scorer, metrics, choice, raw, contrib, importance, fit_seconds)
+
+
+def _importance(columns: list[str], importance: np.ndarray, contrib: np.ndarray) -> pd.DataFrame:
+    """Per feature: the model's own importance and the mean |contribution| on validation rows."""
+    return pd.DataFrame(
         {
-            "feature": data.feature_columns,
-            "importance": estimator.importance(),
+            "feature": columns,
+            "importance": importance,
             "mean_abs_contribution": np.abs(contrib).mean(axis=0),
         }
     ).sort_values("mean_abs_contribution", ascending=False, ignore_index=True)
-    return FittedChurn(scorer, metrics, choice, raw, contrib, importance, fit_seconds)

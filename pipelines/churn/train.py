@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from features.storage.failpoints import failpoint
-from models.champions import load_churn_scorer
+from models.champions import load_churn_judge
 from models.churn.config import EXPERIMENT, ChurnConfig
 from pipelines.steps import features_dir
 
@@ -86,7 +86,9 @@ def log_and_register(
     if run is None:
         raise RuntimeError("log_and_register needs an active MLflow run")
     found = log_training(config, data, fitted)
-    info = log_churn_model(fitted.scorer, data.valid.head(5))
+    info = log_churn_model(
+        fitted.scorer, data.valid.head(5), fitted.held_out, labels_through(data, fitted)
+    )
     failpoint("train.model_logged")
     candidate = fitted.metrics["valid_roc_auc"]
     version, promoted, reason = "", False, "not registered: the champion is unchanged"
@@ -96,7 +98,7 @@ def log_and_register(
             info.model_uri,
             config.registered_model,
             candidate,
-            _auc_on(data.valid, data.y_valid),
+            _auc_on(data.valid, data.y_valid, data.valid_date),
             force=force,
             blocked=champion_blocker(fitted.metrics),
         )
@@ -130,8 +132,17 @@ def champion_blocker(metrics: dict[str, float]) -> str | None:
     return None
 
 
-def _auc_on(valid: pd.DataFrame, y: np.ndarray) -> Callable[[str], float]:
-    """Scores a registered version by its ROC-AUC on these validation rows."""
+def labels_through(data: ChurnData, fitted: FittedChurn) -> str | None:
+    """The last day of any label a refitted served model learned from (None: not refitted)."""
+    if fitted.held_out is None or not data.refit_dates:
+        return None
+    horizon = int(data.metadata.get("config", {}).get("horizon_days", 0))
+    return (max(data.refit_dates) + timedelta(days=horizon)).isoformat()
+
+
+def _auc_on(valid: pd.DataFrame, y: np.ndarray, valid_date: date) -> Callable[[str], float]:
+    """Scores a registered version by its ROC-AUC on these validation rows (by its held-out
+    model when its served one learned labels past valid_date)."""
 
     def score(model_uri: str) -> float:
         from mlflow.exceptions import MlflowException
@@ -139,7 +150,7 @@ def _auc_on(valid: pd.DataFrame, y: np.ndarray) -> Callable[[str], float]:
         from models.churn.metrics import roc_auc
 
         try:
-            return roc_auc(y, load_churn_scorer(model_uri).probability(valid))
+            return roc_auc(y, load_churn_judge(model_uri, valid_date).probability(valid))
         except (MlflowException, ValueError, KeyError, AttributeError):
             # A champion that cannot score today's feature rows cannot defend its title.
             return float("-inf")

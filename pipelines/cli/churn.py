@@ -85,6 +85,19 @@ def training_lines(found: dict[str, Any]) -> list[str]:
         f"{found['train_positives']:,} churners",
         f"validation: {found['valid_date']}, {found['valid_rows']:,} rows, "
         f"{found['valid_positives']:,} churners",
+        *_refit_line(found),
+    ]
+
+
+def _refit_line(found: dict[str, Any]) -> list[str]:
+    """The served model's own training rows, when it was refitted after validation."""
+    dates = found.get("refit_dates")
+    if not found.get("refitted") or not dates:
+        return ["served: the validated model as it is (validation.refit: false)"]
+    return [
+        f"served: refitted on {len(dates)} dates ({dates[0]} .. {dates[-1]}), "
+        f"{found['refit_rows']:,} rows, {found['refit_positives']:,} churners: the freshest "
+        "closed labels (metrics above are the validated model's)"
     ]
 
 

@@ -75,7 +75,7 @@ class ChurnTask:
         from models.churn.train import fit_churn_model
 
         config = with_data_label(config, data.label)
-        fitted = fit_churn_model(config, data)
+        fitted = fit_churn_model(config, data, serve=False)  # metrics only: no served refit
         mlflow.log_params(flat_params(config))
         mlflow.log_metrics(fitted.metrics)
         return dict(fitted.metrics)

@@ -64,6 +64,9 @@ def test_training_uses_the_history_and_says_so(session: dict[str, str]) -> None:
     assert found is not None, train
     assert found[1] == "8" and found[2] == "2020-02-03" and found[3] == "2020-03-23"
     assert "validation: 2020-04-27" in train
+    # The served model is refitted on every labelled date up to the validation date: 13 weekly
+    # dates, the 5 the validation skipped (their windows reach past 04-27) among them.
+    assert "served: refitted on 13 dates (2020-02-03 .. 2020-04-27)" in train
 
 
 def test_members_who_left_are_never_listed(session: dict[str, str]) -> None:
