@@ -473,6 +473,11 @@ def steward_scores(
     scores = pd.DataFrame({"member_id": rows["member_id"], "as_of": rows["as_of"]})
     fitted = fit_churn_model(config, data)
     scores["score"] = fitted.scorer.estimator.raw_score(feature_matrix(rows, data.feature_columns))
+    # Probabilities of the served refit and of the validated model it was refitted from, to see
+    # what the refit changes (ranking and calibration) on rows neither saw.
+    scores["probability"] = fitted.scorer.probability(rows)
+    assert fitted.held_out is not None
+    scores["probability_validated"] = fitted.held_out.probability(rows)
     if extra:
         columns = [*FEATURE_COLUMNS, *EXTRA_RATIOS, *(f"x_change_{t}" for t in EXTRA_CHANGES)]
         wider = replace(
@@ -570,6 +575,18 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 # --- one dataset -----------------------------------------------------------------------------
 
 
+def refit_effect(joined: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """ROC-AUC, Brier and ECE on the test rows of the served refit and the validated model."""
+    from models.churn.metrics import calibration_metrics
+
+    y = joined["is_churn"].to_numpy(dtype=np.int64)
+    out = {}
+    for name, column in (("served", "probability"), ("validated", "probability_validated")):
+        p = joined[column].to_numpy(dtype=np.float64)
+        out[name] = {"roc_auc": roc_auc_fast(y, p), **calibration_metrics(y, p)}
+    return out
+
+
 def champion_blocker(metrics: dict[str, float]) -> str | None:
     """`steward train churn`'s rule for the validated model (None: it may be champion)."""
     from pipelines.churn.train import champion_blocker as rule
@@ -638,6 +655,7 @@ def run_dataset(
         "steward_valid_roc_auc": run.metrics["roc_auc"],
         "steward_valid_lift10": run.metrics["lift_top_decile"],
         "steward_champion_blocker": champion_blocker(run.metrics),
+        "steward_refit_effect": refit_effect(joined),
         "logreg_C": logistic.C,
         "xgb_params": {k: getattr(xgb_model, k) for k in grid},
         "seconds": {
@@ -698,9 +716,22 @@ def show(result: dict[str, Any]) -> None:
         f"{result['steward_train_dates'][0]}..{result['steward_train_dates'][-1]} "
         f"({result['steward_train_rows']:,} rows, {result['steward_train_churners']:,} churners); "
         f"{_champion_note(result.get('steward_champion_blocker'))}; "
+        f"{_refit_note(result.get('steward_refit_effect'))}; "
         f"the book on {result['train_rows_book']:,} observations before the cut; "
         f"test rows steward has no features for: {result['test_rows_steward_lacks']}; "
         f"seconds {result['seconds']}"
+    )
+
+
+def _refit_note(effect: dict[str, dict[str, float]] | None) -> str:
+    """The served refit against the validated model on the test rows."""
+    if not effect:
+        return "no refit figures"
+    served, validated = effect["served"], effect["validated"]
+    return (
+        f"on the test rows the served refit has ROC-AUC {served['roc_auc']:.3f}, Brier "
+        f"{served['brier']:.4f}, ECE {served['ece']:.4f} (the validated model "
+        f"{validated['roc_auc']:.3f}, {validated['brier']:.4f}, {validated['ece']:.4f})"
     )
 
 

@@ -20,6 +20,7 @@ from bench.churn_book import (
     observations,
     paired_bootstrap,
     read_book_folder,
+    refit_effect,
     roc_auc_fast,
 )
 
@@ -162,3 +163,18 @@ def test_metric_groups_join_correlated_metrics() -> None:
     grouped = load[:, load[0] > 0][:, 0]
     assert grouped[:2] == pytest.approx([1 / (np.sqrt(0.65) * 2)] * 2) and grouped[2] == 0
     assert sorted(load[2]) == [0.0, 1.0]
+
+
+def test_refit_effect_scores_both_models_on_the_same_rows() -> None:
+    rng = np.random.default_rng(5)
+    y = (rng.random(300) < 0.2).astype(int)
+    served = np.clip(0.2 + 0.3 * (y - 0.2) + rng.normal(0, 0.1, 300), 0.001, 0.999)
+    validated = np.clip(0.2 + rng.normal(0, 0.1, 300), 0.001, 0.999)
+    joined = pd.DataFrame(
+        {"is_churn": y, "probability": served, "probability_validated": validated}
+    )
+    found = refit_effect(joined)
+    assert found["served"]["roc_auc"] == pytest.approx(roc_auc_score(y, served))
+    assert found["validated"]["roc_auc"] == pytest.approx(roc_auc_score(y, validated))
+    assert found["served"]["brier"] == pytest.approx(np.mean((served - y) ** 2))
+    assert found["served"]["roc_auc"] > found["validated"]["roc_auc"]
