@@ -16,7 +16,7 @@ clip, which would tie the extremes). Calibrated and raw ROC-AUC are therefore eq
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -71,8 +71,6 @@ def matched(calibrator: Calibrator, raw: np.ndarray, reference: np.ndarray) -> C
     """calibrator for another model's raw scores: an affine map puts raw (that model's scores on
     the validation rows) at the mean and spread of reference (the calibrated model's scores on
     the same rows) first. No label is used, and a positive scale keeps the ranking."""
-    from dataclasses import replace
-
     spread = float(np.std(raw))
     scale = float(np.std(reference)) / spread if spread > 0 else 1.0
     scale = scale if scale > 0 else 1.0
