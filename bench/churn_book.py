@@ -587,13 +587,6 @@ def refit_effect(joined: pd.DataFrame) -> dict[str, dict[str, float]]:
     return out
 
 
-def champion_blocker(metrics: dict[str, float]) -> str | None:
-    """`steward train churn`'s rule for the validated model (None: it may be champion)."""
-    from pipelines.churn.train import champion_blocker as rule
-
-    return rule(metrics)
-
-
 def run_dataset(
     folder: Path,
     scheme: Scheme,
@@ -603,6 +596,8 @@ def run_dataset(
     extra: bool = False,
 ) -> dict[str, Any]:
     """The book's dataset, models and steward on one folder; metrics on the same test rows."""
+    from pipelines.churn.train import champion_blocker  # `train churn`'s rule
+
     started = time.perf_counter()
     base = scheme.metric_start - timedelta(days=LONG_DAYS + 7 * CHANGE_WEEKS + 7)
     data = read_book_folder(folder, base)

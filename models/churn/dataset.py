@@ -189,7 +189,8 @@ def feature_matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
 def fingerprint(data: ChurnData) -> dict[str, Any]:
     """What identifies the data a model saw: snapshot, dates, rows, labels and a content hash."""
     digest = hashlib.sha256()
-    parts = (data.train, data.valid) if data.refit is None else (data.train, data.valid, data.refit)
+    # Refit rows hold the training and validation rows (the dates below say which are which).
+    parts = (data.train, data.valid) if data.refit is None else (data.refit,)
     for part in parts:
         keyed = part[[*KEYS, *data.feature_columns, data.label]]
         digest.update(pd.util.hash_pandas_object(keyed, index=False).to_numpy().tobytes())

@@ -60,8 +60,8 @@ def fit_churn_model(config: ChurnConfig, data: ChurnData, serve: bool = True) ->
     """Train on the training dates, calibrate and evaluate on the validation date; then (serve
     and validation.refit) refit the served model on every labelled date up to it."""
     fitted = _fit_held_out(config, data)
-    refit_more = data.refit is not None and len(data.refit_dates) > len(data.train_dates)
-    if not (serve and config.validation.refit and refit_more):
+    # Refit rows always add the validation date (and the dates training skipped before it).
+    if not (serve and config.validation.refit and data.refit is not None):
         return fitted
     return _refit(config, data, fitted)
 
