@@ -132,7 +132,8 @@ def _normalize(text: str, where: Offsets | None) -> tuple[str, Offsets | None]:
     # Folding can expose a new pattern ("a*@" -> "a@" -> "aa"); repeat until nothing changes,
     # so normalised text is a fixed point (spans re-score it).
     for _ in range(3):
-        if not _UNSTABLE.search(out):
+        # Folding whitespace can expose spaced letters too ("a a\na" -> "a a a").
+        if not _UNSTABLE.search(out) and not _SPACED.search(out):
             break
         again, moved = _normalize_once(out, where)
         if again == out:
