@@ -3,7 +3,8 @@ paired bootstrap, the correlation groups. Hand-computed expectations from the bo
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from sklearn.metrics import roc_auc_score
 from bench.churn_book import (
     BOOK_METRICS,
     METRICS,
+    SAMPLE,
     Scheme,
     book_metrics,
     metric_groups,
@@ -22,6 +24,7 @@ from bench.churn_book import (
     read_book_folder,
     refit_effect,
     roc_auc_fast,
+    strict_observations,
 )
 
 SCHEME = Scheme(
@@ -80,11 +83,55 @@ def test_observations_follow_the_book(tmp_path: Path) -> None:
     data = read_book_folder(write_folder(tmp_path / "f"), date(2019, 10, 1))
     obs = observations(data.subscriptions, SCHEME, SCHEME.data_end or date.max)
     assert list(obs.itertuples(index=False, name=None)) == [
-        ("a", date(2020, 2, 5), False),
-        ("b", date(2020, 2, 15), False),
-        ("a", date(2020, 3, 5), True),  # a's subscriptions end 03-10, inside [03-05, 04-05)
-        ("b", date(2020, 3, 15), False),  # b runs past the data end: ongoing
+        ("a", date(2020, 2, 5), False, date(2020, 3, 12)),  # decided: next obs + 7-day gap
+        ("b", date(2020, 2, 15), False, date(2020, 3, 22)),
+        ("a", date(2020, 3, 5), True, date(2020, 4, 12)),  # a ends 03-10, in [03-05, 04-05)
+        ("b", date(2020, 3, 15), False, date(2020, 4, 22)),  # b runs past the data end
     ]
+
+
+def _subs(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "account_id": [a for a, _, _ in rows],
+            "start": pd.to_datetime([s for _, s, _ in rows]),
+            "end": pd.to_datetime([e for _, _, e in rows]),
+        }
+    )
+
+
+def test_strict_observations_keep_only_labels_decided_by_the_cut() -> None:
+    """A renewal 4 days after an end (inside the 7-day gap) is unknown at a cut between them:
+    read at that cut the period looks churned, so the strict rows must leave that label out."""
+    subs = _subs([("c", "2019-12-10", "2020-01-10"), ("c", "2020-01-14", "2020-02-14")])
+    scheme = Scheme(obs_start=date(2020, 1, 1), obs_end=date(2020, 3, 31), cut=date(2020, 1, 12))
+    as_seen = observations(subs[subs["start"] <= "2020-01-12"], scheme, scheme.cut)
+    assert as_seen["is_churn"].tolist() == [True]  # wrong: c renews on 01-14
+    assert strict_observations(subs, scheme).empty
+    rows = {
+        cut: list(
+            strict_observations(subs, replace(scheme, cut=cut))[
+                ["observation_date", "is_churn"]
+            ].itertuples(index=False, name=None)
+        )
+        for cut in (date(2020, 2, 11), date(2020, 2, 12), date(2020, 3, 12))
+    }
+    assert rows[date(2020, 2, 11)] == []  # [01-05, 02-05) closed, the gap not yet passed
+    assert rows[date(2020, 2, 12)] == [(date(2020, 1, 5), False)]
+    assert rows[date(2020, 3, 12)] == [(date(2020, 1, 5), False), (date(2020, 2, 5), True)]
+
+
+def test_strict_observations_agree_with_the_full_data_on_the_sample() -> None:
+    """On the shared sample every strict row's label is the one the whole export gives, and the
+    strict rows are exactly the full data's observations decided by the cut."""
+    scheme = Scheme()
+    data = read_book_folder(SAMPLE, date(2019, 10, 1))
+    full = observations(data.subscriptions, scheme, data.last_event_day)
+    strict = strict_observations(data.subscriptions, scheme)
+    decided = full[full["decided"] <= scheme.cut].reset_index(drop=True)
+    assert len(strict) > 300 and strict["is_churn"].sum() > 10  # 425 rows, 28 churn, measured
+    pd.testing.assert_frame_equal(strict, decided)
+    assert strict["observation_date"].max() < scheme.cut - timedelta(days=30)
 
 
 def test_book_metrics_by_hand(tmp_path: Path) -> None:
