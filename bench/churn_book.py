@@ -390,6 +390,12 @@ def fit_book_logistic(x: pd.DataFrame, y: np.ndarray, folds: int = 2) -> BookLog
     return BookLogistic(C=best).fit(x, y)
 
 
+def fit_book_models(frame: pd.DataFrame, grid: dict[str, list[Any]]) -> tuple[BookLogistic, Any]:
+    """The book's L1 logistic regression and XGBoost fitted on its metrics."""
+    x, y = frame[BOOK_METRICS], frame["is_churn"].to_numpy(dtype=np.int64)
+    return fit_book_logistic(x, y), fit_book_xgb(x, y, grid)
+
+
 def fit_book_xgb(x: pd.DataFrame, y: np.ndarray, grid: dict[str, list[Any]], folds: int = 2) -> Any:
     """Listing 9.6: XGBoost on the raw metrics, grid-searched by time-series CV on log-loss."""
     import xgboost as xgb
@@ -541,11 +547,13 @@ def paired_bootstrap(
     n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    pairs: Sequence[tuple[str, str]] = (),
 ) -> dict[str, dict[str, Any]]:
     """Each model's metric with a CI, and its difference to reference with a CI.
 
     Paired: every resample draws the same groups (accounts) for all models, so the difference's
-    interval reflects only how the models disagree on the same rows.
+    interval reflects only how the models disagree on the same rows. pairs: more (model, other)
+    differences from the same resamples, as out[model][f"{metric}_vs_{other}"].
     """
     codes, uniques = pd.factorize(groups)
     rows_of = [np.flatnonzero(codes == g) for g in range(len(uniques))]
@@ -559,6 +567,8 @@ def paired_bootstrap(
             for name, v in values.items():
                 draws.setdefault((name, m), []).append(v)
                 draws.setdefault((name, f"{m}_diff"), []).append(v - values[reference])
+            for name, other in pairs:
+                draws.setdefault((name, f"{m}_vs_{other}"), []).append(values[name] - values[other])
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
     out: dict[str, dict[str, Any]] = {}
     for name, s in scores.items():
@@ -570,6 +580,13 @@ def paired_bootstrap(
             out[name][m] = (point, *np.nanquantile(d, [lo, hi]))
             out[name][f"{m}_diff"] = (
                 point - f(y, scores[reference]),
+                *np.nanquantile(diff, [lo, hi]),
+            )
+    for name, other in pairs:
+        for m, f in metrics.items():
+            diff = np.asarray(draws[(name, f"{m}_vs_{other}")])
+            out[name][f"{m}_vs_{other}"] = (
+                f(y, scores[name]) - f(y, scores[other]),
                 *np.nanquantile(diff, [lo, hi]),
             )
     return out
@@ -622,19 +639,15 @@ def run_dataset(
     dataset = book_metrics(data, obs, scheme)
     is_test = dataset["observation_date"] >= scheme.cut
     train, test = dataset[~is_test].reset_index(drop=True), dataset[is_test].reset_index(drop=True)
-    x_train, y_train = train[BOOK_METRICS], train["is_churn"].to_numpy(dtype=np.int64)
-    book_seconds = time.perf_counter() - started
-    _say(
-        f"{folder}: {len(train):,} book training rows, {len(test):,} test rows; fitting its models"
-    )
-    logistic = fit_book_logistic(x_train, y_train)
-    xgb_model = fit_book_xgb(x_train, y_train, grid)
     # The same method with steward's information: observations whose labels were decided by
     # the cut, so the comparison with steward is also made on equal terms.
     strict = book_metrics(data, strict_observations(data.subscriptions, scheme), scheme)
-    x_strict, y_strict = strict[BOOK_METRICS], strict["is_churn"].to_numpy(dtype=np.int64)
-    logistic_strict = fit_book_logistic(x_strict, y_strict)
-    xgb_strict = fit_book_xgb(x_strict, y_strict, grid)
+    book_seconds = time.perf_counter() - started
+    _say(
+        f"{folder}: {len(train):,} book training rows ({len(strict):,} strict), {len(test):,} "
+        "test rows; fitting its models"
+    )
+    book = {"": fit_book_models(train, grid), "_strict": fit_book_models(strict, grid)}
     fit_seconds = time.perf_counter() - started - book_seconds
     _say(f"{folder}: the book's models fitted in {fit_seconds:.0f} s; steward next")
     test_dates = sorted(set(test["observation_date"]))
@@ -645,25 +658,28 @@ def run_dataset(
     joined = joined[joined["score"].notna()].reset_index(drop=True)
     y = joined["is_churn"].to_numpy(dtype=np.int64)
     x_test = joined[BOOK_METRICS]
-    scores = {
-        "steward": joined["score"].to_numpy(dtype=np.float64),
-        "book_xgb": xgb_model.predict_proba(x_test.to_numpy(dtype=np.float64))[:, 1],
-        "book_logreg": logistic.predict(x_test),
-        "book_xgb_strict": xgb_strict.predict_proba(x_test.to_numpy(dtype=np.float64))[:, 1],
-        "book_logreg_strict": logistic_strict.predict(x_test),
-    }
+    scores = {"steward": joined["score"].to_numpy(dtype=np.float64)}
+    for suffix, (logistic, xgb_model) in book.items():
+        scores[f"book_xgb{suffix}"] = xgb_model.predict_proba(x_test.to_numpy(np.float64))[:, 1]
+        scores[f"book_logreg{suffix}"] = logistic.predict(x_test)
     if extra:
         scores["steward_extra"] = joined["score_extra"].to_numpy(dtype=np.float64)
     result = paired_bootstrap(
-        y, scores, joined["account_id"].to_numpy(), METRICS, "book_xgb", n_boot
+        y,
+        scores,
+        joined["account_id"].to_numpy(),
+        METRICS,
+        "book_xgb",
+        n_boot,
+        pairs=[("steward", "book_xgb_strict")],
     )
     return {
         "dataset": str(folder),
         "cut": scheme.cut.isoformat(),
         "train_rows_book": len(train),
-        "train_churn_rate_book": float(y_train.mean()),
+        "train_churn_rate_book": float(train["is_churn"].mean()),
         "train_rows_book_strict": len(strict),
-        "train_churn_rate_book_strict": float(y_strict.mean()),
+        "train_churn_rate_book_strict": float(strict["is_churn"].mean()),
         "test_rows": len(test),
         "test_rows_scored": len(joined),
         "test_rows_steward_lacks": missing,
@@ -677,8 +693,11 @@ def run_dataset(
         "steward_valid_lift10": run.metrics["lift_top_decile"],
         "steward_champion_blocker": champion_blocker(run.metrics),
         "steward_refit_effect": refit_effect(joined),
-        "logreg_C": logistic.C,
-        "xgb_params": {k: getattr(xgb_model, k) for k in grid},
+        **{f"logreg_C{suffix}": logistic.C for suffix, (logistic, _) in book.items()},
+        **{
+            f"xgb_params{suffix}": {k: getattr(xgb_model, k) for k in grid}
+            for suffix, (_, xgb_model) in book.items()
+        },
         "seconds": {
             "book_metrics": round(book_seconds, 1),
             "book_fits": round(fit_seconds, 1),
@@ -730,6 +749,12 @@ def show(result: dict[str, Any]) -> None:
         "  strict: no label past the cut (steward, and the book's method refitted on its "
         f"{result['train_rows_book_strict']:,} observations decided by the cut); the book's "
         "models train on labels up to a month past it"
+    )
+    equal = result["metrics"]["steward"]
+    print(
+        "  steward against the book's XGBoost, strict (the same information): ROC-AUC "
+        f"{_ci(equal['roc_auc_vs_book_xgb_strict'], 3, signed=True)}, lift@10% "
+        f"{_ci(equal['lift10_vs_book_xgb_strict'], 2, signed=True)}"
     )
     print(
         f"  steward (`train churn` defaults) validated on {result['steward_valid_date']} "

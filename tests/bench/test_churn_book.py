@@ -16,6 +16,7 @@ from bench.churn_book import (
     BOOK_METRICS,
     METRICS,
     SAMPLE,
+    XGB_GRIDS,
     Scheme,
     book_metrics,
     metric_groups,
@@ -24,6 +25,7 @@ from bench.churn_book import (
     read_book_folder,
     refit_effect,
     roc_auc_fast,
+    run_dataset,
     strict_observations,
 )
 
@@ -196,6 +198,13 @@ def test_paired_bootstrap_pairs_the_rows() -> None:
     assert auc == pytest.approx(roc_auc_score(y, good)) and auc_lo < auc < auc_hi
     again = paired_bootstrap(y, scores, groups, METRICS, "ref", n_boot=200, seed=0)
     assert again == out  # seeded: reruns print the same intervals
+    # A further pair comes from the same resamples: good against a copy of ref is good's diff.
+    paired = paired_bootstrap(
+        y, scores, groups, METRICS, "ref", n_boot=200, seed=0, pairs=[("good", "same")]
+    )
+    assert paired["good"]["roc_auc_vs_same"] == out["good"]["roc_auc_diff"]
+    assert paired["good"]["lift10_vs_same"] == out["good"]["lift10_diff"]
+    assert "roc_auc_vs_same" not in paired["same"]
 
 
 def test_metric_groups_join_correlated_metrics() -> None:
@@ -225,3 +234,28 @@ def test_refit_effect_scores_both_models_on_the_same_rows() -> None:
     assert found["validated"]["roc_auc"] == pytest.approx(roc_auc_score(y, validated))
     assert found["served"]["brier"] == pytest.approx(np.mean((served - y) ** 2))
     assert found["served"]["roc_auc"] > found["validated"]["roc_auc"]
+
+
+def test_run_dataset_scores_every_model_on_the_same_sample_rows(tmp_path: Path) -> None:
+    """The whole comparison on the shared sample: steward's default path scores every test row,
+    the strict book trains on fewer, earlier rows, and every model is paired with the book's
+    XGBoost. Thresholds from the measured run (2026-12-07, this grid): ROC-AUC steward 0.793,
+    the book's XGBoost 0.773, strict 0.756, strict L1 logistic 0.771."""
+    result = run_dataset(SAMPLE, Scheme(), XGB_GRIDS["small"], 100, tmp_path)
+    metrics = result["metrics"]
+    assert set(metrics) == {
+        "steward", "book_xgb", "book_logreg", "book_xgb_strict", "book_logreg_strict"
+    }  # fmt: skip
+    assert result["test_rows_steward_lacks"] == 0
+    assert result["test_rows_scored"] == result["test_rows"] == 615
+    assert 0 < result["train_rows_book_strict"] < result["train_rows_book"]
+    assert metrics["book_xgb"]["roc_auc_diff"] == (0.0, 0.0, 0.0)
+    equal = metrics["steward"]["roc_auc_vs_book_xgb_strict"]
+    assert equal[0] == pytest.approx(
+        metrics["steward"]["roc_auc"][0] - metrics["book_xgb_strict"]["roc_auc"][0]
+    )
+    assert equal[1] < equal[0] < equal[2]
+    assert metrics["steward"]["roc_auc"][0] > 0.76
+    for name in ("book_xgb", "book_xgb_strict", "book_logreg_strict"):
+        assert 0.65 < metrics[name]["roc_auc"][0] < metrics["steward"]["roc_auc"][0], name
+    assert result["steward_valid_date"] == "2020-03-06"
