@@ -1,4 +1,5 @@
-"""Figures logged with each churn run: ROC, calibration, lift and a SHAP-style summary."""
+"""Figures logged with each churn run: ROC, calibration, lift, a SHAP-style summary and the
+behavioural cohorts."""
 
 from __future__ import annotations
 
@@ -84,5 +85,35 @@ def shap_summary_figure(
         axes.scatter(contrib[:, f], jitter, c=ranks, cmap="coolwarm", s=3, alpha=0.6)
     axes.set_yticks(range(len(chosen)), [names[f] for f in chosen], fontsize=7)
     axes.axvline(0.0, color="grey", linewidth=0.8)
+    figure.tight_layout()
+    return figure
+
+
+def cohorts_figure(report: dict[str, Any]) -> Any:
+    """Churn rate per cohort of each reported feature, with intervals and the overall rate."""
+    from matplotlib.figure import Figure
+
+    from models.churn.cohorts import cohort_range
+
+    features = list(report["features"])
+    columns = 3
+    rows = max(1, -(-len(features) // columns))
+    figure = Figure(figsize=(4 * columns, 3 * rows), dpi=100)
+    grid = figure.subplots(rows, columns, squeeze=False)
+    for axes, feature in zip(grid.flat, features, strict=False):
+        groups = report["features"][feature]
+        rate = np.array([c["rate"] for c in groups])
+        low = rate - np.array([c["rate_low"] for c in groups])
+        high = np.array([c["rate_high"] for c in groups]) - rate
+        axes.bar(range(len(groups)), rate, yerr=[low, high], capsize=2, color="tab:blue")
+        axes.axhline(report["churn_rate"], linestyle="--", color="grey", linewidth=0.8)
+        axes.set_xticks(
+            range(len(groups)), [cohort_range(feature, c) for c in groups], rotation=60, fontsize=6
+        )
+        axes.set_title(feature, fontsize=8)
+        axes.set_ylabel("churn rate", fontsize=7)
+    for axes in list(grid.flat)[len(features) :]:
+        axes.set_visible(False)
+    figure.suptitle(f"Behavioural cohorts ({report['label']}; dashed: all members)", fontsize=9)
     figure.tight_layout()
     return figure

@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import mlflow
+import pandas as pd
 
 from models.churn import plots
 from models.churn.calibration import sigmoid
+from models.churn.cohorts import cohort_report
 from models.churn.config import ChurnConfig, resolved_dict
 from models.churn.dataset import ChurnData, feature_matrix, fingerprint
 from models.churn.train import FittedChurn
+
+COHORT_FEATURES = 6  # the most important features get a cohort table each
 
 
 def flat_params(config: ChurnConfig) -> dict[str, Any]:
@@ -29,7 +33,8 @@ def flat_params(config: ChurnConfig) -> dict[str, Any]:
 
 
 def log_training(config: ChurnConfig, data: ChurnData, fitted: FittedChurn) -> dict[str, Any]:
-    """Params, resolved config, data fingerprint, metrics, importance and plots; returns the fingerprint."""
+    """Params, resolved config, data fingerprint, metrics, importance, plots and cohorts; returns
+    the fingerprint with the cohorts."""
     # refitted: whether the served model is a refit on every labelled date (train.py).
     found = {**fingerprint(data), "refitted": fitted.held_out is not None}
     mlflow.log_params(flat_params(config))
@@ -67,7 +72,20 @@ def log_training(config: ChurnConfig, data: ChurnData, fitted: FittedChurn) -> d
     )
     mlflow.log_text(fitted.importance.to_csv(index=False), "feature_importance.csv")
     _log_plots(data, fitted)
-    return found
+    cohorts = _log_cohorts(data, fitted)
+    return {**found, "cohorts": cohorts}
+
+
+def _log_cohorts(data: ChurnData, fitted: FittedChurn) -> dict[str, Any]:
+    """Behavioural cohorts of the most important features over every labelled row up to the
+    validation date, as cohorts.json and plots/cohorts.png."""
+    # Descriptive, not fitted: all the labels known, whichever model is served.
+    rows = data.refit if data.refit is not None else pd.concat([data.train, data.valid])
+    features = fitted.importance["feature"].head(COHORT_FEATURES).tolist()
+    report = cohort_report(rows, data.label, features)
+    mlflow.log_dict(report, "cohorts.json")
+    mlflow.log_figure(plots.cohorts_figure(report), "plots/cohorts.png")
+    return report
 
 
 def _refit_tags(found: dict[str, Any], fitted: FittedChurn) -> dict[str, str]:

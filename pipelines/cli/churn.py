@@ -86,7 +86,16 @@ def training_lines(found: dict[str, Any]) -> list[str]:
         f"validation: {found['valid_date']}, {found['valid_rows']:,} rows, "
         f"{found['valid_positives']:,} churners",
         *_refit_line(found),
+        *_cohort_lines(found),
     ]
+
+
+def _cohort_lines(found: dict[str, Any]) -> list[str]:
+    """Behavioural cohorts of the top features (all of them in the run's cohorts.json)."""
+    from models.churn.cohorts import cohort_lines
+
+    report = found.get("cohorts")
+    return cohort_lines(report) if report else []
 
 
 def _refit_line(found: dict[str, Any]) -> list[str]:

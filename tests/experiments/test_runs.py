@@ -155,7 +155,8 @@ def test_the_report_holds_the_runs_metrics_and_opens_without_mlflow(first: RunRe
     metrics = first.outcome.metrics
     assert f'data-metric="roc_auc">{fmt(metrics["roc_auc"])}<' in html
     assert f'data-metric="brier">{fmt(metrics["brier"])}<' in html
-    assert html.count("data:image/png;base64,") == 4  # ROC, calibration, lift, contributions
+    # ROC, calibration, lift, contributions, behavioural cohorts
+    assert html.count("data:image/png;base64,") == 5
     assert "Top reasons" in html and "valid_rows" in html and first.outcome.run_id in html
     assert "<script" not in html and "http" not in html  # self-contained: no network
 

@@ -30,7 +30,7 @@ from models.registry import champion_version, set_champion
 from pipelines.churn.demo import demo_churn
 from pipelines.churn.score import score_members
 from pipelines.churn.train import train_churn
-from pipelines.cli.churn import at_risk_cmd, score_app, train_app
+from pipelines.cli.churn import at_risk_cmd, score_app, train_app, training_lines
 from tests.conftest import isolated_home
 from tests.support.lakes import churn_lake
 
@@ -95,8 +95,22 @@ def test_run_records_params_config_fingerprint_metrics_and_plots(demo_output: st
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "data_fingerprint.json", "feature_importance.csv"} <= artifacts
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
-    assert plots == {f"plots/{n}.png" for n in ("roc", "calibration", "lift", "shap_summary")}
+    names = ("roc", "calibration", "lift", "shap_summary", "cohorts")
+    assert plots == {f"plots/{n}.png" for n in names}
     found = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/data_fingerprint.json")
+    # Behavioural cohorts of the six most important features over every labelled row up to
+    # the validation date (the served refit's rows); each feature's cohorts hold every row.
+    cohorts = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/cohorts.json")
+    importance = pd.read_csv(
+        mlflow.artifacts.download_artifacts(f"{run.info.artifact_uri}/feature_importance.csv")
+    )
+    assert list(cohorts["features"]) == importance["feature"].head(6).tolist()
+    assert cohorts["rows"] == found["refit_rows"]
+    for groups in cohorts["features"].values():
+        assert sum(c["rows"] for c in groups) == cohorts["rows"]
+        assert sum(c["churners"] for c in groups) == found["refit_positives"]
+    top = importance["feature"].iloc[0]
+    assert f"cohorts by {top}: " in "\n".join(training_lines({**found, "cohorts": cohorts}))
     assert found["lake_snapshot"] == Lake.default().snapshot_id()
     assert found["valid_rows"] == run.data.metrics["data_valid_rows"] > 0
     assert found["valid_date"] > max(found["train_dates"])
