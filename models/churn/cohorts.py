@@ -145,11 +145,16 @@ def cohort_lines(report: dict[str, Any], top: int = 3) -> list[str]:
     for feature, groups in list(report["features"].items())[:top]:
         worst, best = extremes(groups)
         lines.append(
-            f"cohorts by {feature}: {cohort_range(feature, worst)} churned "
-            f"{_share(worst)}, {cohort_range(feature, best)} {_share(best)}; "
-            f"all members {report['churn_rate']:.1%}"
+            f"cohorts by {feature}: {_share(worst)} of members {_where(feature, worst)} churned, "
+            f"{_share(best)} {_where(feature, best)}; all members {report['churn_rate']:.1%}"
         )
     return lines
+
+
+def _where(feature: str, cohort: dict[str, Any]) -> str:
+    if cohort["low"] is None:
+        return f"with it missing ({missing_word(feature)})"
+    return f"at {cohort_range(feature, cohort)}"
 
 
 def _share(cohort: dict[str, Any]) -> str:

@@ -80,9 +80,15 @@ def test_ranges_and_lines_read_as_the_reasons_do() -> None:
         },
     }  # fmt: skip
     assert cohort_lines(report) == [
-        "cohorts by n_login_30d: 0 churned 20.0% (10.0%-30.0%, 100 rows), 1-9 3.0% "
-        "(2.0%-4.0%, 900 rows); all members 5.0%"
+        "cohorts by n_login_30d: 20.0% (10.0%-30.0%, 100 rows) of members at 0 churned, "
+        "3.0% (2.0%-4.0%, 900 rows) at 1-9; all members 5.0%"
     ]
+    never = {"low": None, "high": None, "rows": 50, "rate": 0.4, "rate_low": 0.3, "rate_high": 0.5}
+    report["features"] = {"days_since_last_post": [never, *report["features"]["n_login_30d"]]}
+    assert (
+        "40.0% (30.0%-50.0%, 50 rows) of members with it missing (never) churned"
+        in (cohort_lines(report)[0])
+    )
 
 
 @pytest.fixture(scope="module")

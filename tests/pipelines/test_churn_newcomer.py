@@ -67,6 +67,16 @@ def test_training_uses_the_history_and_says_so(session: dict[str, str]) -> None:
     # The served model is refitted on every labelled date up to the validation date: 13 weekly
     # dates, the 5 the validation skipped (their windows reach past 04-27) among them.
     assert "served: refitted on 13 dates (2020-02-03 .. 2020-04-27)" in train
+    # Behavioural cohorts of the top three features over the served rows. Measured: the most
+    # churning cohorts 11-14% (e.g. no friends added in 90 days), the least 0.3-1.0%, all 3.6%.
+    cohorts = re.findall(
+        r"cohorts by (\S+): ([\d.]+)% \([^)]*\) of members .*? churned, ([\d.]+)% .*?; all "
+        r"members ([\d.]+)%",
+        train,
+    )
+    assert len(cohorts) == 3, train
+    for _, worst, best, everyone in cohorts:
+        assert float(worst) > 2 * float(everyone) > 4 * float(best)
 
 
 def test_members_who_left_are_never_listed(session: dict[str, str]) -> None:
