@@ -5,8 +5,8 @@ What the book has retention teams read first: not a model's weights but how ofte
 log in this often leave. Cohorts are quantile groups of one feature over the labelled rows the
 served model learned from; equal values always share a cohort (a feature that is 0 for half the
 rows gives one cohort of zeros) and a missing value ("never posted") is a cohort of its own.
-Intervals resample members, not rows: one member appears on many dates, so resampling rows would
-count them as independent and make the intervals too narrow.
+Intervals resample members, not rows (Poisson weights per member): one member appears on many
+dates, so resampling rows would count them as independent and make the intervals too narrow.
 """
 
 from __future__ import annotations
@@ -84,7 +84,9 @@ def cohorts(
         chosen = slot == s
         missing = bool((codes[chosen] < 0).all())
         picked = values[chosen]
-        low, high = np.nanquantile(boot[:, s], [tail, 1 - tail])
+        drawn = boot[:, s][~np.isnan(boot[:, s])]
+        # A cohort no resample drew (one or two members) has no interval: say anything, 0-1.
+        low, high = np.quantile(drawn, [tail, 1 - tail]) if len(drawn) else (0.0, 1.0)
         out.append(
             Cohort(
                 low=None if missing else float(picked.min()),

@@ -49,6 +49,11 @@ def test_cohorts_by_hand_reconcile_with_the_rows() -> None:
         assert c.rate_low <= c.rate <= c.rate_high
 
 
+def test_a_cohort_no_resample_draws_gets_the_widest_interval() -> None:
+    found = cohorts(np.array([0.0, 1.0]), np.array([1.0, 0.0]), np.array(["a", "b"]), resamples=0)
+    assert [(c.rate, c.rate_low, c.rate_high) for c in found] == [(1.0, 0.0, 1.0), (0.0, 0.0, 1.0)]
+
+
 def test_intervals_resample_members_not_rows() -> None:
     """The same rows as 200 members or as 20 members seen 10 times: the second has about
     sqrt(10) times less information, and its interval must say so."""
