@@ -48,6 +48,22 @@ def stored_uri(name: str, version: str) -> str:
     return str(MlflowClient().get_model_version_download_uri(name, version))
 
 
+def version_cohorts(name: str, version: str) -> dict[str, Any] | None:
+    """The behavioural cohorts logged with a version's training run (cohorts.json); None for a
+    version whose run has none (trained before runs logged them, or not a churn run)."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    run_id = MlflowClient().get_model_version(name, version).run_id
+    if not run_id:
+        return None
+    try:
+        found = mlflow.artifacts.load_dict(f"runs:/{run_id}/cohorts.json")
+    except Exception:  # a missing artifact surfaces as several MLflow and OS errors
+        return None
+    return found if isinstance(found, dict) and found.get("features") else None
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (MLflow's run to pages)."""
     text = str(exc).strip()

@@ -25,6 +25,7 @@ class Loaded:
     version: str
     uri: str
     scorer: Any
+    cohorts: dict[str, Any] | None = None  # churn: the version's behavioural cohorts, if logged
 
     def describe(self) -> dict[str, str]:
         """JSON-ready identity of the model."""
@@ -78,14 +79,14 @@ def load_toxicity(uri: str, threads: int | None = None) -> Loaded:
 
 def load_churn(uri: str) -> Loaded:
     """The churn scorer at uri, pinned to the version the alias names now."""
-    from models.champions import load_churn_scorer
+    from models.champions import load_churn_scorer, version_cohorts
 
     name, version = resolve(uri)
     try:
         scorer: ChurnScorer = load_churn_scorer(stored_uri(name, version))
     except Exception as exc:  # a broken artifact surfaces as many exception types
         raise ValueError(f"cannot load {name} v{version}: {first_line(exc)}") from None
-    return Loaded(name, version, uri, scorer)
+    return Loaded(name, version, uri, scorer, version_cohorts(name, version))
 
 
 def at_risk_file(settings: ServeSettings) -> Path:

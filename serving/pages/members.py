@@ -130,7 +130,18 @@ async def at_risk_page(request: Request, state: State) -> Response:
         model_version=table.model_version,
         model_name=str(table.frame["model_name"].iloc[0]) if len(table.frame) else None,
         synthetic=table.synthetic_note,
+        cohorts=_cohorts(state),
     )
+
+
+def _cohorts(state: State) -> dict[str, Any] | None:
+    """The served churn model's behavioural cohorts as lines, with its version; None if none."""
+    from models.churn.cohorts import cohort_lines
+
+    churn = state.holder.current.churn
+    if churn is None or not churn.cohorts:
+        return None
+    return {"version": churn.version, "lines": cohort_lines(churn.cohorts)}
 
 
 @router.get("/ui/at-risk.csv")

@@ -306,3 +306,24 @@ def test_score_range_writes_history_and_scores_with_a_chosen_version(
     shown = CliRunner().invoke(cli(), args, env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output
     assert str(closed[0]) in shown.output and "labels not closed" in shown.output
+
+
+def test_a_versions_cohorts_come_from_its_run_and_may_be_absent(demo_output: str) -> None:
+    """What the server shows beside the at-risk list: the version's own cohorts.json; a version
+    whose run has none (trained before runs logged cohorts) gives None, and still loads."""
+    from urllib.parse import urlparse
+
+    from models.champions import version_cohorts
+    from serving.loaded_models import load_churn
+
+    client = MlflowClient()
+    logreg = client.get_model_version(MODEL_NAME, "1")  # demo-logreg, not served by the rest
+    found = version_cohorts(MODEL_NAME, "1")
+    assert found is not None and found["rows"] > 0
+    logged = mlflow.artifacts.load_dict(f"runs:/{logreg.run_id}/cohorts.json")
+    assert found == logged
+    folder = urlparse(client.get_run(logreg.run_id).info.artifact_uri).path
+    (Path(folder) / "cohorts.json").unlink()  # as a run from before cohorts were logged
+    assert version_cohorts(MODEL_NAME, "1") is None
+    loaded = load_churn(f"models:/{MODEL_NAME}/1")
+    assert loaded.version == "1" and loaded.cohorts is None

@@ -179,6 +179,29 @@ def test_the_at_risk_page_says_when_the_data_is_synthetic(
     assert made_up == total - 1 > 100
 
 
+def test_the_at_risk_page_shows_the_served_models_cohorts(
+    pages: Pages, signed_in: dict[str, httpx.Client]
+) -> None:
+    """The cohorts logged with the served churn version's run, as `train churn` prints them."""
+    import html
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    from models.churn.cohorts import cohort_lines
+
+    page = signed_in["members"].get("/ui/at-risk")
+    ready = signed_in["members"].get("/readyz").json()
+    version = ready["models"]["churn"]["version"]
+    assert f"What goes with churn: behavioural cohorts of v{version}'s training rows" in page.text
+    run_id = MlflowClient().get_model_version("steward-churn", version).run_id
+    report = mlflow.artifacts.load_dict(f"runs:/{run_id}/cohorts.json")
+    lines = cohort_lines(report)
+    assert len(lines) == 3
+    for line in lines:
+        assert f"<li>{html.escape(line)}</li>" in page.text
+
+
 def test_synthetic_note_says_all_some_or_nothing() -> None:
     from features.synthetic.provenance import synthetic_note
 
