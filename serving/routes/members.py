@@ -17,6 +17,7 @@ from serving.schemas.common import ModelRef
 from serving.schemas.members import (
     AtRiskMember,
     AtRiskPage,
+    ChurnCohorts,
     MemberChurn,
     ScoredMember,
     ScoreMemberRequest,
@@ -81,6 +82,31 @@ async def at_risk_members(
     )
     return AtRiskPage(
         as_of=table.as_of, model=model, total=len(rows), limit=limit, offset=offset, members=members
+    )
+
+
+@router.get("/v1/members/cohorts", response_model=ChurnCohorts)
+async def churn_cohorts(state: State, caller: Reader) -> ChurnCohorts:
+    """How often members left by how much of each top behaviour they showed (the served churn
+    version's cohorts, as its training run logged them)."""
+    from models.churn.cohorts import cohort_lines
+
+    churn = need(state, "churn")
+    if not churn.cohorts:
+        raise ApiError(
+            404,
+            f"{churn.name} v{churn.version} was trained before runs logged behavioural cohorts; "
+            "retrain with `steward train churn` to get them",
+        )
+    report = churn.cohorts
+    return ChurnCohorts(
+        model=ModelRef(name=churn.name, version=churn.version),
+        label=report["label"],
+        rows=report["rows"],
+        members=report["members"],
+        churn_rate=report["churn_rate"],
+        features=report["features"],
+        summary=cohort_lines(report),
     )
 
 

@@ -101,3 +101,30 @@ class AtRiskPage(BaseModel):
     limit: int
     offset: int
     members: list[AtRiskMember]
+
+
+class CohortOut(BaseModel):
+    """Rows whose value lies in [low, high] (both null: the value is missing)."""
+
+    low: float | None
+    high: float | None
+    rows: int
+    churners: int
+    rate: float
+    rate_low: float = Field(description="95% interval of the rate, members resampled")
+    rate_high: float
+
+
+class ChurnCohorts(BaseModel):
+    """The served churn version's behavioural cohorts: churn rate by each top feature's value,
+    over every labelled row up to its validation date. Descriptive: not why members left."""
+
+    model: ModelRef
+    label: str
+    rows: int
+    members: int
+    churn_rate: float
+    features: dict[str, list[CohortOut]] = Field(
+        description="the six most important features, each's cohorts in value order"
+    )
+    summary: list[str] = Field(description="the top three as `steward train churn` prints them")

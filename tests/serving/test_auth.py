@@ -17,6 +17,7 @@ ROUTES = [
         "posts:score",
     ),
     ("GET", "/v1/members/at-risk", None, "members:read"),
+    ("GET", "/v1/members/cohorts", None, "members:read"),
     ("GET", "/v1/members/nobody/churn", None, "members:read"),
     ("POST", "/v1/members:score", {"features": {}}, "members:read"),
     ("POST", "/v1/admin/reload", None, "admin"),

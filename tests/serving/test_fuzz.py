@@ -28,6 +28,7 @@ FUZZED = [
     ("POST", "/v1alpha1/comments:analyze"),
     ("GET", "/$discovery/rest"),
     ("GET", "/v1/members/at-risk"),
+    ("GET", "/v1/members/cohorts"),
     ("GET", "/v1/members/{member_id}/churn"),
     ("POST", "/v1/members:score"),
     ("GET", "/healthz"),

@@ -161,6 +161,28 @@ def test_too_many_events_name_the_limit(client: httpx.Client) -> None:
     assert answer.status_code == 422 and answer.json()["error"]["limit"] == "max_events"
 
 
+def test_cohorts_are_the_served_versions_own(client: httpx.Client) -> None:
+    """GET /v1/members/cohorts: the cohorts.json of the served version's run, with the lines
+    `train churn` printed; every feature's cohorts hold every row."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from models.churn.cohorts import cohort_lines
+
+    answer = client.get("/v1/members/cohorts", headers=MEMBERS)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    version = client.get("/readyz").json()["models"]["churn"]["version"]
+    assert body["model"] == {"name": "steward-churn", "version": version}
+    run_id = MlflowClient().get_model_version("steward-churn", version).run_id
+    logged = mlflow.artifacts.load_dict(f"runs:/{run_id}/cohorts.json")
+    assert body["features"] == logged["features"] and len(body["features"]) == 6
+    assert body["summary"] == cohort_lines(logged)
+    for groups in body["features"].values():
+        assert sum(c["rows"] for c in groups) == body["rows"] > 0
+        assert all(c["rate_low"] <= c["rate"] <= c["rate_high"] for c in groups)
+
+
 def test_at_risk_pages_follow_the_batch_order_and_filters(
     client: httpx.Client, table: pd.DataFrame, home: Home
 ) -> None:
