@@ -228,3 +228,26 @@ def test_at_risk_as_csv_matches_the_cli_layout(client: httpx.Client, table: pd.D
 def test_bad_at_risk_queries_get_422(client: httpx.Client, query: str, message: str) -> None:
     answer = client.get(f"/v1/members/at-risk?{query}", headers=MEMBERS)
     assert answer.status_code == 422 and message in answer.json()["error"]["message"]
+
+
+def test_cohorts_of_an_older_version_or_none_yet_say_what_to_do() -> None:
+    """The route's own answers when it has nothing to show: a churn version trained before runs
+    logged cohorts (404 naming the fix), no churn model yet (503). The app is the real one; its
+    loaded models are set by hand instead of trained."""
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from serving.loaded_models import Loaded, Models
+    from serving.settings import ServeSettings
+
+    app = create_app(ServeSettings(no_auth=True, components=["churn"]))
+    client = TestClient(app)  # no `with`: the lifespan (model loading) does not run
+    still = client.get("/v1/members/cohorts")
+    assert still.status_code == 503 and "still loading" in still.json()["error"]["message"]
+    old = Loaded("steward-churn", "3", "models:/steward-churn@champion", scorer=None)
+    app.state.steward.holder.current = Models(churn=old)
+    answer = client.get("/v1/members/cohorts")
+    assert answer.status_code == 404
+    message = answer.json()["error"]["message"]
+    assert "steward-churn v3 was trained before runs logged behavioural cohorts" in message
+    assert "steward train churn" in message
