@@ -78,10 +78,11 @@ def cohorts(
     churn = np.bincount(cell, weights=y, minlength=n_members * n_slots).reshape(n_members, n_slots)
     boot = _resampled_rates(rows, churn, resamples, seed)
     tail = (1 - LEVEL) / 2
+    missing_slot = n_slots - 1 if (codes < 0).any() else None
     out = []
     for s in range(n_slots):
         chosen = slot == s
-        missing = bool((codes[chosen] < 0).all())
+        missing = s == missing_slot
         picked = values[chosen]
         drawn = boot[:, s][~np.isnan(boot[:, s])]
         # A cohort no resample drew (one or two members) has no interval: say anything, 0-1.

@@ -47,6 +47,12 @@ class ChurnData:
     refit_dates: list[date] = field(default_factory=list)
 
     @property
+    def labelled_parts(self) -> tuple[pd.DataFrame, ...]:
+        """Every labelled row up to the validation date: the refit rows (they hold the training
+        and validation rows), or those two where there are none."""
+        return (self.train, self.valid) if self.refit is None else (self.refit,)
+
+    @property
     def y_train(self) -> np.ndarray:
         """Training labels as 0/1 integers."""
         return self.train[self.label].to_numpy(dtype=np.int64)
@@ -190,8 +196,7 @@ def fingerprint(data: ChurnData) -> dict[str, Any]:
     """What identifies the data a model saw: snapshot, dates, rows, labels and a content hash."""
     digest = hashlib.sha256()
     # Refit rows hold the training and validation rows (the dates below say which are which).
-    parts = (data.train, data.valid) if data.refit is None else (data.refit,)
-    for part in parts:
+    for part in data.labelled_parts:
         keyed = part[[*KEYS, *data.feature_columns, data.label]]
         digest.update(pd.util.hash_pandas_object(keyed, index=False).to_numpy().tobytes())
     return {

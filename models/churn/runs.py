@@ -80,7 +80,7 @@ def _log_cohorts(data: ChurnData, fitted: FittedChurn) -> dict[str, Any]:
     """Behavioural cohorts of the most important features over every labelled row up to the
     validation date, as cohorts.json and plots/cohorts.png."""
     # Descriptive, not fitted: all the labels known, whichever model is served.
-    rows = data.refit if data.refit is not None else pd.concat([data.train, data.valid])
+    rows = pd.concat(data.labelled_parts, ignore_index=True)
     features = fitted.importance["feature"].head(COHORT_FEATURES).tolist()
     report = cohort_report(rows, data.label, features)
     mlflow.log_dict(report, "cohorts.json")
