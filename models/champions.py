@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from models.churn.config import MODEL_NAME
@@ -62,6 +62,23 @@ def version_cohorts(name: str, version: str) -> dict[str, Any] | None:
     except Exception:  # a missing artifact surfaces as several MLflow and OS errors
         return None
     return found if isinstance(found, dict) and found.get("features") else None
+
+
+def churn_labels_through(name: str, version: str, horizon_days: int) -> date | None:
+    """The last day of any label a registered churn version learned (its run's labels_through,
+    or for runs logged before that tag its validation date plus horizon_days); None: unknown."""
+    from mlflow import MlflowClient
+
+    try:
+        client = MlflowClient()
+        tags = client.get_run(str(client.get_model_version(name, version).run_id)).data.tags
+    except Exception:  # MLflow raises several kinds for a missing version or run
+        return None
+    if "labels_through" in tags:
+        return date.fromisoformat(tags["labels_through"])
+    if "valid_date" in tags:
+        return date.fromisoformat(tags["valid_date"]) + timedelta(days=horizon_days)
+    return None
 
 
 def first_line(exc: BaseException) -> str:

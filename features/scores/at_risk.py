@@ -89,6 +89,19 @@ def parse_segment(
     return parse_pairs(pairs, what, example)
 
 
+def at_risk_date(path: Path | None = None) -> date | None:
+    """The date the at-risk table holds; None when there is none or it cannot be read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = path or at_risk_path()
+    try:
+        column = pq.ParquetFile(path).read_row_group(0, columns=["as_of"]).column(0)
+    except (OSError, pa.ArrowException, IndexError, KeyError):
+        return None  # absent or damaged: whatever is scored next may replace it
+    return _day(column[0].as_py()) if len(column) else None
+
+
 def read_at_risk(path: Path | None = None) -> pd.DataFrame:
     """The whole table, highest probability first; a clear error when nothing was scored."""
     import duckdb

@@ -52,7 +52,7 @@ def history_dates(history: Path) -> list[date]:
 
 
 def read_scored(history: Path, day: date) -> pd.DataFrame:
-    """One date's scores: member_id, probability, label, model_version."""
+    """One date's scores: member_id, probability, label, model_name, model_version."""
     path = Path(history) / f"as_of={day.isoformat()}" / PART
-    columns = ["member_id", "probability", "label", "model_version"]
+    columns = ["member_id", "probability", "label", "model_name", "model_version"]
     return pq.read_table(path, columns=columns).to_pandas()

@@ -53,6 +53,13 @@ class ChurnData:
         return (self.train, self.valid) if self.refit is None else (self.refit,)
 
     @property
+    def labels_through(self) -> date:
+        """The last day of any label a model trained on these rows saw: the validation date's
+        window (training windows close before it; the refit and the calibrator use it)."""
+        horizon = int(self.metadata.get("config", {}).get("horizon_days", 0))
+        return self.valid_date + timedelta(days=horizon)
+
+    @property
     def y_train(self) -> np.ndarray:
         """Training labels as 0/1 integers."""
         return self.train[self.label].to_numpy(dtype=np.int64)

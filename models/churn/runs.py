@@ -58,6 +58,8 @@ def log_training(config: ChurnConfig, data: ChurnData, fitted: FittedChurn) -> d
             "label_reason": found["label_reason"],
             "train_dates": ",".join(found["train_dates"]),
             "valid_date": found["valid_date"],
+            # Scores of dates before it are in hindsight: the backtest does not judge them.
+            "labels_through": data.labels_through.isoformat(),
             "train_rows": str(found["train_rows"]),
             "train_churners": str(found["train_positives"]),
             "valid_rows": str(found["valid_rows"]),

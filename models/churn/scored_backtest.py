@@ -3,16 +3,21 @@
 `steward score members --from --to` keeps each date's scores; once a date's label window has
 closed (a later feature build with a later data end), its scores are judged: ROC-AUC, PR-AUC
 and top-decile lift per date, with bootstrap confidence intervals. Dates whose labels are still
-open are listed as such, not judged.
+open are listed as such, not judged; so are dates scored in hindsight, by a version that had
+learned labels past them (its training, validation or refit reached beyond the date): their
+scores would describe rows the model learned, not what it would have said then.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from features.members.store import read_features
 from features.scores.history import history_dates, read_scored
@@ -34,10 +39,16 @@ class ScoredDate:
 
 
 def backtest_history(
-    history: Path, features: Path, resamples: int = 200, seed: int = 0
+    history: Path,
+    features: Path,
+    learned: Callable[[str, str], date | None],
+    resamples: int = 200,
+    seed: int = 0,
 ) -> list[ScoredDate]:
-    """Each scored date against the labels of the feature build at features."""
+    """Each scored date against the labels of the feature build at features; learned gives
+    the last label day a (model name, version) learned (None: unknown, judged)."""
     closed = set(complete_dates(read_metadata(features)))
+    through = functools.cache(learned)
     out = []
     for day in history_dates(history):
         scores = read_scored(history, day)
@@ -45,6 +56,10 @@ def backtest_history(
         versions = ",".join(sorted(set(scores["model_version"].astype(str))))
         if day not in closed:
             note = "labels not closed yet (rebuild the features with a later data end)"
+            out.append(ScoredDate(day, label, versions, len(scores), 0, {}, note))
+            continue
+        note = _hindsight(scores, day, through)
+        if note:
             out.append(ScoredDate(day, label, versions, len(scores), 0, {}, note))
             continue
         column = f"churned_{label}"
@@ -60,3 +75,18 @@ def backtest_history(
         metrics = {**ranking_metrics(y, p), **bootstrap_intervals(y, p, resamples, seed)}
         out.append(ScoredDate(day, label, versions, len(y), churners, metrics))
     return out
+
+
+def _hindsight(scores: pd.DataFrame, day: date, through: Callable[[str, str], date | None]) -> str:
+    """Why day's scores are in hindsight (a version that scored them learned labels past day),
+    or "" when every version had learned only labels up to day."""
+    pairs = scores[["model_name", "model_version"]].astype(str).drop_duplicates()
+    for name, version in pairs.itertuples(index=False):
+        last = through(name, version)
+        if last is not None and last > day:
+            return (
+                f"in hindsight: v{version} learned labels up to {last}; to backtest {day}, "
+                f"train on data ending by then (`features build --data-end {day}`, `train "
+                f"churn`) and score with that version (`score members --model-version N`)"
+            )
+    return ""

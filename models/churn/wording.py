@@ -139,29 +139,77 @@ def _noun(count: np.ndarray, singular: str, plural: str) -> np.ndarray:
     return np.where(np.rint(count) == 1, singular, plural).astype(object)
 
 
+def _tenure(get: Columns, like: np.ndarray) -> np.ndarray:
+    """Each row's days since joining; NaN where unknown or not among the model's features."""
+    try:
+        return np.asarray(get("tenure_days"), dtype=np.float64)
+    except KeyError:
+        return np.full(len(like), np.nan)
+
+
+def _covered(w: int, tenure: np.ndarray) -> np.ndarray:
+    """How many of the last w days each member was a member: w, or fewer for one who joined
+    since (an unknown join date counts as the whole window)."""
+    return np.where(np.isnan(tenure), float(w), np.clip(tenure, 0.0, float(w)))
+
+
+def _over(w: int, tenure: np.ndarray) -> np.ndarray:
+    """' in the last w days', or ' since joining N days ago' for a member who joined since:
+    '0 friends added in the last 90 days' would misstate a 17-day-old member's history."""
+    days = np.rint(np.nan_to_num(tenure))
+    joined = np.where(
+        days == 0,
+        " since joining today",
+        " since joining " + _str(days) + np.where(days == 1, " day ago", " days ago"),
+    )
+    return np.where(~np.isnan(tenure) & (tenure < w), joined, f" in the last {w} days")
+
+
+# Fewer days than this before the recent window: no earlier rate to compare with.
+MIN_EARLIER_DAYS = 14
+
+
+def _earlier_rate(
+    wide: np.ndarray, recent: np.ndarray, w: int, span: int, per: int, tenure: np.ndarray
+) -> np.ndarray:
+    """A count's rate per `per` days over the days before the last w (of the last span) that
+    the member was there; NaN where they were there for fewer than MIN_EARLIER_DAYS of them.
+    Dividing by the whole span - w would make a young member's earlier rate look low."""
+    days = _covered(span, tenure) - w
+    rate = (np.nan_to_num(wide) - np.nan_to_num(recent)) * per / np.maximum(days, 1.0)
+    return np.where(days >= min(MIN_EARLIER_DAYS, span - w), rate, np.nan)
+
+
 def _count_text(t: str, w: int, get: Columns, names: frozenset[str]) -> np.ndarray:
     """'3 posts in the last 30 days', or a fall from the window before when there was one."""
     singular, plural, _, _ = EVENT_WORDS[t]
     n = get(f"n_{t}_{w}d")
+    tenure = _tenure(get, n)
+    over = _over(w, tenure)
     shown = format_values(f"n_{t}_{w}d", n)
     text = np.where(
-        np.isnan(n),
-        f"no {plural} recorded in the last {w} days",
-        shown + " " + _noun(n, singular, plural) + f" in the last {w} days",
+        np.isnan(n), f"no {plural} recorded" + over, shown + " " + _noun(n, singular, plural) + over
     )
-    n = np.nan_to_num(n)
     if w == 30 and f"n_{t}_90d" in names:
-        # The 60 days before the last 30, as a monthly rate.
-        before = (np.nan_to_num(get(f"n_{t}_90d")) - n) / 2
-        fell = f"{plural} fell from about " + _str(np.rint(before)) + " a month to " + shown
-        return np.where(before >= n + 1, fell + " in the last 30 days", text)
+        before = _earlier_rate(get(f"n_{t}_90d"), n, 30, 90, 30, tenure)
+        fell = f"{plural} fell from about " + _str(np.rint(np.nan_to_num(before)))
+        fell = fell + " a month to " + shown + " in the last 30 days"
+        return np.where(before >= np.nan_to_num(n) + 1, fell, text)
     if w == 7 and f"n_{t}_14d" in names:
-        before = np.nan_to_num(get(f"n_{t}_14d")) - n
-        return np.where(before > n, text + ", down from " + _str(before) + " the week before", text)
+        before = _earlier_rate(get(f"n_{t}_14d"), n, 7, 14, 7, tenure)
+        down = text + ", down from " + _str(np.rint(np.nan_to_num(before))) + " the week before"
+        return np.where(before > np.nan_to_num(n), down, text)
     if w == 90 and f"n_{t}_30d" in names:
         recent = np.nan_to_num(get(f"n_{t}_30d"))
-        return np.where(n > 0, text + ", " + _str(recent) + " of them in the last 30", text)
+        longer = np.nan_to_num(n) > 0
+        longer &= np.isnan(tenure) | (tenure > 30)  # else all of them were in the last 30
+        return np.where(longer, text + ", " + _str(recent) + " of them in the last 30", text)
     return text
+
+
+# Count window -> (the wider window it is compared with, the rate's days): the recent count
+# below the member's own rate over the days before it reads as a risk.
+_EARLIER = {30: (90, 30), 7: (14, 7), 14: (30, 14)}
 
 
 def _count_risky(t: str, w: int, names: frozenset[str]) -> Risky:
@@ -173,53 +221,64 @@ def _count_risky(t: str, w: int, names: frozenset[str]) -> Risky:
         if t in HARM_EVENTS:
             return np.nan_to_num(n) > 0
         low = np.isnan(n) | (n == 0)
-        n = np.nan_to_num(n)
-        earlier = {30: (90, 2.0), 7: (14, 1.0), 14: (30, 16 / 14), 90: (90, 0.0)}.get(w)
-        if earlier is None or f"n_{t}_{earlier[0]}d" not in names or w == 90:
-            if w == 90 and f"n_{t}_30d" in names:
-                recent = np.nan_to_num(get(f"n_{t}_30d"))
-                return low | (recent < (n - recent) / 2)  # the last 30 days below the 60 before
+        tenure = _tenure(get, n)
+        if w == 90 and f"n_{t}_30d" in names:
+            recent = get(f"n_{t}_30d")  # the last 30 days below the days before
+            return low | (np.nan_to_num(recent) < _earlier_rate(n, recent, 30, 90, 30, tenure))
+        if w not in _EARLIER or f"n_{t}_{_EARLIER[w][0]}d" not in names:
             return low
-        wider = np.nan_to_num(get(f"n_{t}_{earlier[0]}d"))
-        return low | (n < (wider - n) / earlier[1])
+        span, per = _EARLIER[w]
+        before = _earlier_rate(get(f"n_{t}_{span}d"), n, w, span, per, tenure)
+        return low | (np.nan_to_num(n) < before)
 
     return risky
 
 
 def _active_days_text(get: Columns) -> np.ndarray:
     """'active days fell from about 22 a month to 6 in the last 30 days', or 'active on only 6
-    of the last 30 days' (shows active_days_30d)."""
+    of the last 30 days' (shows active_days_30d; 'of their 12 days since joining' for a newer
+    member)."""
     recent = get("active_days_30d")
+    tenure = _tenure(get, recent)
     shown = format_values("active_days_30d", recent)
+    before = _earlier_rate(get("active_days_90d"), recent, 30, 90, 30, tenure)
     recent = np.nan_to_num(recent)
-    before = (np.nan_to_num(get("active_days_90d")) - recent) / 2
     fell = (
-        "active days fell from about " + _str(np.rint(before)) + " a month to " + shown
-    ) + " in the last 30 days"
-    low = "active on only " + shown + " of the last 30 days"
-    none = "no active days recorded in the last 30 days"
+        ("active days fell from about " + _str(np.rint(np.nan_to_num(before))) + " a month to ")
+        + shown
+        + " in the last 30 days"
+    )
+    newer = ~np.isnan(tenure) & (tenure < 30)
+    days = _str(np.rint(_covered(30, tenure)))
+    low = (
+        "active on only "
+        + shown
+        + np.where(newer, " of their " + days + " days since joining", " of the last 30 days")
+    )
+    none = "no active days recorded" + _over(30, tenure)
     return np.where(recent == 0, none, np.where(before >= recent + 1, fell, low))
 
 
 def _active_days_risky(get: Columns) -> np.ndarray:
     """Active days that fell from the member's earlier monthly rate, or are few (under 8 of
-    30 days, about two a week)."""
-    recent = np.nan_to_num(get("active_days_30d"))
-    before = (np.nan_to_num(get("active_days_90d")) - recent) / 2
-    return (before >= recent + 1) | (recent < 8)
+    30 days, about two a week, in proportion for a member who joined since)."""
+    recent = get("active_days_30d")
+    tenure = _tenure(get, recent)
+    before = _earlier_rate(get("active_days_90d"), recent, 30, 90, 30, tenure)
+    recent = np.nan_to_num(recent)
+    return (before >= recent + 1) | (recent < 8 * _covered(30, tenure) / 30)
 
 
 def _replies_text(w: int, get: Columns) -> np.ndarray:
     """'no reply to any of their 3 posts in the last 30 days' (shows the post count)."""
     posts, replies = get(f"n_post_{w}d"), get(f"n_reply_received_{w}d")
+    over = _over(w, _tenure(get, posts))
     shown = format_values(f"n_post_{w}d", posts)
     noun = _noun(posts, "post", "posts")
     their = np.where(np.rint(posts) == 1, "their ", "any of their ")
-    none = "no reply to " + their + shown + " " + noun + f" in the last {w} days"
-    some = (
-        _str(replies) + " " + _noun(replies, "reply", "replies") + " to " + shown + " " + noun
-    ) + f" in the last {w} days"
-    return np.where(replies == 0, none, some)
+    none = "no reply to " + their + shown + " " + noun + over
+    some = _str(replies) + " " + _noun(replies, "reply", "replies") + " to " + shown + " " + noun
+    return np.where(replies == 0, none, some + over)
 
 
 def _tickets_text(get: Columns) -> np.ndarray:

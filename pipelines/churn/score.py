@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from features.lake.store import Lake
-from features.scores.at_risk import AT_RISK_COLUMNS, TIERS, write_at_risk
+from features.scores.at_risk import AT_RISK_COLUMNS, TIERS, at_risk_date, write_at_risk
 from features.scores.history import history_path, write_history
 from models.champions import load_churn_model
 from models.churn.config import MODEL_NAME
@@ -88,14 +88,20 @@ def score_range(
     alias: str | None = None,
 ) -> list[ScoreReport]:
     """Score every built date from start to end into the scored history; the at-risk table
-    becomes the latest of them."""
+    becomes the latest of them unless it already holds a later date."""
     folder = features or features_dir()
     days = dates_between(folder, start, end)
     scorer, found = load_churn_model(model_name, version, alias)
     lake = Lake.default()
-    return [
-        score_date(scorer, found, d, folder, model_name, lake, publish=d == days[-1]) for d in days
-    ]
+    last = publishes(days[-1])
+    return [score_date(scorer, found, d, folder, model_name, lake, publish=d == last) for d in days]
+
+
+def publishes(day: date) -> date | None:
+    """day, when a range ending on it should become the at-risk table; None when the table
+    already holds a later date (a backtest of the past leaves today's list in place)."""
+    held = at_risk_date()
+    return day if held is None or held <= day else None
 
 
 def dates_between(features: Path, start: date, end: date) -> list[date]:

@@ -220,17 +220,18 @@ def score_range_spark(
     alias: str | None = None,
 ) -> list[ScoreReport]:
     """score_range with Spark: every built date from start to end into the scored history,
-    the at-risk table the latest of them, all with one model version."""
+    the at-risk table the latest of them (unless it holds a later date), all with one version."""
     from features.members.spark_session import require_spark, spark_session
-    from pipelines.churn.score import dates_between
+    from pipelines.churn.score import dates_between, publishes
 
     require_spark()
     days = dates_between(features or features_dir(), start, end)
     _, found = model_uri(model_name, version, alias)  # one version for every date
     session = spark or spark_session(master)
+    last = publishes(days[-1])
     return [
         score_members_spark(
-            d, features, model_name, lake, spark=session, version=found, publish=d == days[-1]
+            d, features, model_name, lake, spark=session, version=found, publish=d == last
         )
         for d in days
     ]

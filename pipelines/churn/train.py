@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -136,8 +136,7 @@ def labels_through(data: ChurnData, fitted: FittedChurn) -> str | None:
     """The last day of any label a refitted served model learned from (None: not refitted)."""
     if fitted.held_out is None or not data.refit_dates:
         return None
-    horizon = int(data.metadata.get("config", {}).get("horizon_days", 0))
-    return (max(data.refit_dates) + timedelta(days=horizon)).isoformat()
+    return data.labels_through.isoformat()  # the refit's last date is the validation date
 
 
 def _auc_on(valid: pd.DataFrame, y: np.ndarray, valid_date: date) -> Callable[[str], float]:

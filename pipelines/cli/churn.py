@@ -184,7 +184,7 @@ def score_members_cmd(
                 reports = score_range(first, last, version=model_version, alias=alias)
         for report in reports:
             out.print(_score_line(report, "scored history"))
-        out.print(f"the at-risk table holds {reports[-1].as_of} ({reports[-1].path.parent})")
+        out.print(_at_risk_line(reports[-1].as_of))
         return
     day = _parse_date(as_of) if as_of else None
     with out.status(f"scoring members with reasons ({engine})"):
@@ -199,6 +199,17 @@ def score_members_cmd(
         else:
             report = score_members(as_of=day, version=model_version, alias=alias)
     out.print(_score_line(report, str(report.path)))
+
+
+def _at_risk_line(last: date) -> str:
+    """Which date the at-risk table holds after scoring a range that ended on last."""
+    from features.scores.at_risk import at_risk_date, at_risk_path
+
+    held = at_risk_date()
+    line = f"the at-risk table holds {held} ({at_risk_path().parent})"
+    if held is not None and held > last:
+        line += f": later than {last}, so this range went into the scored history only"
+    return line
 
 
 def _score_line(report: Any, where: str) -> str:
@@ -225,13 +236,21 @@ def score_backtest_cmd(
 ) -> None:
     """ROC-AUC, PR-AUC and lift per scored date (with 95% intervals) against closed labels."""
     from features.scores.history import history_dir
+    from models.champions import churn_labels_through
+    from models.churn.dataset import read_metadata
     from models.churn.scored_backtest import backtest_history
+    from models.tracking import quiet_mlflow
     from pipelines.output import console, rows_table
     from pipelines.steps import features_dir
 
     if not history_dir().is_dir():
         raise ValueError("no scored history: run `steward score members --from DATE` first")
-    found = backtest_history(history_dir(), features or features_dir())
+    quiet_mlflow()
+    folder = features or features_dir()
+    horizon = int(read_metadata(folder)["config"]["horizon_days"])
+    found = backtest_history(
+        history_dir(), folder, lambda name, v: churn_labels_through(name, v, horizon)
+    )
     rows = []
     for d in found:
         m = d.metrics

@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def member(**values: float) -> dict[str, float]:
-    """A quiet member: zero counts, no history, unless given."""
+    """A quiet member of a year's standing: zero counts, no history, unless given."""
     row = {c: 0.0 for c in FEATURE_COLUMNS}
+    row["tenure_days"] = 365.0
     for c in FEATURE_COLUMNS:
         if c.startswith("days_since_last_") or c in ("oldest_open_ticket_days",):
             row[c] = np.nan
@@ -121,7 +122,8 @@ def test_only_risk_raising_keys_in_order_up_to_top_k() -> None:
     assert found.lists("keys") == [["unused_points", "toxic_replies", "tenure"], []]
     texts = found.lists("texts")[0]
     assert texts[0] == "1200 loyalty points unused, never redeemed"
-    assert texts[1] == "4 toxic replies in the last 30 days"
+    # The member joined 12 days ago: the 30-day count covers those 12 days, and says so.
+    assert texts[1] == "4 toxic replies since joining 12 days ago"
     assert texts[2] == "member for only 12 days, still new"
 
 
@@ -198,14 +200,15 @@ def test_a_protective_value_is_never_a_reason() -> None:
     }
     assert reasons_for([busy], [push]).lists("texts") == [[]]
     # The same pushes on a member whose numbers do read as risk give reasons.
+    # 28 active days in the 50 days between joining and the last 30: about 17 a month.
     quiet = member(
         active_days_30d=2,
         active_days_90d=30,
         days_since_last_activity=12,
-        tenure_days=20,
+        tenure_days=80,
     )
     texts = reasons_for([quiet], [push]).lists("texts")[0]
-    assert "active days fell from about 14 a month to 2 in the last 30 days" in texts
+    assert "active days fell from about 17 a month to 2 in the last 30 days" in texts
 
 
 def test_missing_values_are_worded_plainly() -> None:
@@ -259,3 +262,55 @@ def test_interventions_follow_each_members_own_driver() -> None:
     # A driver with no specific line falls back to its key's action.
     found = reasons_for([member(n_post_30d=0, n_post_90d=12)], [{"n_post_30d": 1.0}])
     assert found.lists("interventions")[0] == [DEFAULT_INTERVENTIONS["posts_falling"]]
+
+
+def test_a_member_newer_than_the_window_is_worded_by_their_own_days() -> None:
+    rows = [
+        member(tenure_days=17, n_friend_added_90d=0),
+        member(tenure_days=0),
+        member(tenure_days=1),
+        member(tenure_days=float("nan")),
+    ]
+    push = {"n_friend_added_90d": 0.5}
+    texts = reasons_for(rows, [push] * 4).lists("texts")
+    assert texts == [
+        ["0 friends added since joining 17 days ago"],
+        ["0 friends added since joining today"],
+        ["0 friends added since joining 1 day ago"],
+        ["0 friends added in the last 90 days"],  # an unknown join date: the whole window
+    ]
+
+
+def test_an_earlier_rate_counts_only_the_days_the_member_was_there() -> None:
+    # Joined 50 days ago: 20 logins in the 20 days before the last 30 is 30 a month, not 10.
+    push = {"n_login_30d": 0.5}
+    fell = member(tenure_days=50, n_login_30d=3, n_login_90d=23)
+    assert reasons_for([fell], [push]).lists("texts") == [
+        ["logins fell from about 30 a month to 3 in the last 30 days"]
+    ]
+    # Joined 40 days ago: 10 days before the last 30 are too few to compare with.
+    short = member(tenure_days=40, n_login_30d=0, n_login_90d=5)
+    assert reasons_for([short], [push]).lists("texts") == [["0 logins in the last 30 days"]]
+    busy = member(tenure_days=40, n_login_30d=3, n_login_90d=5)
+    assert reasons_for([busy], [push]).lists("texts") == [[]]  # 3 logins is no fall to show
+    # A week's count is compared with the week before only when the member was there all of it.
+    push7 = {"n_like_given_7d": 0.5}
+    week = member(tenure_days=10, n_like_given_7d=1, n_like_given_14d=4)
+    whole = member(tenure_days=30, n_like_given_7d=1, n_like_given_14d=4)
+    assert reasons_for([week, whole], [push7, push7]).lists("texts") == [
+        [],
+        ["1 like given in the last 7 days, down from 3 the week before"],
+    ]
+
+
+def test_few_active_days_are_judged_against_the_days_since_joining() -> None:
+    push = {"active_days_30d": 0.5}
+    keen = member(tenure_days=10, active_days_30d=6, active_days_90d=6)  # 6 of 10 days
+    rare = member(tenure_days=10, active_days_30d=1, active_days_90d=1)
+    none = member(tenure_days=10, active_days_30d=0, active_days_90d=0)
+    texts = reasons_for([keen, rare, none], [push] * 3).lists("texts")
+    assert texts == [
+        [],
+        ["active on only 1 of their 10 days since joining"],
+        ["no active days recorded since joining 10 days ago"],
+    ]
