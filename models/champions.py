@@ -69,6 +69,9 @@ def churn_labels_through(name: str, version: str, horizon_days: int) -> date | N
     or for runs logged before that tag its validation date plus horizon_days); None: unknown."""
     from mlflow import MlflowClient
 
+    from models.tracking import configure_tracking
+
+    configure_tracking()
     try:
         client = MlflowClient()
         tags = client.get_run(str(client.get_model_version(name, version).run_id)).data.tags

@@ -58,18 +58,16 @@ def backtest_history(
             note = "labels not closed yet (rebuild the features with a later data end)"
             out.append(ScoredDate(day, label, versions, len(scores), 0, {}, note))
             continue
-        note = _hindsight(scores, day, through)
-        if note:
-            out.append(ScoredDate(day, label, versions, len(scores), 0, {}, note))
-            continue
         column = f"churned_{label}"
         labels = read_features(features, [day]).select(["member_id", column]).to_pandas()
         joined = scores.merge(labels.dropna(), on="member_id", how="inner")
         y = joined[column].to_numpy(dtype=np.int64)
         p = joined["probability"].to_numpy(dtype=np.float64)
         churners = int(y.sum())
-        if churners == 0 or churners == len(y):
+        note = _hindsight(scores, day, through)
+        if not note and (churners == 0 or churners == len(y)):
             note = "one class only among the scored members: nothing to rank"
+        if note:
             out.append(ScoredDate(day, label, versions, len(y), churners, {}, note))
             continue
         metrics = {**ranking_metrics(y, p), **bootstrap_intervals(y, p, resamples, seed)}

@@ -326,6 +326,16 @@ def test_backtest_judges_only_what_a_version_could_have_said_then(
     assert judged[built[-4]].note.startswith(f"in hindsight: v1 learned labels up to {v1}")
     assert not judged[built[-4]].metrics
     assert all(judged[d].note.startswith("labels not closed") for d in built[-3:])
+    # The same from the command line in a fresh process: the command finds the registry from
+    # STEWARD_HOME alone (the tests pin MLFLOW_TRACKING_URI, a user's shell does not).
+    args = [str(Path(sys.executable).parent / "steward"), "score", "backtest"]
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update({"STEWARD_HOME": str(home), "COLUMNS": "300"})
+    done = subprocess.run(
+        [*args, "--features", str(features)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"in hindsight: v1 learned labels up to {v1}" in " ".join(done.stdout.split())
 
     early = home / "features-early"
     ending = FeatureConfig(data_end=built[-4])
