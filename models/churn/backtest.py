@@ -16,11 +16,14 @@ from models.churn.labels import choose_label
 from models.churn.train import fit_churn_model
 
 REPORTED = ("roc_auc", "pr_auc", "lift_top_decile", "brier", "ece")
+# 95% bootstrap intervals of each date's ROC-AUC and lift, as training reports them.
+INTERVALS = ("roc_auc_ci_low", "roc_auc_ci_high", "lift_ci_low", "lift_ci_high")
 
 
 @dataclass(frozen=True)
 class Backtest:
-    """Metrics per validation date and their means."""
+    """Metrics per validation date (with the date's rows, churners and training dates) and
+    their means."""
 
     dates: list[date]
     per_date: list[dict[str, float]]
@@ -47,7 +50,13 @@ def backtest(config: ChurnConfig, features: Path, folds: int = 4) -> Backtest:
         except ValueError:
             continue  # no labels of this kind that day, or no training dates before it
         metrics = fit_churn_model(config, data, serve=False).metrics
-        per_date.append({m: metrics[m] for m in REPORTED})
+        counts = {
+            "valid_rows": float(len(data.valid)),
+            "valid_churners": float(data.y_valid.sum()),
+            "train_dates": float(len(data.train_dates)),
+        }
+        kept = [m for m in (*REPORTED, *INTERVALS) if m in metrics]
+        per_date.append({**{m: metrics[m] for m in kept}, **counts})
         found.append(day)
     if not found:
         raise ValueError(f"no date of the features at {features} can be backtested")

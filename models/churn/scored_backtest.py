@@ -84,7 +84,8 @@ def _hindsight(scores: pd.DataFrame, day: date, through: Callable[[str, str], da
         if last is not None and last > day:
             return (
                 f"in hindsight: v{version} learned labels up to {last}; to backtest {day}, "
-                f"train on data ending by then (`features build --data-end {day}`, `train "
-                f"churn`) and score with that version (`score members --model-version N`)"
+                f"`train churn --backtest 4`, or train on data ending by then (`features build "
+                f"--data-end {day}`, `train churn`) and score with that version (`score "
+                f"members --model-version N`)"
             )
     return ""

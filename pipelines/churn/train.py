@@ -16,6 +16,7 @@ from models.churn.config import EXPERIMENT, ChurnConfig
 from pipelines.steps import features_dir
 
 if TYPE_CHECKING:
+    from models.churn.backtest import Backtest
     from models.churn.dataset import ChurnData
     from models.churn.train import FittedChurn
 
@@ -47,6 +48,27 @@ def train_churn(config: ChurnConfig, force: bool = False) -> ChurnTrainReport:
     with owned_run(use_experiment(EXPERIMENT), config.name):
         fitted = fit_churn_model(config, data)
         return log_and_register(config, data, fitted, force, register=config.register_model)
+
+
+def backtest_churn(config: ChurnConfig, folds: int) -> tuple[Backtest, str]:
+    """The training procedure repeated with each of the last `folds` labelled dates as the
+    validation date (no refit, nothing registered), logged as one MLflow run: each date's
+    metrics as a step, their means as mean_*. Returns the backtest and the run id."""
+    import mlflow
+
+    from models.churn.backtest import backtest
+    from models.churn.runs import flat_params
+    from models.tracking import configure_tracking, owned_run, use_experiment
+
+    found = backtest(config, config.features or features_dir(), folds)
+    configure_tracking()
+    with owned_run(use_experiment(EXPERIMENT), f"{config.name}-backtest") as run:
+        mlflow.log_params({**flat_params(config), "backtest.folds": folds})
+        for step, metrics in enumerate(found.per_date):
+            mlflow.log_metrics(metrics, step=step)
+        mlflow.log_metrics({f"mean_{k}": v for k, v in found.mean().items()})
+        mlflow.set_tags({"backtest_dates": ",".join(d.isoformat() for d in found.dates)})
+        return found, run.info.run_id
 
 
 def load_training_data(config: ChurnConfig) -> ChurnData:

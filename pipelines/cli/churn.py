@@ -35,6 +35,14 @@ def train_churn_cmd(
     force: Annotated[
         bool, typer.Option(help="Make this version champion even if it does not win.")
     ] = False,
+    backtest: Annotated[
+        int,
+        typer.Option(
+            help="Instead of training: repeat the training with each of the last N labelled "
+            "dates as the validation date and print each date's metrics (nothing registered).",
+            min=0,
+        ),
+    ] = 0,
 ) -> None:
     """Train a churn model, log it to MLflow and register it as steward-churn."""
     from models.tracking import quiet_mlflow
@@ -44,6 +52,9 @@ def train_churn_cmd(
     quiet_mlflow()
     settings = churn_settings(config, sets)
     out = console()
+    if backtest:
+        _print_backtest(settings, backtest)
+        return
     with out.status(f"training {settings.name} ({settings.model.kind})"):
         report = train_churn(settings, force=force)
     for line in training_lines(report.data):
@@ -53,6 +64,47 @@ def train_churn_cmd(
     out.print(
         f"steward-churn v{report.version} {verdict} ({report.reason}); MLflow run {report.run_id}"
     )
+
+
+def _print_backtest(settings: Any, folds: int) -> None:
+    """Run the rolling-origin backtest and print a row per validation date and the means."""
+    from pipelines.churn.train import backtest_churn
+    from pipelines.output import console, rows_table
+
+    out = console()
+    with out.status(f"backtesting {settings.name} on the last {folds} labelled dates"):
+        found, run_id = backtest_churn(settings, folds)
+    rows = [
+        [
+            day.isoformat(),
+            f"{m['train_dates']:.0f}",
+            f"{m['valid_rows']:,.0f}",
+            f"{m['valid_churners']:,.0f}",
+            _with_interval(m, "roc_auc", "roc_auc_ci", 3),
+            f"{m['pr_auc']:.3f}",
+            _with_interval(m, "lift_top_decile", "lift_ci", 2),
+            f"{m['brier']:.4f}",
+            f"{m['ece']:.4f}",
+        ]
+        for day, m in zip(found.dates, found.per_date, strict=True)
+    ]
+    mean = found.mean()
+    means = [f"{mean['roc_auc']:.3f}", f"{mean['pr_auc']:.3f}", f"{mean['lift_top_decile']:.2f}"]
+    rows.append(["mean", "", "", "", *means, f"{mean['brier']:.4f}", f"{mean['ece']:.4f}"])
+    columns = ["validation date", "training dates", "rows", "churners", "ROC-AUC (95% CI)"]
+    columns += ["PR-AUC", "lift@10% (95% CI)", "Brier", "ECE"]
+    out.print(rows_table(f"{settings.name}: rolling-origin backtest", columns, rows))
+    out.print(
+        f"each date validated a model trained only on labels closed before it (no refit); "
+        f"nothing registered; MLflow run {run_id}"
+    )
+
+
+def _with_interval(metrics: dict[str, float], name: str, interval: str, digits: int) -> str:
+    """'0.812 (0.774-0.851)', or the value alone when no interval was computed."""
+    value = f"{metrics[name]:.{digits}f}"
+    low, high = metrics.get(f"{interval}_low"), metrics.get(f"{interval}_high")
+    return value if low is None or high is None else f"{value} ({low:.{digits}f}-{high:.{digits}f})"
 
 
 def churn_settings(config: Path | None, sets: list[str]) -> Any:
