@@ -173,8 +173,9 @@ def _earlier_rate(
     wide: np.ndarray, recent: np.ndarray, w: int, span: int, per: int, tenure: np.ndarray
 ) -> np.ndarray:
     """A count's rate per `per` days over the days before the last w (of the last span) that
-    the member was there; NaN where they were there for fewer than MIN_EARLIER_DAYS of them.
-    Dividing by the whole span - w would make a young member's earlier rate look low."""
+    the member was there; NaN where they were there for fewer than MIN_EARLIER_DAYS of them
+    (or than all span - w, when that is shorter: a week is compared with a whole week).
+    Dividing by span - w for every member would make a young member's earlier rate look low."""
     days = _covered(span, tenure) - w
     rate = (np.nan_to_num(wide) - np.nan_to_num(recent)) * per / np.maximum(days, 1.0)
     return np.where(days >= min(MIN_EARLIER_DAYS, span - w), rate, np.nan)
