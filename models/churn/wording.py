@@ -282,6 +282,14 @@ def _replies_text(w: int, get: Columns) -> np.ndarray:
     return np.where(replies == 0, none, some + over)
 
 
+def _contacts_text(get: Columns) -> np.ndarray:
+    """'interacted with only 2 other members in the last 30 days' (since joining, for newer)."""
+    n = get("distinct_members_interacted_30d")
+    noun = _noun(np.nan_to_num(n), " other member", " other members")
+    text = "interacted with only " + format_values("distinct_members_interacted_30d", n) + noun
+    return text + _over(30, _tenure(get, n))
+
+
 def _tickets_text(get: Columns) -> np.ndarray:
     """'2 support tickets unresolved, the oldest for 9 days'."""
     open_ = get("tickets_open_unresolved")
@@ -383,8 +391,9 @@ def _wording(feature: str, names: frozenset[str]) -> Wording:
         risky = _count_risky("like_received", 30, names)
         return Wording("little_recognition", "n_like_received_30d", render, risky)
     if feature == "distinct_members_interacted_30d":
-        render = _fixed(feature, "interacted with only ", " other members in the last 30 days")
-        return Wording("few_connections", feature, render, _below(feature, NEW_FEW_CONTACTS))
+        return Wording(
+            "few_connections", feature, _contacts_text, _below(feature, NEW_FEW_CONTACTS)
+        )
     if feature == "tenure_days":
         render = _fixed(
             feature,

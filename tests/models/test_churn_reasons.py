@@ -281,6 +281,18 @@ def test_a_member_newer_than_the_window_is_worded_by_their_own_days() -> None:
     ]
 
 
+def test_few_contacts_are_counted_since_joining_for_a_newer_member() -> None:
+    push = {"distinct_members_interacted_30d": 0.5}
+    rows = [
+        member(tenure_days=5, distinct_members_interacted_30d=1),
+        member(distinct_members_interacted_30d=2),
+    ]
+    assert reasons_for(rows, [push, push]).lists("texts") == [
+        ["interacted with only 1 other member since joining 5 days ago"],
+        ["interacted with only 2 other members in the last 30 days"],
+    ]
+
+
 def test_an_earlier_rate_counts_only_the_days_the_member_was_there() -> None:
     # Joined 50 days ago: 20 logins in the 20 days before the last 30 is 30 a month, not 10.
     push = {"n_login_30d": 0.5}
