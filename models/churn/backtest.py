@@ -45,7 +45,11 @@ def backtest(config: ChurnConfig, features: Path, folds: int = 4) -> Backtest:
             break
         try:
             data = load_churn_data(
-                features, config.label_column, config.validation.embargo_days, valid_date=day
+                features,
+                config.label_column,
+                config.validation.embargo_days,
+                exclude=config.features_exclude,
+                valid_date=day,
             )
         except ValueError:
             continue  # no labels of this kind that day, or no training dates before it

@@ -53,6 +53,8 @@ def train_churn_cmd(
     settings = churn_settings(config, sets)
     out = console()
     if backtest:
+        if force:
+            raise ValueError("--force promotes a trained version; --backtest registers none")
         _print_backtest(settings, backtest)
         return
     with out.status(f"training {settings.name} ({settings.model.kind})"):

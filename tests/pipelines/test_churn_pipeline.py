@@ -390,6 +390,8 @@ def test_train_backtest_validates_on_each_of_the_last_dates_and_registers_nothin
     assert [round(m.value, 3) for m in history] == [float(auc) for _, auc, _, _ in printed]
     assert run.data.tags["backtest_dates"] == ",".join(d.isoformat() for d in last)
     assert "mean" in shown.output and "nothing registered" in shown.output
+    both = CliRunner().invoke(cli(), [*args, "--backtest", "3", "--force"])
+    assert isinstance(both.exception, ValueError) and "registers none" in str(both.exception)
 
 
 def read_history(day: object) -> pd.DataFrame:
