@@ -41,14 +41,16 @@ class ScoredDate:
 def backtest_history(
     history: Path,
     features: Path,
-    learned: Callable[[str, str], date | None],
+    learned: Callable[[str, str, int], date | None],
     resamples: int = 200,
     seed: int = 0,
 ) -> list[ScoredDate]:
     """Each scored date against the labels of the feature build at features; learned gives
-    the last label day a (model name, version) learned (None: unknown, judged)."""
-    closed = set(complete_dates(read_metadata(features)))
-    through = functools.cache(learned)
+    the last label day a (model name, version, label horizon) learned (None: unknown, judged)."""
+    metadata = read_metadata(features)
+    closed = set(complete_dates(metadata))
+    horizon = int(metadata["config"]["horizon_days"])
+    through = functools.cache(lambda name, version: learned(name, version, horizon))
     out = []
     for day in history_dates(history):
         scores = read_scored(history, day)

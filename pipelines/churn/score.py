@@ -93,15 +93,15 @@ def score_range(
     days = dates_between(folder, start, end)
     scorer, found = load_churn_model(model_name, version, alias)
     lake = Lake.default()
-    last = publishes(days[-1])
+    last = days[-1] if publishes(days[-1]) else None
     return [score_date(scorer, found, d, folder, model_name, lake, publish=d == last) for d in days]
 
 
-def publishes(day: date) -> date | None:
-    """day, when a range ending on it should become the at-risk table; None when the table
-    already holds a later date (a backtest of the past leaves today's list in place)."""
+def publishes(day: date) -> bool:
+    """Whether a range ending on day becomes the at-risk table: not when the table already
+    holds a later date (a backtest of the past leaves today's list in place)."""
     held = at_risk_date()
-    return day if held is None or held <= day else None
+    return held is None or held <= day
 
 
 def dates_between(features: Path, start: date, end: date) -> list[date]:

@@ -228,7 +228,7 @@ def score_range_spark(
     days = dates_between(features or features_dir(), start, end)
     _, found = model_uri(model_name, version, alias)  # one version for every date
     session = spark or spark_session(master)
-    last = publishes(days[-1])
+    last = days[-1] if publishes(days[-1]) else None
     return [
         score_members_spark(
             d, features, model_name, lake, spark=session, version=found, publish=d == last

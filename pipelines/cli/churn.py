@@ -291,7 +291,6 @@ def score_backtest_cmd(
     """ROC-AUC, PR-AUC and lift per scored date (with 95% intervals) against closed labels."""
     from features.scores.history import history_dir
     from models.champions import churn_labels_through
-    from models.churn.dataset import read_metadata
     from models.churn.scored_backtest import backtest_history
     from models.tracking import quiet_mlflow
     from pipelines.output import console, rows_table
@@ -300,11 +299,7 @@ def score_backtest_cmd(
     if not history_dir().is_dir():
         raise ValueError("no scored history: run `steward score members --from DATE` first")
     quiet_mlflow()
-    folder = features or features_dir()
-    horizon = int(read_metadata(folder)["config"]["horizon_days"])
-    found = backtest_history(
-        history_dir(), folder, lambda name, v: churn_labels_through(name, v, horizon)
-    )
+    found = backtest_history(history_dir(), features or features_dir(), churn_labels_through)
     rows = []
     for d in found:
         m = d.metrics
@@ -315,15 +310,9 @@ def score_backtest_cmd(
                 d.model_versions,
                 d.rows,
                 d.churners,
-                f"{m['roc_auc']:.3f} ({m.get('roc_auc_ci_low', float('nan')):.3f}-"
-                f"{m.get('roc_auc_ci_high', float('nan')):.3f})"
-                if m
-                else d.note,
+                _with_interval(m, "roc_auc", "roc_auc_ci", 3) if m else d.note,
                 f"{m['pr_auc']:.3f}" if m else "",
-                f"{m['lift_top_decile']:.2f} ({m.get('lift_ci_low', float('nan')):.2f}-"
-                f"{m.get('lift_ci_high', float('nan')):.2f})"
-                if m
-                else "",
+                _with_interval(m, "lift_top_decile", "lift_ci", 2) if m else "",
             ]
         )
     columns = ["as_of", "label", "version", "rows", "churners", "ROC-AUC (95% CI)", "PR-AUC"]

@@ -97,8 +97,8 @@ def test_scored_history_and_backtest(session: dict[str, str]) -> None:
     # Scored 2020-04-06 .. 2020-06-01; labels closed (30 days by the 2020-06-01 data end) up
     # to 2020-04-27 only, and v1 learned them (validation 2020-04-27, its window to 05-27): a
     # model trained at the data end scores those dates in hindsight, so none is judged.
-    learned = lambda name, v: churn_labels_through(name, v, 30)  # noqa: E731
-    judged = {d.as_of: d for d in backtest_history(history_dir(), features_dir(), learned)}
+    found = backtest_history(history_dir(), features_dir(), churn_labels_through)
+    judged = {d.as_of: d for d in found}
     assert not any(d.metrics for d in judged.values())
     hindsight = [day for day, d in judged.items() if d.note.startswith("in hindsight")]
     assert hindsight == [date(2020, 4, 6), date(2020, 4, 13), date(2020, 4, 20), date(2020, 4, 27)]

@@ -313,8 +313,8 @@ def test_backtest_judges_only_what_a_version_could_have_said_then(
     from pipelines.churn.score import score_range
 
     def judge() -> dict[date, object]:
-        learned = lambda name, v: churn_labels_through(name, v, 30)  # noqa: E731
-        return {d.as_of: d for d in backtest_history(history_dir(), features, learned)}
+        found = backtest_history(history_dir(), features, churn_labels_through)
+        return {d.as_of: d for d in found}
 
     built = sorted(date.fromisoformat(d) for d in read_metadata(features)["as_of"])
     score_range(built[-4], built[-1], features=features, version="1")
