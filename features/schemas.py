@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -9,7 +10,8 @@ import pyarrow as pa
 TS = pa.timestamp("us", tz="UTC")
 
 # The member's own actions and what happens to them. Adapters map their sources onto these;
-# anything else is quarantined as an unknown event type.
+# a source's own kinds of action go in as custom types (below); anything else is quarantined
+# as an unknown event type.
 EVENT_TYPES: tuple[str, ...] = (
     "login",
     "post",
@@ -54,6 +56,26 @@ QUALIFYING_EVENT_TYPES: tuple[str, ...] = (
     "points_redeemed",
     "event_joined",
 )
+
+# A product's own kinds of action that no type above fits (a CRM's "add_contact", a game's
+# "quest_done"): named x_<name>, counted per type like the types above (features named after
+# them), and counted as the member's own activity. The prefix keeps a typo in a canonical name
+# ("logn") from becoming a type of its own: it is still quarantined.
+CUSTOM_EVENT_PREFIX = "x_"
+CUSTOM_EVENT_PATTERN = re.compile(r"x_[a-z0-9_]{1,40}")
+MAX_CUSTOM_EVENT_TYPES = 64  # features per type: 5 columns each
+
+
+def is_custom_event(name: str) -> bool:
+    """Whether name is a custom event type (x_ and up to 40 lower-case letters, digits, _)."""
+    return CUSTOM_EVENT_PATTERN.fullmatch(name) is not None
+
+
+def custom_event_name(name: str) -> str:
+    """A source's own event name as a custom type: "Add Contact" -> "x_add_contact"."""
+    plain = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")[:40]
+    return f"{CUSTOM_EVENT_PREFIX}{plain}" if plain else name
+
 
 MODERATION_LABELS: tuple[str, ...] = ("toxicity", "identity_attack", "insult", "obscene", "threat")
 

@@ -208,13 +208,22 @@ def console() -> Console:
     return Output()
 
 
+def _custom_note(custom: tuple[str, ...]) -> str:
+    """The custom event types a build counted, named (the first few) in the caption."""
+    if not custom:
+        return ""
+    shown = ", ".join(custom[:6]) + (", ..." if len(custom) > 6 else "")
+    return f"; {len(custom)} custom event types with features of their own ({shown})"
+
+
 def features_table(report: FeatureBuildReport) -> Table:
     """Rows and churn labels per observation date of one feature build, for the console."""
     per_second = report.events / report.seconds if report.seconds else 0.0
     table = Table(
         title=f"member features: {report.rows:,} rows from {report.events:,} events "
         f"in {report.seconds:.1f} s ({per_second:,.0f} events/s) -> {report.out}",
-        caption=f"labels known up to {report.data_end}; lake snapshot {report.lake_snapshot}",
+        caption=f"labels known up to {report.data_end}; lake snapshot {report.lake_snapshot}"
+        + _custom_note(report.custom_events),
     )
     for name in ("as_of", "members", "churned", "stayed", "unknown", "subscription churned"):
         table.add_column(name, justify="left" if name == "as_of" else "right")

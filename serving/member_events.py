@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pyarrow as pa
 
-from features.schemas import EVENT_TYPES, TABLES
+from features.schemas import EVENT_TYPES, TABLES, is_custom_event
 
 if TYPE_CHECKING:
     from serving.schemas.members import EventIn, SubscriptionIn
@@ -25,9 +25,10 @@ def _utc_naive(ts: datetime) -> datetime:
 
 
 def unknown_event_types(events: Sequence[EventIn]) -> list[str]:
-    """Event types steward does not know (the ingest would quarantine them)."""
+    """Event types steward does not know (the ingest would quarantine them): neither its own
+    nor custom (x_...)."""
     known = set(EVENT_TYPES)
-    return sorted({e.event_type for e in events} - known)
+    return sorted(t for t in {e.event_type for e in events} - known if not is_custom_event(t))
 
 
 def _tables(
@@ -94,13 +95,18 @@ def features_from_events(
     as_of: date | None,
     joined_at: datetime | None = None,
     subscriptions: Sequence[SubscriptionIn] = (),
+    columns: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, date]:
     """The member's feature row at as_of (default: the last event's UTC day); empty when the
-    member is not active (nor subscribed) at as_of, as in the batch build."""
+    member is not active (nor subscribed) at as_of, as in the batch build.
+
+    columns: the model's; a custom event type it knows that these events lack gets the
+    values of a member without such events (the batch build's, where other members had some).
+    """
     import duckdb
 
     from features.members.build import build_features
-    from features.members.definition import FeatureConfig
+    from features.members.definition import FeatureConfig, absent_custom_value
 
     day = as_of or max(_utc_naive(e.ts) for e in events).date()
     con = duckdb.connect()
@@ -113,4 +119,8 @@ def features_from_events(
         built = build_features(con, [day], FeatureConfig(data_end=day))
     finally:
         con.close()
-    return built.to_pandas(), day
+    frame = built.to_pandas()
+    for column in columns:
+        if column not in frame.columns and not frame.empty:
+            frame[column] = absent_custom_value(column)
+    return frame, day

@@ -13,8 +13,10 @@ Accounting: each file's rows are counted in one table, one canonical row or Reje
 - subscription.csv -> subscriptions (product and mrr kept; quantity, units, bill period and
   discount are not in the canonical model).
 - event.csv[.gz] -> events, streamed. event_type_id -> name via event_type.csv -> canonical type
-  (post, friend_added, like_given, ...); an id or name with no canonical type stays as read,
-  so validation quarantines it as an unknown event_type. event_value -> value; user_id (the
+  (post, friend_added, like_given, ...); a name with no canonical type (the book's other
+  products: crm5's add_contact, biznet5's ...) becomes a custom type (x_add_contact), counted as
+  its own features; an id event_type.csv does not name stays as read, so validation
+  quarantines it as an unknown event_type. event_value -> value; user_id (the
   user within a multi-user account, always 0 in the simulator) is not a target, so target_id
   stays empty.
 """
@@ -31,8 +33,9 @@ import pandas as pd
 
 from features.adapters.base import ROW, RawBatch, Reject, SourceFile, hash_files
 from features.adapters.readers import BATCH_ROWS, read_csv
+from features.schemas import custom_event_name
 
-MAPPING_VERSION = "fightchurn/1"  # change it when the mapping changes: sources are re-read
+MAPPING_VERSION = "fightchurn/2"  # change it when the mapping changes: sources are re-read
 EVENT_FILES = ("event.csv.gz", "event.csv")
 
 # The simulator's event names -> canonical event types.
@@ -72,11 +75,13 @@ def _pick(frame: pd.DataFrame, rename: dict[str, str], path: Path) -> pd.DataFra
 
 
 def load_event_types(path: Path) -> dict[str, str]:
-    """event_type_id -> canonical event type (or the simulator's name where none fits)."""
+    """event_type_id -> canonical event type (or a custom x_ type where none fits)."""
     with path.open(newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
     names = {r["event_type_id"].strip(): r["event_type_name"].strip() for r in rows}
-    return {key: CANONICAL_EVENTS.get(name, name) for key, name in names.items()}
+    return {
+        key: CANONICAL_EVENTS.get(name) or custom_event_name(name) for key, name in names.items()
+    }
 
 
 def first_starts(path: Path, batch_rows: int) -> dict[str, str]:

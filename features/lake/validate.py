@@ -10,9 +10,19 @@ import pandas as pd
 import pyarrow as pa
 
 from features.adapters.base import ROW, SOURCE_ROW, RawBatch
-from features.schemas import EVENT_TYPES, QUARANTINE_SCHEMA, TABLES, TS, Column, Table
+from features.schemas import (
+    EVENT_TYPES,
+    QUARANTINE_SCHEMA,
+    TABLES,
+    TS,
+    Column,
+    Table,
+    is_custom_event,
+)
 
 _KNOWN_EVENTS = frozenset(EVENT_TYPES)
+# What a person can do about it is in the reason: a kind of action of their own is x_<name>.
+UNKNOWN_EVENT = "unknown event_type (a type of your own is named x_<name>)"
 
 
 @dataclass
@@ -60,8 +70,15 @@ def _check_column(frame: pd.DataFrame, column: Column, table: Table) -> tuple[pd
     else:
         values = _to_string(raw).where(~missing, None)
         if table.name == "events" and column.name == "event_type":
-            problems[(~missing) & ~values.isin(_KNOWN_EVENTS)] = "unknown event_type"
+            problems[(~missing) & ~_known_event(values)] = UNKNOWN_EVENT
     return values, problems
+
+
+def _known_event(values: pd.Series) -> pd.Series:
+    """Whether each event type is canonical or custom; the column's few names checked once."""
+    names = values.dropna().unique()
+    known = {n for n in names if n in _KNOWN_EVENTS or is_custom_event(str(n))}
+    return values.isin(known)
 
 
 def _missing(raw: pd.Series) -> pd.Series:

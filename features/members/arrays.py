@@ -33,10 +33,14 @@ from features.members.definition import (
     TREND_DAYS,
     TRENDS,
     FeatureConfig,
+    custom_columns,
     feature_windows,
     output_schema,
+    qualifying_types,
 )
 from features.members.event_codes import (
+    CODES,
+    OTHER,
     POINT_TYPES,
     CodedEvents,
     day_number,
@@ -108,7 +112,7 @@ class Grid:
     """
 
     events: CodedEvents
-    kind: np.ndarray  # int8 event type, len(EVENT_TYPES) for days after the last edge
+    kind: np.ndarray  # int8 event type, OTHER for days after the last edge
     bucket_of: np.ndarray  # day - first -> bucket * members
     slot_of: np.ndarray  # day - first -> slot * members (slot: the first date on or after it)
     first: int  # the first edge: earlier days fall in bucket 0
@@ -121,7 +125,7 @@ class Grid:
         """The rows of events of these types up to the last edge."""
         if len(kinds) == 1:
             return np.flatnonzero(self.kind == kinds[0])
-        wanted = np.zeros(len(EVENT_TYPES) + 1, dtype=bool)
+        wanted = np.zeros(CODES, dtype=bool)
         wanted[kinds] = True
         return np.flatnonzero(wanted[self.kind])
 
@@ -171,7 +175,7 @@ class Grid:
 def place(events: CodedEvents, members: int, lay: Layout) -> Grid:
     """The lookups that place events on the layout's buckets and date slots; days after the
     last edge play no part (as in the SQL)."""
-    edges, types = lay.edges, len(EVENT_TYPES)
+    edges = lay.edges
     first, after = int(edges[0]), int(edges[-1]) + 1
     # int32 cells whenever they fit (unless members x edges passes 2^31): half the memory.
     fits = max(len(edges), len(lay.dates) + 1) * members < np.iinfo(np.int32).max
@@ -180,7 +184,7 @@ def place(events: CodedEvents, members: int, lay: Layout) -> Grid:
     days = np.arange(first, after + 1, dtype=np.int32)
     kind = events.kind
     if len(events) and int(events.day.max()) >= after:
-        kind = np.where(events.day < after, kind, np.int8(types))
+        kind = np.where(events.day < after, kind, np.int8(OTHER))
     return Grid(
         events=events,
         kind=kind,
@@ -266,7 +270,7 @@ def build(
         _build_group(events, dates[i : i + group], config, data_end, pending)
         for i in range(0, len(dates), group)
     ]
-    return pa.concat_tables(parts) if parts else output_schema().empty_table()
+    return pa.concat_tables(parts) if parts else output_schema(config).empty_table()
 
 
 def _build_group(
@@ -280,14 +284,17 @@ def _build_group(
     once the events are placed.
     """
     lay = layout(dates, config, data_end)
-    qualifying = np.zeros(len(EVENT_TYPES) + 1, dtype=bool)
-    qualifying[[EVENT_TYPES.index(k) for k in config.qualifying]] = True
+    if config.custom_events != events.custom:
+        raise ValueError("the config's custom event types are not the events' own")
+    types = events.types
+    qualifying = np.zeros(CODES, dtype=bool)
+    qualifying[[types.index(k) for k in qualifying_types(config)]] = True
     with ThreadPoolExecutor(2) as pool:
         interacted = pool.submit(interactions_30d, events, lay)
         active = pool.submit(active_days, events, qualifying, lay)
         grid = place(events, len(events.members), lay)
         # Counted while DuckDB finishes the SQL steps (nothing here waits for them).
-        quals = [k for k in range(len(EVENT_TYPES)) if qualifying[k]]
+        quals = [k for k in range(len(types)) if qualifying[k]]
         qualifying_cum = grid.cumulative(quals)
         sql = pending.result()
         members = _universe(events.members, sql.subscribed["member_id"])
@@ -304,7 +311,7 @@ def _build_group(
             _pad(counts, len(members), 0), start, _pad(interacted.result(), len(members), 1)
         )
         list(pool.map(functools.partial(counted.finish, columns, rest), range(len(lay.dates))))
-    schema = output_schema()
+    schema = output_schema(config)
     parts = []
     # One table per date, put together without copying (the writer slices them apart again).
     for t, codes, found in zip(lay.dates, counted.rows, columns, strict=True):
@@ -341,6 +348,7 @@ class _Counted:
             grid, lay, qualifying, joined, sides,
         )  # fmt: skip
         self.dates = [int(t) for t in lay.dates]
+        self.columns = {*FEATURE_COLUMNS, *custom_columns(grid.events.custom)}
         self.qualifying_cum = qualifying_cum  # (buckets, members): qualifying events by each edge
         weighted = {k: grid.cumulative([EVENT_TYPES.index(k)], weighted=True) for k in POINT_TYPES}
         self.earned, self.redeemed = weighted["points_earned"], weighted["points_redeemed"]
@@ -362,7 +370,7 @@ class _Counted:
         """Counts per window and days since the last event, one event type per task (so only
         a type or two's cumulative counts are held at once; NumPy lets go of the GIL)."""
         columns: list[dict[str, np.ndarray]] = [{} for _ in self.dates]
-        for k, found, last in pool.map(self._one_type, range(len(EVENT_TYPES))):
+        for k, found, last in pool.map(self._one_type, range(len(self.grid.events.types))):
             for i, mine in enumerate(found):
                 columns[i].update(mine)
             if self.qualifying[k]:
@@ -371,7 +379,7 @@ class _Counted:
 
     def _one_type(self, k: int) -> tuple[int, list[dict[str, np.ndarray]], np.ndarray]:
         """One event type's columns at each date, and its last days (for the qualifying one)."""
-        kind = EVENT_TYPES[k]
+        kind = self.grid.events.types[k]
         cum, last = self.grid.by_type(k, len(self.dates))
         found: list[dict[str, np.ndarray]] = []
         for i, (t, codes) in enumerate(zip(self.dates, self.rows, strict=True)):
@@ -406,8 +414,8 @@ class _Counted:
         now = self.lay.at(t, 0)
         found["points_balance"] = (self.earned[now] - self.redeemed[now])[codes]
         found["points_redeemed_90d"] = self.window(self.redeemed, t, "90d")[codes]
-        if set(found) != set(FEATURE_COLUMNS):  # the SQL's check, for the same reason
-            raise RuntimeError("feature arrays and FEATURE_COLUMNS disagree")
+        if set(found) != set(self.columns):  # the SQL's check, for the same reason
+            raise RuntimeError("feature arrays and feature_columns() disagree")
         activity = _activity_label(t, self.lay, self.qualifying_cum, self.lookback[i])
         found["churned_activity"] = activity[codes]
         found["churned_subscription"] = _subscription_label(t, self.lay, side)[codes]

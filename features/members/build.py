@@ -27,7 +27,7 @@ from features.members.definition import (
     output_schema,
     validate_config,
 )
-from features.members.sql import Step, render_steps
+from features.members.sql import CUSTOM_EVENTS_SQL, Step, render_steps
 from features.members.store import counts_by_as_of, label_totals, write_features
 from features.schemas import TABLES, TS, Table
 
@@ -51,6 +51,7 @@ class FeatureBuildReport:
     seconds: float
     label_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     rows_by_as_of: dict[date, dict[str, int]] = field(default_factory=dict)
+    custom_events: tuple[str, ...] = ()  # the lake's custom event types, each with features
 
 
 def build_features(
@@ -68,7 +69,7 @@ def build_features(
     validate_config(config)
     dates = sorted(set(as_of))
     if not dates:
-        return output_schema().empty_table()
+        return output_schema(config).empty_table()
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     with build_session(con):
@@ -77,12 +78,26 @@ def build_features(
 
             events = con.sql(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events").to_arrow_table()
             tables = {n: con.sql(f"SELECT * FROM {n}").to_arrow_table() for n in SIDE_INPUTS}
-            return _build_arrays(encode_table(events), tables, dates, config)
+            coded = encode_table(events)
+            return _build_arrays(coded, tables, dates, with_custom(config, coded.custom))
+        config = with_custom(config, custom_event_types(con))
         data_end = config.data_end or _last_event_day(con) or dates[-1]
         *steps, final = render_steps(config, data_end)
         with _steps_on(con, dates, steps):
             result = con.sql(final.sql).to_arrow_table()
-    return result.cast(output_schema())
+    return result.cast(output_schema(config))
+
+
+def with_custom(config: FeatureConfig, found: Sequence[str]) -> FeatureConfig:
+    """config with the custom event types found in the events (sorted), checked."""
+    resolved = replace(config, custom_events=tuple(sorted(found)))
+    validate_config(resolved)
+    return resolved
+
+
+def custom_event_types(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The custom event types (x_...) in the events on con."""
+    return [row[0] for row in con.execute(CUSTOM_EVENTS_SQL).fetchall()]
 
 
 def _build_arrays(
@@ -227,13 +242,12 @@ def build_member_features(
             as_of = dates_back(
                 first, data_end, every_days or DEFAULT_EVERY_DAYS, config.lookback_days
             )
-        resolved = replace(config, data_end=data_end)
-        validate_config(resolved)
+        resolved = with_custom(replace(config, data_end=data_end), coded.custom)
         dates = sorted(set(as_of))
         table = (
             _build_arrays(coded, tables, dates, resolved)
             if dates
-            else output_schema().empty_table()
+            else output_schema(resolved).empty_table()
         )
     else:
         snapshot, con = _open_snapshot(lake)
@@ -243,13 +257,14 @@ def build_member_features(
             if as_of is None:
                 every = every_days or DEFAULT_EVERY_DAYS
                 as_of = observation_dates(con, every, data_end, config.lookback_days)
-            resolved = replace(config, data_end=data_end)
+            resolved = with_custom(replace(config, data_end=data_end), custom_event_types(con))
             table = build_features(con, as_of, resolved, engine)
         finally:
             con.close()
     counts = counts_by_as_of(table)
     write_features(table, out, resolved, as_of, snapshot, counts)
-    return build_report(counts, out, count, as_of, data_end, snapshot, started)
+    report = build_report(counts, out, count, as_of, data_end, snapshot, started)
+    return replace(report, custom_events=resolved.custom_events)
 
 
 def build_report(

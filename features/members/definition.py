@@ -34,13 +34,20 @@ atomically.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Literal, get_args
 
 import pyarrow as pa
 
-from features.schemas import EVENT_TYPES, QUALIFYING_EVENT_TYPES
+from features.schemas import (
+    EVENT_TYPES,
+    MAX_CUSTOM_EVENT_TYPES,
+    QUALIFYING_EVENT_TYPES,
+    is_custom_event,
+)
 
 if TYPE_CHECKING:
     pass
@@ -79,15 +86,6 @@ DEFAULT_EVERY_DAYS = 14
 LABEL_BAND = -1  # steward_bucket_bands' band of the days after as_of, up to the label horizon
 
 
-# What steward_banded sums per member, as_of and band (columns of steward_buckets).
-BAND_COLUMNS: tuple[str, ...] = (
-    *(f"n_{t}" for t in EVENT_TYPES),
-    "n_qualifying",
-    "active_days",
-    "points_redeemed",
-)
-
-
 Engine = Literal["arrays", "sql"]
 
 
@@ -104,6 +102,7 @@ DAY_BITS = 62  # steward_calendar's day mask: bits 0..61 of a BIGINT
 
 
 # The single source of truth for the features and their order; the SQL is generated from it.
+# A lake with custom event types (x_...) adds custom_columns() after these (feature_columns()).
 FEATURE_COLUMNS: list[str] = [
     *(f"n_{t}_{w}d" for t in EVENT_TYPES for w in COUNT_WINDOWS),
     *(f"active_days_{w}d" for w in ACTIVE_DAY_WINDOWS),
@@ -141,15 +140,69 @@ class FeatureConfig:
     qualifying: tuple[str, ...] = QUALIFYING_EVENT_TYPES
     grace_days: int = 0
     data_end: date | None = None
+    # The lake's custom event types (x_...), sorted: each build finds them in the events, as it
+    # finds data_end; they get features of their own and count as activity.
+    custom_events: tuple[str, ...] = ()
 
 
 DEFAULT_CONFIG = FeatureConfig()
 
 
-def output_schema() -> pa.Schema:
-    """The Arrow schema of a feature table: keys, FEATURE_COLUMNS, labels."""
+def event_types(config: FeatureConfig) -> tuple[str, ...]:
+    """Every event type a build counts: steward's, then the lake's custom ones."""
+    return (*EVENT_TYPES, *config.custom_events)
+
+
+def qualifying_types(config: FeatureConfig) -> tuple[str, ...]:
+    """The event types that count as activity: the configured ones and every custom type (a
+    product's own kinds of action are the member's own doing)."""
+    return (*config.qualifying, *config.custom_events)
+
+
+def custom_columns(custom: Sequence[str]) -> list[str]:
+    """The features of custom event types: counts per window and days since the last one."""
+    return [
+        name
+        for t in custom
+        for name in (*(f"n_{t}_{w}d" for w in COUNT_WINDOWS), f"days_since_last_{t}")
+    ]
+
+
+def absent_custom_value(column: str) -> float:
+    """A custom type's feature for a member with no such event: no count, no last day (NaN)."""
+    kind = _custom_type(column)
+    if not is_custom_event(kind) or column not in custom_columns([kind]):
+        raise ValueError(f"{column} is not a custom event type's feature")
+    return math.nan if column.startswith("days_since_last_") else 0.0
+
+
+def _custom_type(column: str) -> str:
+    """The custom event type a custom feature column counts (n_x_a_7d, days_since_last_x_a)."""
+    if column.startswith("days_since_last_"):
+        return column.removeprefix("days_since_last_")
+    return column.removeprefix("n_").rsplit("_", 1)[0]
+
+
+def feature_columns(config: FeatureConfig = DEFAULT_CONFIG) -> list[str]:
+    """A build's feature columns in order: FEATURE_COLUMNS, then its custom types' columns."""
+    return [*FEATURE_COLUMNS, *custom_columns(config.custom_events)]
+
+
+def band_columns(config: FeatureConfig) -> tuple[str, ...]:
+    """What steward_banded sums per member, as_of and band (columns of steward_buckets)."""
+    return (
+        *(f"n_{t}" for t in event_types(config)),
+        "n_qualifying",
+        "active_days",
+        "points_redeemed",
+    )
+
+
+def output_schema(config: FeatureConfig = DEFAULT_CONFIG) -> pa.Schema:
+    """The Arrow schema of a feature table: keys, feature_columns(config), labels."""
     features = [
-        pa.field(n, pa.float64() if n in DOUBLE_FEATURES else pa.int64()) for n in FEATURE_COLUMNS
+        pa.field(n, pa.float64() if n in DOUBLE_FEATURES else pa.int64())
+        for n in feature_columns(config)
     ]
     return pa.schema(
         [
@@ -184,6 +237,15 @@ def validate_config(config: FeatureConfig) -> None:
     if unknown or not config.qualifying:
         raise ValueError(
             f"qualifying must be a non-empty subset of EVENT_TYPES; unknown: {unknown}"
+        )
+    custom = config.custom_events
+    odd = [t for t in custom if not is_custom_event(t) or t in EVENT_TYPES]
+    if odd or list(custom) != sorted(set(custom)):
+        raise ValueError(f"custom_events must be sorted, distinct x_ names; got {list(custom)}")
+    if len(custom) > MAX_CUSTOM_EVENT_TYPES:
+        raise ValueError(
+            f"the events hold {len(custom)} custom event types (x_...); steward counts at most "
+            f"{MAX_CUSTOM_EVENT_TYPES}: map the rarer ones onto fewer types before ingesting"
         )
     for name in ("horizon_days", "lookback_days"):
         if getattr(config, name) < 1:

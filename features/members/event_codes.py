@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.schemas import EVENT_TYPES, EVENTS
+from features.schemas import EVENT_TYPES, EVENTS, MAX_CUSTOM_EVENT_TYPES, is_custom_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 EPOCH = date(1970, 1, 1)
 INTERACTION_TYPES = ("like_given", "comment")  # distinct_members_interacted_30d's events
 TICKET_TYPES = ("ticket_opened", "ticket_resolved")
+OTHER = 127  # the code of a type neither steward's nor custom (int8's largest)
+CODES = OTHER + 1  # lookups by type code are this long
 TICKS_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
 
 
@@ -41,13 +43,19 @@ class CodedEvents:
 
     member: np.ndarray  # int32 index into members
     day: np.ndarray  # int32 UTC day number (days since 1970-01-01)
-    kind: np.ndarray  # int8 index into EVENT_TYPES; len(EVENT_TYPES) for any other type
+    kind: np.ndarray  # int8 index into types; OTHER for any other type
     members: pa.Array  # member_id strings
     point_rows: np.ndarray  # int64 rows of points events, ascending
     point_values: np.ndarray  # float64 their value, 0 where NULL (SQL's SUM skips NULLs)
     interaction_rows: np.ndarray  # int64 rows of likes given and comments, ascending
     interaction_targets: pa.Array  # their target_id strings
     tickets: pa.Table  # ticket events, as the canonical events table (for the SQL's step)
+    custom: tuple[str, ...] = ()  # the custom event types found, sorted
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """The event type of each code: steward's types, then the custom ones."""
+        return (*EVENT_TYPES, *self.custom)
 
     def __len__(self) -> int:
         return len(self.member)
@@ -136,6 +144,7 @@ def encode_events(member_ids: pa.ChunkedArray, pieces: list[Piece], rows: int) -
     day = np.empty(rows, dtype=np.int32)
     kind = np.empty(rows, dtype=np.int8)
     masks = {name: _kind_mask(kinds) for name, (kinds, _) in KEPT.items()}
+    codes = TypeCodes()
 
     def code(piece: Piece) -> dict[str, tuple[np.ndarray, pa.RecordBatch]]:
         at, load = piece
@@ -145,7 +154,7 @@ def encode_events(member_ids: pa.ChunkedArray, pieces: list[Piece], rows: int) -
         (part,) = batch
         end = at + part.num_rows
         day[at:end] = _days(part.column("ts"))
-        kind[at:end] = _kinds(part.column("event_type"))
+        kind[at:end] = codes.of(part.column("event_type"))
         found = {}
         for name, (_, columns) in KEPT.items():
             local = np.flatnonzero(masks[name][kind[at:end]])
@@ -158,6 +167,7 @@ def encode_events(member_ids: pa.ChunkedArray, pieces: list[Piece], rows: int) -
     member = numpy_values(members.indices, np.int32, 0)
     if len(member) != rows:
         raise ValueError(f"the events' columns disagree on their length: {len(member)} != {rows}")
+    custom = codes.in_order(kind)
     kept = {name: [k[name] for k in coded if k] for name in KEPT}
     point_rows, points = _joined(kept["points"], KEPT["points"][1])
     interaction_rows, interactions = _joined(kept["interactions"], KEPT["interactions"][1])
@@ -177,12 +187,57 @@ def encode_events(member_ids: pa.ChunkedArray, pieces: list[Piece], rows: int) -
                 **{name: tickets[name] for name in STREAMED},
             }
         ),
+        custom=custom,
     )
+
+
+class TypeCodes:
+    """Event type names -> int8 codes, shared by the threads that code the pieces: steward's
+    types are their index in EVENT_TYPES, custom types are numbered as they are first seen (and
+    put in name order once every piece is coded), any other name is OTHER."""
+
+    def __init__(self) -> None:
+        self._codes = {name: i for i, name in enumerate(EVENT_TYPES)}
+        self._lock = threading.Lock()
+
+    def of(self, column: pa.Array) -> np.ndarray:
+        """Each row's code: the column's few dictionary entries are looked up once."""
+        if not pa.types.is_dictionary(column.type):
+            column = pc.dictionary_encode(column)
+        names = column.dictionary.to_pylist()
+        with self._lock:
+            lookup = np.array([self._code(k) for k in names] or [OTHER], np.int8)
+        return lookup[column.indices.to_numpy()]
+
+    def _code(self, name: str | None) -> int:
+        """One name's code, numbering a custom type not seen before (under the lock)."""
+        code = self._codes.get(name) if name is not None else OTHER
+        if code is not None:
+            return code
+        if not is_custom_event(name or ""):
+            return OTHER
+        if len(self._codes) - len(EVENT_TYPES) >= MAX_CUSTOM_EVENT_TYPES:
+            raise ValueError(
+                f"the events hold more than {MAX_CUSTOM_EVENT_TYPES} custom event types (x_...): "
+                "map the rarer ones onto fewer types before ingesting"
+            )
+        self._codes[name or ""] = len(self._codes)
+        return self._codes[name or ""]
+
+    def in_order(self, kind: np.ndarray) -> tuple[str, ...]:
+        """The custom types in name order, with kind's codes renumbered to match (in place)."""
+        custom = sorted(n for n in self._codes if n not in EVENT_TYPES)
+        remap = np.arange(CODES, dtype=np.int8)
+        for i, name in enumerate(custom):
+            remap[self._codes[name]] = len(EVENT_TYPES) + i
+        if custom and (remap != np.arange(CODES)).any():
+            kind[:] = remap[kind]
+        return tuple(custom)
 
 
 def _kind_mask(kinds: tuple[str, ...]) -> np.ndarray:
     """A lookup from type code to whether it is one of these types."""
-    mask = np.zeros(len(EVENT_TYPES) + 1, dtype=bool)
+    mask = np.zeros(CODES, dtype=bool)
     mask[[EVENT_TYPES.index(k) for k in kinds]] = True
     return mask
 
@@ -215,17 +270,6 @@ def _joined(
 def _one(column: pa.ChunkedArray, kind: pa.DataType) -> pa.Array:
     """A column as one array of this type."""
     return column.cast(kind).combine_chunks() if column.num_chunks else pa.array([], kind)
-
-
-def _kinds(column: pa.Array) -> np.ndarray:
-    """Each event type's index in EVENT_TYPES (len(EVENT_TYPES) for others): the column's few
-    dictionary entries are looked up once, its rows through them."""
-    if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column)
-    known = {name: i for i, name in enumerate(EVENT_TYPES)}
-    names = column.dictionary.to_pylist()
-    lookup = np.array([known.get(k, len(EVENT_TYPES)) for k in names] or [0], np.int8)
-    return lookup[column.indices.to_numpy()]
 
 
 def numpy_values(array: pa.Array, dtype: type[np.generic], fill: float) -> np.ndarray:

@@ -37,7 +37,7 @@ from features.members.definition import (
     validate_config,
 )
 from features.members.spark_session import require_spark, spark_session
-from features.members.sql import Step, render_steps
+from features.members.sql import CUSTOM_EVENTS_SQL, Step, render_steps
 from features.members.store import publish_features
 from features.schemas import TABLES, TS
 
@@ -123,7 +123,7 @@ def write_features_spark(
     *steps, final = render_steps(config, data_end)
     with _steps_on(spark, dates, steps):
         # The canonical types in the canonical order, so every engine's files read alike.
-        frame = spark.sql(final.sql).selectExpr(*_canonical_columns(output_schema()))
+        frame = spark.sql(final.sql).selectExpr(*_canonical_columns(output_schema(config)))
         frame.write.partitionBy("as_of").parquet(version.as_uri(), compression="snappy")
     for marker in ("_SUCCESS", "._SUCCESS.crc"):  # the swap, not a marker, says it is done
         (version / marker).unlink(missing_ok=True)
@@ -215,7 +215,8 @@ def build_member_features_spark(
         raise ValueError(f"the lake at {lake.root} has no events to build features from")
     if as_of is None:
         as_of = dates_back(first, data_end, every_days or DEFAULT_EVERY_DAYS, config.lookback_days)
-    resolved = replace(config, data_end=data_end)
+    found = [row[0] for row in session.sql(CUSTOM_EVENTS_SQL).collect()]
+    resolved = replace(config, data_end=data_end, custom_events=tuple(sorted(found)))
     counts: Counts = {}
 
     def write(version: Path) -> Counts:
@@ -223,7 +224,8 @@ def build_member_features_spark(
         return counts
 
     publish_features(out, write, resolved, as_of, snapshot)
-    return build_report(counts, out, count, as_of, data_end, snapshot, started)
+    report = build_report(counts, out, count, as_of, data_end, snapshot, started)
+    return replace(report, custom_events=resolved.custom_events)
 
 
 def _open_snapshot(spark: SparkSession, lake: Lake | UriLake, tries: int = 3) -> str:

@@ -12,17 +12,26 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from features.members.definition import (
     ACTIVE_DAY_WINDOWS,
-    BAND_COLUMNS,
     COUNT_WINDOWS,
     DAY_BITS,
-    FEATURE_COLUMNS,
     LABEL_BAND,
     TREND_DAYS,
     TRENDS,
     FeatureConfig,
+    band_columns,
+    event_types,
+    feature_columns,
     feature_windows,
+    qualifying_types,
 )
-from features.schemas import EVENT_TYPES
+from features.schemas import CUSTOM_EVENT_PREFIX, EVENT_TYPES
+
+# The custom event types (x_...) in the events, for a build to put in its config: substr and
+# not LIKE, whose escapes DuckDB and Spark spell differently.
+CUSTOM_EVENTS_SQL = (
+    "SELECT DISTINCT event_type FROM events "
+    f"WHERE substr(event_type, 1, {len(CUSTOM_EVENT_PREFIX)}) = '{CUSTOM_EVENT_PREFIX}'"
+)
 
 if TYPE_CHECKING:
     pass
@@ -44,6 +53,7 @@ class Step(NamedTuple):
 def render_steps(config: FeatureConfig, data_end: date) -> list[Step]:
     """The SQL steps with every slot filled, in order; the last one is the result."""
     windows = feature_windows(config)
+    types, qualifying = event_types(config), qualifying_types(config)
     edges = sorted({0, *(day for window in windows.values() for day in window)})
     recent = [e for e in edges if e <= max(ACTIVE_DAY_WINDOWS)]
     if max(b - a for a, b in itertools.pairwise(recent)) > DAY_BITS:
@@ -53,22 +63,22 @@ def render_steps(config: FeatureConfig, data_end: date) -> list[Step]:
         horizon=config.horizon_days,
         grace=config.grace_days,
         data_end=data_end.isoformat(),
-        qualifying=", ".join(f"'{t}'" for t in config.qualifying),
+        qualifying=", ".join(f"'{t}'" for t in qualifying),
         window_edges=_union_all(
             [
                 *(f"SELECT {_minus('as_of', k)} AS edge FROM steward_obs" for k in edges),
                 "SELECT label_end AS edge FROM steward_obs",
             ]
         ),
-        bucket_parts=_join(_bucket_parts()),
-        bucket_columns=_join(_bucket_columns()),
+        bucket_parts=_join(_bucket_parts(types)),
+        bucket_columns=_join(_bucket_columns(types)),
         # Sums of the per-type columns, not SUMs over parts (see steward_buckets).
-        qualifying_sum=" + ".join(f"COALESCE(n_{t}, 0)" for t in config.qualifying),
-        qualifying_last=", ".join(f"last_{t}" for t in config.qualifying),
+        qualifying_sum=" + ".join(f"COALESCE(n_{t}, 0)" for t in qualifying),
+        qualifying_last=", ".join(f"last_{t}" for t in qualifying),
         band=_band_case(edges),
         label_band=LABEL_BAND,
-        band_sums=_join(f"SUM(b.{c}) AS {c}" for c in BAND_COLUMNS),
-        window_sums=_join(_window_sums(windows, edges)),
+        band_sums=_join(f"SUM(b.{c}) AS {c}" for c in band_columns(config)),
+        window_sums=_join(_window_sums(windows, edges, types)),
         band_joins="\n".join(
             f"LEFT JOIN steward_banded {alias} ON {alias}.member_id = k.member_id "
             f"AND {alias}.as_of = k.as_of AND {alias}.band = {band}"
@@ -76,8 +86,8 @@ def render_steps(config: FeatureConfig, data_end: date) -> list[Step]:
         ),
         bands_30d=", ".join(str(band) for band in _bands(edges, (0, 30))),
         lookback_bands=", ".join(str(band) for band in _bands(edges, windows["lookback"])),
-        history_columns=_join(f"MAX(last_{t}) AS last_{t}" for t in EVENT_TYPES),
-        features=_join(f"{expr} AS {name}" for name, expr in _feature_expressions().items()),
+        history_columns=_join(f"MAX(last_{t}) AS last_{t}" for t in types),
+        features=_join(f"{expr} AS {name}" for name, expr in _feature_expressions(config).items()),
     )
     parts = re.split(r"^-- (step|view): (\w+)\s*$", text, flags=re.MULTILINE)
     return [
@@ -125,23 +135,25 @@ def _band_case(edges: list[int]) -> str:
     return "CASE\n        " + "\n        ".join(whens) + "\n    END"
 
 
-def _bucket_parts() -> list[str]:
+def _bucket_parts(types: tuple[str, ...]) -> list[str]:
     """steward_buckets' per-type values: the count and the last day of each event type."""
     return [
-        *(f"MAX(CASE WHEN event_type = '{t}' THEN n END) AS n_{t}" for t in EVENT_TYPES),
-        *(f"MAX(CASE WHEN event_type = '{t}' THEN last_day END) AS last_{t}" for t in EVENT_TYPES),
+        *(f"MAX(CASE WHEN event_type = '{t}' THEN n END) AS n_{t}" for t in types),
+        *(f"MAX(CASE WHEN event_type = '{t}' THEN last_day END) AS last_{t}" for t in types),
     ]
 
 
-def _bucket_columns() -> list[str]:
+def _bucket_columns(types: tuple[str, ...]) -> list[str]:
     """steward_buckets' per-type columns: counts as INT, 0 without a part; the last days."""
     return [
-        *(f"CAST(COALESCE(n_{t}, 0) AS INT) AS n_{t}" for t in EVENT_TYPES),
-        *(f"last_{t}" for t in EVENT_TYPES),
+        *(f"CAST(COALESCE(n_{t}, 0) AS INT) AS n_{t}" for t in types),
+        *(f"last_{t}" for t in types),
     ]
 
 
-def _window_sums(windows: dict[str, tuple[int, int]], edges: list[int]) -> list[str]:
+def _window_sums(
+    windows: dict[str, tuple[int, int]], edges: list[int], types: tuple[str, ...]
+) -> list[str]:
     """steward_windowed's columns: each window's value as the sum of its bands' values."""
     aliases = _band_aliases(edges)
 
@@ -152,7 +164,7 @@ def _window_sums(windows: dict[str, tuple[int, int]], edges: list[int]) -> list[
 
     trend_series = list(dict.fromkeys(TRENDS.values()))
     return [
-        *(window_sum(f"n_{t}", f"{w}d", f"n_{t}_{w}d") for t in EVENT_TYPES for w in COUNT_WINDOWS),
+        *(window_sum(f"n_{t}", f"{w}d", f"n_{t}_{w}d") for t in types for w in COUNT_WINDOWS),
         *(window_sum("active_days", f"{w}d", f"active_days_{w}d") for w in ACTIVE_DAY_WINDOWS),
         window_sum("n_qualifying", "lookback", "n_qualifying_lookback"),
         *(window_sum(f"n_{s}", f"{TREND_DAYS}d", f"recent_{s}") for s in trend_series),
@@ -168,8 +180,8 @@ def _days_since(day: str) -> str:
     )
 
 
-def _feature_expressions() -> dict[str, str]:
-    """steward_features' expression for each feature, in FEATURE_COLUMNS order."""
+def _feature_expressions(config: FeatureConfig) -> dict[str, str]:
+    """steward_features' expression for each feature, in feature_columns(config) order."""
 
     def count(column: str) -> str:
         return f"CAST(COALESCE({column}, 0) AS BIGINT)"
@@ -199,6 +211,9 @@ def _feature_expressions() -> dict[str, str]:
         ),
         "points_redeemed_90d": "CAST(COALESCE(w.points_redeemed_90d, 0) AS DOUBLE)",
     }
-    if list(found) != FEATURE_COLUMNS:  # a feature added in one place only must fail loudly
-        raise RuntimeError("feature expressions and FEATURE_COLUMNS disagree")
+    for t in config.custom_events:
+        found.update({f"n_{t}_{w}d": count(f"w.n_{t}_{w}d") for w in COUNT_WINDOWS})
+        found[f"days_since_last_{t}"] = _days_since(f"h.last_{t}")
+    if list(found) != feature_columns(config):  # a feature added in one place only fails loudly
+        raise RuntimeError("feature expressions and feature_columns() disagree")
     return found

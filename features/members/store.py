@@ -8,7 +8,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,12 +19,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.members.definition import (
-    FEATURE_COLUMNS,
+    DEFAULT_CONFIG,
     FEATURE_DEFINITION_VERSION,
     LABEL_COLUMNS,
     LABEL_KEYS,
     Counts,
     FeatureConfig,
+    feature_columns,
     output_schema,
 )
 from features.members.event_codes import to_date
@@ -86,7 +87,7 @@ def publish_features(
         _remove_stale_versions(out)
         try:
             counts = write(version)
-            empty = output_schema().empty_table().drop_columns(["as_of"])
+            empty = output_schema(config).empty_table().drop_columns(["as_of"])
             for day in dates:
                 if not any((version / as_of_folder(day)).glob("*.parquet")):
                     write_part(empty, version / as_of_folder(day))
@@ -138,7 +139,7 @@ def read_features(out: Path, as_of: Sequence[date] | None = None) -> pa.Table:
     """
     metadata = json.loads((Path(out) / METADATA).read_text())
     written = [date.fromisoformat(d) for d in metadata["as_of"]]
-    schema = output_schema()
+    schema = output_schema(built_with(metadata))
     parts = []
     for day in written if as_of is None else sorted(set(as_of) & set(written)):
         files = sorted((Path(out) / as_of_folder(day)).glob("*.parquet"))
@@ -148,6 +149,13 @@ def read_features(out: Path, as_of: Sequence[date] | None = None) -> pa.Table:
         dates = pa.array([day] * part.num_rows, pa.date32())
         parts.append(part.add_column(1, "as_of", dates))
     return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
+def built_with(metadata: dict[str, Any]) -> FeatureConfig:
+    """What shapes a build's table, from its _features.json: its custom event types (builds
+    from before custom types have none)."""
+    custom = tuple(metadata["config"].get("custom_events", ()))
+    return replace(DEFAULT_CONFIG, custom_events=custom)
 
 
 def _label_counts(table: pa.Table) -> dict[str, dict[str, int]]:
@@ -201,10 +209,11 @@ def _metadata(
     """What _features.json records: enough to tell exactly which build a model was trained on."""
     settings = asdict(config)
     settings["qualifying"] = list(config.qualifying)
+    settings["custom_events"] = list(config.custom_events)
     settings["data_end"] = config.data_end.isoformat() if config.data_end else None
     empty = {key: 0 for key in next(iter(counts.values()), {})} or {"rows": 0}
     return {
-        "feature_columns": FEATURE_COLUMNS,
+        "feature_columns": feature_columns(config),
         "feature_definition_version": FEATURE_DEFINITION_VERSION,
         "label_columns": list(LABEL_COLUMNS),
         "config": settings,

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from features.members.definition import FEATURE_COLUMNS
-from features.members.store import METADATA, read_features
+from features.members.definition import feature_columns
+from features.members.store import METADATA, built_with, read_features
 
 KEYS = ("member_id", "as_of")
 
@@ -117,8 +117,9 @@ def load_churn_data(
     """Labelled rows of complete dates, split: the latest (or valid_date) validates; training
     uses every date whose label window closes embargo_days (None: 0) before it."""
     metadata = read_metadata(features)
-    columns = list(metadata.get("feature_columns", FEATURE_COLUMNS))
-    if columns != FEATURE_COLUMNS:
+    expected = feature_columns(built_with(metadata))
+    columns = list(metadata.get("feature_columns", expected))
+    if columns != expected:
         raise ValueError(
             f"the features at {features} were built with other feature columns: rebuild them"
         )

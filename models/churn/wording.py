@@ -15,6 +15,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from features.schemas import CUSTOM_EVENT_PREFIX, is_custom_event
+
 Columns = Callable[[str], np.ndarray]  # the selected rows' values of one feature
 Render = Callable[[Columns], np.ndarray]  # -> object array of sentences
 
@@ -65,6 +67,17 @@ EVENT_WORDS: dict[str, tuple[str, str, str, str]] = {
     ),
 }
 OTHER = "other"
+
+
+def event_words(t: str) -> tuple[str, str, str, str]:
+    """EVENT_WORDS of a type; a custom type (x_add_contact) in its own name ('"add contact"
+    events'), read as engagement: steward cannot tell from a name that more of it is a risk,
+    so a custom count reads as a reason only when it is low or falling."""
+    if t in EVENT_WORDS:
+        return EVENT_WORDS[t]
+    plain = t.removeprefix(CUSTOM_EVENT_PREFIX).replace("_", " ")
+    name, article = f'"{plain}"', "an" if plain[:1] in "aeiou" else "a"
+    return (f"{name} event", f"{name} events", f"had {article} {name} event", "activity_falling")
 
 
 Risky = Callable[[Columns], np.ndarray]  # -> bool array: the value reads as a risk
@@ -183,7 +196,7 @@ def _earlier_rate(
 
 def _count_text(t: str, w: int, get: Columns, names: frozenset[str]) -> np.ndarray:
     """'3 posts in the last 30 days', or a fall from the window before when there was one."""
-    singular, plural, _, _ = EVENT_WORDS[t]
+    singular, plural, _, _ = event_words(t)
     n = get(f"n_{t}_{w}d")
     tenure = _tenure(get, n)
     over = _over(w, tenure)
@@ -328,7 +341,7 @@ def _trend_text(series: str, get: Columns) -> np.ndarray:
 
 def _since_text(t: str, get: Columns) -> np.ndarray:
     """'last post 23 days ago' or 'never posted'."""
-    singular, _, never, _ = EVENT_WORDS[t]
+    singular, _, never, _ = event_words(t)
     days = get(f"days_since_last_{t}")
     shown = format_values(f"days_since_last_{t}", days)
     return np.where(np.isnan(days), "never " + never, f"last {singular} " + shown + " days ago")
@@ -437,9 +450,9 @@ def _event_wording(feature: str, names: frozenset[str]) -> Wording:
     count = re.fullmatch(r"n_(\w+)_(\d+)d", feature)
     since = re.fullmatch(r"days_since_last_(\w+)", feature)
     t = count[1] if count else since[1] if since else ""
-    if t not in EVENT_WORDS:
+    if t not in EVENT_WORDS and not is_custom_event(t):
         return Wording(OTHER, feature, _fixed(feature, feature.replace("_", " ") + ": ", ""))
-    key = EVENT_WORDS[t][3]
+    key = event_words(t)[3]
     if key == "tickets_unresolved":
         return Wording(key, "tickets_open_unresolved", _tickets_text)
     if key == "unused_points":

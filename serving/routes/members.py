@@ -182,8 +182,10 @@ def _feature_row(body: ScoreMemberRequest, columns: list[str]) -> tuple[pd.DataF
     return pd.DataFrame([row]), [c for c in columns if c not in given]
 
 
-async def _events_row(state: ServerState, body: ScoreMemberRequest) -> tuple[pd.DataFrame, Any]:
-    """The member's feature row built from the request's events."""
+async def _events_row(
+    state: ServerState, body: ScoreMemberRequest, columns: list[str]
+) -> tuple[pd.DataFrame, Any]:
+    """The member's feature row built from the request's events (columns: the model's)."""
     from serving.member_events import features_from_events, unknown_event_types
 
     events = body.events or []
@@ -194,10 +196,18 @@ async def _events_row(state: ServerState, body: ScoreMemberRequest) -> tuple[pd.
     unknown = unknown_event_types(events)
     if unknown:
         raise ApiError(
-            422, f"unknown event types {unknown[:10]}; see features/schemas.py EVENT_TYPES"
+            422,
+            f"unknown event types {unknown[:10]}; see features/schemas.py EVENT_TYPES "
+            "(a type of your own is named x_<name>)",
         )
     frame, day = await asyncio.to_thread(
-        features_from_events, body.member_id, events, body.as_of, body.joined_at, body.subscriptions
+        features_from_events,
+        body.member_id,
+        events,
+        body.as_of,
+        body.joined_at,
+        body.subscriptions,
+        columns,
     )
     if frame.empty:
         raise ApiError(
@@ -217,7 +227,7 @@ async def score_member(body: ScoreMemberRequest, state: State, caller: Reader) -
         frame, missing = _feature_row(body, scorer.feature_columns)
         day = None
     else:
-        frame, day = await _events_row(state, body)
+        frame, day = await _events_row(state, body, scorer.feature_columns)
         missing = []
     scored = (await asyncio.to_thread(scorer.score, frame)).iloc[0]
     state.metrics.observe_scores("churn", [("churn", float(scored["probability"]))])

@@ -70,7 +70,7 @@ def test_each_table_reconciles_with_the_expected_reasons(tmp_path: Path, layout:
     }
     assert _reasons(report, "subscriptions") == {"bad timestamp in start_at": 1}
     assert _reasons(report, "events") == {
-        "unknown event_type": 1,
+        "unknown event_type (a type of your own is named x_<name>)": 1,
         "bad timestamp in ts": 1,
         "value is not a number": 1,
         "malformed line: expected 5 fields, got 6": 1,
@@ -107,10 +107,34 @@ def test_a_folder_without_events_is_refused(tmp_path: Path, layout: Path) -> Non
         FightChurnSource(layout).fingerprint()
 
 
-def test_event_types_unknown_to_steward_keep_their_name(tmp_path: Path) -> None:
+def test_event_types_unknown_to_steward_become_custom_types(tmp_path: Path) -> None:
     path = tmp_path / "event_type.csv"
-    path.write_text("event_type_id,event_type_name\n0,post\n8,view_video\n")
-    assert load_event_types(path) == {"0": "post", "8": "view_video"}
+    path.write_text("event_type_id,event_type_name\n0,post\n8,view_video\n9,Add Contact\n")
+    assert load_event_types(path) == {"0": "post", "8": "x_view_video", "9": "x_add_contact"}
+
+
+def test_a_crm_export_keeps_its_own_events(tmp_path: Path, layout: Path) -> None:
+    """The book's other products (crm5: search, add_contact, ...) are kept as custom types,
+    not quarantined: only the id that event_type.csv does not name is."""
+    (layout / "event_type.csv").write_text(
+        "event_type_id,event_type_name\n"
+        + "".join(f"{i},{n}\n" for i, n in enumerate(["search", "add_contact", "meeting"]))
+    )
+    (layout / "event.csv").write_text(
+        "account_id,event_time,event_type_id,user_id,event_value\n"
+        "0,2020-01-11 08:00:00,0,0,\n"
+        "0,2020-01-11 09:00:00,1,0,\n"
+        "2,2020-01-12 10:00:00,2,0,\n"
+        "2,2020-01-12 11:00:00,7,0,\n"
+    )
+    lake = Lake(tmp_path / "lake")
+    report = ingest_source(lake, FightChurnSource(layout))
+    assert dict(report.kept)["events"] == 3 and report.reconciles()
+    assert _reasons(report, "events") == {
+        "unknown event_type (a type of your own is named x_<name>)": 1
+    }
+    kinds = sorted(lake.read("events").column("event_type").to_pylist())
+    assert kinds == ["x_add_contact", "x_meeting", "x_search"]
 
 
 # ---- the real simulator sample ----

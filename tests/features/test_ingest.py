@@ -25,7 +25,7 @@ BAD = {
     "missing member_id": ",2026-01-01,login,,",
     "bad timestamp in ts": "4,2026-13-45,login,,",
     "missing ts": "5,,login,,",
-    "unknown event_type": "6,2026-01-01,teleport,,",
+    "unknown event_type (a type of your own is named x_<name>)": "6,2026-01-01,teleport,,",
     "value is not a number": "7,2026-01-01,points_earned,lots,",
     "malformed line: expected 5 fields, got 6": "8,2026-01-01,login,,,surplus",
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +16,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.lake.store import Lake
 from features.members import build as mf
 from features.members import definition as mf_definition
 from features.members import sql as mf_sql
 from features.members import store as mf_store
 from features.members.definition import FEATURE_COLUMNS, FeatureConfig
-from features.schemas import EVENT_TYPES, EVENTS, MEMBERS
+from features.schemas import EVENT_TYPES
 from pipelines.output import features_table
 from tests.support.lakes import two_ingest_lake
-from tests.support.timelines import T, assert_same_table, build, connect, day, ev, histories
+from tests.support.timelines import (
+    T,
+    assert_same_table,
+    build,
+    connect,
+    day,
+    ev,
+    histories,
+    timeline_lake,
+)
 
 
 def timeline() -> list[dict[str, Any]]:
@@ -320,12 +328,7 @@ def test_rewrite_replaces_and_cleans_up(tmp_path: Path) -> None:
 
 
 def test_build_member_features_from_a_lake(tmp_path: Path) -> None:
-    lake = Lake(tmp_path / "lake")
-    with lake.transaction("test", "fp1") as txn:
-        txn.write("events", pa.Table.from_pylist(timeline(), schema=EVENTS.schema))
-        txn.write("members", pa.Table.from_pylist(
-            [{"member_id": "a", "joined_at": datetime.combine(day(-120), time(0), UTC)}],
-            schema=MEMBERS.schema))  # fmt: skip
+    lake = timeline_lake(tmp_path / "lake", timeline(), {"a": day(-120)})
     report = mf.build_member_features(lake, tmp_path / "features", as_of=[T])
     assert report.rows == 2 and report.rows_by_as_of[T]["rows"] == 2
     assert "2 rows" in str(features_table(report).title)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.members.definition import FEATURE_COLUMNS
+from features.members.definition import FEATURE_COLUMNS, custom_columns
 from features.schemas import EVENT_TYPES
 from models.churn.reasons import (
     DEFAULT_INTERVENTIONS,
@@ -36,18 +36,21 @@ def member(**values: float) -> dict[str, float]:
 
 
 def reasons_for(
-    rows: list[dict[str, float]], pushes: list[dict[str, float]], top_k: int = 3
+    rows: list[dict[str, float]],
+    pushes: list[dict[str, float]],
+    top_k: int = 3,
+    columns: list[str] = FEATURE_COLUMNS,
 ) -> Reasons:
     """Explain rows whose contributions are given per feature (0 elsewhere)."""
     frame = pd.DataFrame(rows)
-    contrib = np.zeros((len(rows), len(FEATURE_COLUMNS)))
+    contrib = np.zeros((len(rows), len(columns)))
     for i, push in enumerate(pushes):
         for feature, value in push.items():
-            contrib[i, FEATURE_COLUMNS.index(feature)] = value
-    x = frame[FEATURE_COLUMNS].to_numpy(dtype=np.float64)
-    index = {c: i for i, c in enumerate(FEATURE_COLUMNS)}
+            contrib[i, columns.index(feature)] = value
+    x = frame[columns].to_numpy(dtype=np.float64)
+    index = {c: i for i, c in enumerate(columns)}
     actions = load_interventions(None)  # the defaults, driver-specific lines included
-    return explain(lambda c: x[:, index[c]], contrib, FEATURE_COLUMNS, actions, top_k)
+    return explain(lambda c: x[:, index[c]], contrib, columns, actions, top_k)
 
 
 def test_every_feature_and_event_type_has_words() -> None:
@@ -326,3 +329,25 @@ def test_few_active_days_are_judged_against_the_days_since_joining() -> None:
         ["active on only 1 of their 10 days since joining"],
         ["no active days recorded since joining 10 days ago"],
     ]
+
+
+def test_a_custom_event_type_is_worded_by_its_own_name() -> None:
+    # A CRM's add_contact (x_add_contact): 24 over the 60 days before the last 30 (12 a month),
+    # 3 in the last 30. Read as engagement: a fall is a reason, a rise never is.
+    columns = [*FEATURE_COLUMNS, *custom_columns(["x_add_contact"])]
+    words = wordings(tuple(columns))
+    assert all(words[c].key == "activity_falling" for c in custom_columns(["x_add_contact"]))
+    custom = {f"n_x_add_contact_{w}d": 0.0 for w in (7, 14, 30, 90)}
+    fell = member(**{**custom, "n_x_add_contact_30d": 3, "n_x_add_contact_90d": 27})
+    busy = member(**{**custom, "n_x_add_contact_30d": 40, "n_x_add_contact_90d": 60})
+    never = member(**custom)
+    for row, days in ((fell, 12.0), (busy, 0.0), (never, np.nan)):
+        row["days_since_last_x_add_contact"] = days
+    push = {"n_x_add_contact_30d": 0.5}
+    found = reasons_for([fell, busy], [push, push], columns=columns)
+    assert found.lists("texts") == [
+        ['"add contact" events fell from about 12 a month to 3 in the last 30 days'],
+        [],
+    ]
+    since = reasons_for([never], [{"days_since_last_x_add_contact": 0.5}], columns=columns)
+    assert since.lists("texts") == [['never had an "add contact" event']]

@@ -116,6 +116,40 @@ def test_scoring_the_members_events_builds_the_batch_features_and_score(
     assert scored["tier"] == top["row"]["tier"]
 
 
+def test_custom_event_types_are_accepted_and_a_model_without_them_ignores_them(
+    client: httpx.Client, top: dict[str, Any]
+) -> None:
+    # An x_ event on the member's last event day changes nothing this model counts (the day was
+    # active already), so the score is the batch score; before, the request was refused.
+    events = [
+        {"ts": ts.isoformat(), "event_type": kind}
+        for ts, kind in top["events"][["ts", "event_type"]].itertuples(index=False)
+    ]
+    events.append({"ts": events[-1]["ts"], "event_type": "x_quest_done"})
+    body = {
+        "member_id": top["row"]["member_id"],
+        "events": events,
+        "joined_at": top["joined_at"].isoformat(),
+        "as_of": top["as_of"].isoformat(),
+    }
+    plain = {**body, "events": events[:-1]}
+    answers = [client.post("/v1/members:score", json=b, headers=MEMBERS) for b in (body, plain)]
+    assert [a.status_code for a in answers] == [200, 200], answers[0].text
+    assert answers[0].json()["probability"] == answers[1].json()["probability"]
+    assert "n_x_quest_done_30d" not in answers[0].json()["features"]
+
+
+def test_a_model_with_custom_types_sees_a_member_without_them_as_having_none() -> None:
+    from serving.member_events import features_from_events
+    from serving.schemas.members import EventIn
+
+    events = [EventIn(ts=datetime(2026, 3, 1, 12, tzinfo=UTC), event_type="login")]
+    columns = ["n_login_30d", "n_x_search_30d", "days_since_last_x_search"]
+    frame, _ = features_from_events("m", events, None, columns=columns)
+    assert frame.loc[0, "n_login_30d"] == 1 and frame.loc[0, "n_x_search_30d"] == 0
+    assert pd.isna(frame.loc[0, "days_since_last_x_search"])
+
+
 def test_partial_features_are_scored_and_reported_missing(client: httpx.Client) -> None:
     answer = client.post(
         "/v1/members:score", json={"features": {"n_post_30d": 0.0}}, headers=MEMBERS

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.adapters.canonical import CanonicalFolderSource
 from features.lake.store import Lake
@@ -50,6 +51,22 @@ def two_ingest_lake(root: Path) -> Lake:
         txn.write("subscriptions", subscriptions)
     with lake.transaction("test", "second half") as txn:
         txn.write("events", events.slice(half))
+    return lake
+
+
+def with_custom_events(lake: Lake) -> Lake:
+    """lake with one more ingest of custom event types: each share again as x_share_link and
+    each event joined as x_rsvp, a day later (so they follow the community's own rhythm; the
+    new file's dictionary numbers them in its own order)."""
+    events = lake.read("events")
+    shifted = []
+    for source, custom in (("event_joined", "x_rsvp"), ("share", "x_share_link")):
+        picked = events.filter(pc.equal(events["event_type"], source))
+        kinds = pa.array([custom] * picked.num_rows, pa.string())
+        later = pc.add(picked["ts"], pa.scalar(timedelta(days=1), pa.duration("us")))
+        shifted.append(picked.set_column(2, "event_type", kinds).set_column(1, "ts", later))
+    with lake.transaction("test", "custom events") as txn:
+        txn.write("events", pa.concat_tables(shifted).cast(EVENTS.schema))
     return lake
 
 

@@ -1,6 +1,6 @@
 """Hand-built event timelines around a fixed day T, and the feature rows built from them.
 
-T, day and ev write events; connect registers them as the canonical tables of a DuckDB
+T, day and ev write events; timeline_lake writes them to a lake; connect registers them as the canonical tables of a DuckDB
 connection; build runs both feature engines on it and checks that they agree; histories draws
 random timelines for property tests.
 """
@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 from hypothesis import strategies as st
 
+from features.lake.store import Lake
 from features.members import build as mf
 from features.members.definition import FeatureConfig
 from features.schemas import EVENTS, MEMBERS, SUBSCRIPTIONS
@@ -70,6 +72,18 @@ def connect(
     for name, table in tables.items():
         con.register(name, table)
     return con
+
+
+def timeline_lake(root: Path, events: list[dict[str, Any]], joined: dict[str, date]) -> Lake:
+    """A lake at root holding these events and members joined (at midnight UTC) on these days."""
+    lake = Lake(root)
+    members = [
+        {"member_id": m, "joined_at": datetime.combine(d, time(0), UTC)} for m, d in joined.items()
+    ]
+    with lake.transaction("test", "fp1") as txn:
+        txn.write("events", pa.Table.from_pylist(events, schema=EVENTS.schema))
+        txn.write("members", pa.Table.from_pylist(members, schema=MEMBERS.schema))
+    return lake
 
 
 def build(
