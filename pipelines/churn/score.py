@@ -45,7 +45,8 @@ def score_members(
     alias: str | None = None,
 ) -> ScoreReport:
     """Score the members at as_of who can still churn with the champion (or a version or
-    alias), swap in a new at-risk table and write the date into the scored history."""
+    alias) into the scored history, and swap in a new at-risk table unless it holds a later
+    date (scoring a past date leaves today's list in place)."""
     started = time.perf_counter()
     scorer, found = load_churn_model(model_name, version, alias)
     report = score_date(scorer, found, as_of, features, model_name, lake, publish=True)
@@ -61,8 +62,8 @@ def score_date(
     lake: Lake | None,
     publish: bool,
 ) -> ScoreReport:
-    """Score one date's members who can still churn into the scored history (and, if publish,
-    the at-risk table)."""
+    """Score one date's members who can still churn into the scored history (and, if publish
+    and the at-risk table holds no later date, into that table)."""
     from models.churn.dataset import load_scoring_rows
 
     started = time.perf_counter()
@@ -71,7 +72,7 @@ def score_date(
     frame, left_out = still_can_leave(frame, day, scorer.label, folder, lake or Lake.default())
     scored = scorer.score_arrow(frame)
     table = at_risk_rows(frame, scored, day, model_name, version, scorer.label, lake)
-    if publish:
+    if publish and publishes(day):
         report = publish_scores(table, scored, day, version, started)
     else:
         report = score_report(history_path(day), table, scored, day, version, started)
@@ -98,8 +99,8 @@ def score_range(
 
 
 def publishes(day: date) -> bool:
-    """Whether a range ending on day becomes the at-risk table: not when the table already
-    holds a later date (a backtest of the past leaves today's list in place)."""
+    """Whether scores of day (or a range ending on it) become the at-risk table: not when the
+    table already holds a later date (a backtest of the past leaves today's list in place)."""
     held = at_risk_date()
     return held is None or held <= day
 

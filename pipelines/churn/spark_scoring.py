@@ -150,8 +150,9 @@ def score_members_spark(
     alias: str | None = None,
     publish: bool = True,
 ) -> ScoreReport:
-    """score_members with a Spark UDF: the same at-risk table, swapped in the same way, and
-    the same rows in the scored history (publish=False: the history only)."""
+    """score_members with a Spark UDF: the same at-risk table, swapped in the same way (unless
+    it holds a later date), and the same rows in the scored history (publish=False: the history
+    only)."""
     from pyspark.sql import functions as F
 
     from features.members.spark_session import require_spark, spark_session
@@ -189,8 +190,10 @@ def score_members_spark(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
+    from pipelines.churn.score import publishes
+
     try:
-        if publish:
+        if publish and publishes(day):
             path = publish_at_risk(write)
             _write_history(path, day)
         else:

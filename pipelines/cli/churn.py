@@ -238,7 +238,7 @@ def score_members_cmd(
                 reports = score_range(first, last, version=model_version, alias=alias)
         for report in reports:
             out.print(_score_line(report, "scored history"))
-        out.print(_at_risk_line(reports[-1].as_of))
+        out.print(_at_risk_line(reports[-1].as_of, "this range"))
         return
     day = _parse_date(as_of) if as_of else None
     with out.status(f"scoring members with reasons ({engine})"):
@@ -253,16 +253,17 @@ def score_members_cmd(
         else:
             report = score_members(as_of=day, version=model_version, alias=alias)
     out.print(_score_line(report, str(report.path)))
+    out.print(_at_risk_line(report.as_of, "this date"))
 
 
-def _at_risk_line(last: date) -> str:
-    """Which date the at-risk table holds after scoring a range that ended on last."""
+def _at_risk_line(last: date, what: str) -> str:
+    """Which date the at-risk table holds after scoring a date or a range that ended on last."""
     from features.scores.at_risk import at_risk_date, at_risk_path
 
     held = at_risk_date()
     line = f"the at-risk table holds {held} ({at_risk_path().parent})"
     if held is not None and held > last:
-        line += f": later than {last}, so this range went into the scored history only"
+        line += f": later than {last}, so {what} went into the scored history only"
     return line
 
 

@@ -290,6 +290,9 @@ def test_score_range_writes_history_and_scores_with_a_chosen_version(
     score_members(as_of=built[-2], features=features, alias="challenger")
     assert set(read_history(built[-2])["model_version"]) == {"2"}  # that date only
     assert set(read_history(built[-1])["model_version"]) == {"1"}
+    # One earlier date asked for by name likewise leaves today's list in place.
+    table = pd.read_parquet(at_risk_path())
+    assert set(table["as_of"]) == {built[-1]} and set(table["model_version"]) == {"1"}
     with pytest.raises(ValueError, match="has no alias 'nobody'"):
         score_members(features=features, alias="nobody")
     with pytest.raises(ValueError, match="no feature dates from"):
