@@ -71,6 +71,14 @@ def is_custom_event(name: str) -> bool:
     return CUSTOM_EVENT_PATTERN.fullmatch(name) is not None
 
 
+def too_many_custom_events(found: str) -> str:
+    """What to do about a lake with more custom types than steward counts (found: how many)."""
+    return (
+        f"the events hold {found} custom event types (x_...); steward counts at most "
+        f"{MAX_CUSTOM_EVENT_TYPES}: map the rarer ones onto fewer types before ingesting"
+    )
+
+
 def custom_event_name(name: str) -> str:
     """A source's own event name as a custom type: "Add Contact" -> "x_add_contact"."""
     plain = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")[:40]

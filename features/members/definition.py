@@ -47,6 +47,7 @@ from features.schemas import (
     MAX_CUSTOM_EVENT_TYPES,
     QUALIFYING_EVENT_TYPES,
     is_custom_event,
+    too_many_custom_events,
 )
 
 if TYPE_CHECKING:
@@ -243,10 +244,7 @@ def validate_config(config: FeatureConfig) -> None:
     if odd or list(custom) != sorted(set(custom)):
         raise ValueError(f"custom_events must be sorted, distinct x_ names; got {list(custom)}")
     if len(custom) > MAX_CUSTOM_EVENT_TYPES:
-        raise ValueError(
-            f"the events hold {len(custom)} custom event types (x_...); steward counts at most "
-            f"{MAX_CUSTOM_EVENT_TYPES}: map the rarer ones onto fewer types before ingesting"
-        )
+        raise ValueError(too_many_custom_events(str(len(custom))))
     for name in ("horizon_days", "lookback_days"):
         if getattr(config, name) < 1:
             raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")

@@ -22,7 +22,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.schemas import EVENT_TYPES, EVENTS, MAX_CUSTOM_EVENT_TYPES, is_custom_event
+from features.schemas import (
+    EVENT_TYPES,
+    EVENTS,
+    MAX_CUSTOM_EVENT_TYPES,
+    is_custom_event,
+    too_many_custom_events,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -211,18 +217,14 @@ class TypeCodes:
 
     def _code(self, name: str | None) -> int:
         """One name's code, numbering a custom type not seen before (under the lock)."""
-        code = self._codes.get(name) if name is not None else OTHER
-        if code is not None:
-            return code
-        if not is_custom_event(name or ""):
+        if name is None:
             return OTHER
-        if len(self._codes) - len(EVENT_TYPES) >= MAX_CUSTOM_EVENT_TYPES:
-            raise ValueError(
-                f"the events hold more than {MAX_CUSTOM_EVENT_TYPES} custom event types (x_...): "
-                "map the rarer ones onto fewer types before ingesting"
-            )
-        self._codes[name or ""] = len(self._codes)
-        return self._codes[name or ""]
+        code = self._codes.get(name)
+        if code is None and is_custom_event(name):
+            if len(self._codes) - len(EVENT_TYPES) >= MAX_CUSTOM_EVENT_TYPES:
+                raise ValueError(too_many_custom_events(f"more than {MAX_CUSTOM_EVENT_TYPES}"))
+            code = self._codes[name] = len(self._codes)
+        return OTHER if code is None else code
 
     def in_order(self, kind: np.ndarray) -> tuple[str, ...]:
         """The custom types in name order, with kind's codes renumbered to match (in place)."""

@@ -119,7 +119,9 @@ def test_custom_types_are_checked_and_capped() -> None:
         validate_config(FeatureConfig(custom_events=("login",)))
     many = [f"x_t{i:03d}" for i in range(MAX_CUSTOM_EVENT_TYPES + 1)]
     rows = [ev("m", day(0), kind) for kind in many]
-    with pytest.raises(ValueError, match=f"more than {MAX_CUSTOM_EVENT_TYPES} custom event types"):
+    with pytest.raises(
+        ValueError, match=f"hold more than {MAX_CUSTOM_EVENT_TYPES} custom event types"
+    ):
         encode_table(pa.Table.from_pylist(rows, schema=EVENTS.schema))
     coded = encode_table(pa.Table.from_pylist(rows[:-1], schema=EVENTS.schema))
     assert coded.custom == tuple(many[:-1])
