@@ -27,6 +27,22 @@ def test_ingest_generic_prints_counts_by_reason(tmp_path: Path) -> None:
     assert Lake(tmp_path / "home" / "lake").read("events").num_rows == 1
 
 
+def test_ingest_generic_maps_a_products_own_event_onto_a_custom_type(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "who,when,what\n1,2026-01-01,quest_done\n2,2026-01-02,login\n3,2026-01-02,fly\n"
+    )
+    args = ["ingest", "generic", str(path), "--table", "events"]
+    args += ["--map", "member_id=who", "--map", "ts=when", "--map", "event_type=what"]
+    args += ["--event-type", "quest_done=x_quest_done"]
+    result = steward_main(*args, home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    # The unmapped name is still refused, and the reason says how to keep it.
+    assert "a type of your own is named x_<name>" in result.stdout
+    kinds = Lake(tmp_path / "home" / "lake").read("events").column("event_type").to_pylist()
+    assert sorted(kinds) == ["login", "x_quest_done"]
+
+
 def test_errors_are_one_line_not_a_traceback(tmp_path: Path) -> None:
     result = steward_main("features", "build", "--every", "fortnight", home=tmp_path)
     assert result.returncode == 1
