@@ -9,7 +9,7 @@ from pathlib import Path
 
 from features.adapters.base import ROW, RawBatch, hash_files
 from features.adapters.readers import BATCH_ROWS, read_table_file
-from features.schemas import TABLES
+from features.schemas import EVENT_TYPES, TABLES, custom_event_name, is_custom_event
 
 
 @dataclass
@@ -20,6 +20,9 @@ class GenericSource:
     table: str
     mapping: Mapping[str, str] = field(default_factory=dict)
     event_types: Mapping[str, str] = field(default_factory=dict)  # source value -> canonical
+    # Keep every other event type as a custom one (quest_done -> x_quest_done) instead of
+    # quarantining it: for a product whose own kinds of action steward has no type for.
+    custom_events: bool = False
     batch_rows: int = BATCH_ROWS
     name: str = "generic"
 
@@ -35,8 +38,17 @@ class GenericSource:
 
     def fingerprint(self) -> str:
         """Content hash of the file plus the mapping, so a new mapping re-reads the file."""
-        spec = json.dumps([self.table, dict(self.mapping), dict(self.event_types)], sort_keys=True)
+        mapped = [self.table, dict(self.mapping), dict(self.event_types), self.custom_events]
+        spec = json.dumps(mapped, sort_keys=True)
         return hash_files([self.path], spec)
+
+    def _event_type(self, value: object) -> object:
+        """A source event type as mapped: --event-type first, then (custom_events) any name
+        steward has no type for as x_<name>; anything else (empty, a number) as read."""
+        value = self.event_types.get(value, value)  # type: ignore[call-overload]
+        if not self.custom_events or not isinstance(value, str) or value in EVENT_TYPES:
+            return value
+        return value if is_custom_event(value) else custom_event_name(value)
 
     @property
     def _schemaless(self) -> bool:
@@ -53,8 +65,8 @@ class GenericSource:
             out = frame.rename(columns=rename)
             keep = [c for c in TABLES[self.table].names if c in out.columns]
             out = out[[*keep, ROW]]
-            if self.event_types and "event_type" in out:
-                out["event_type"] = out["event_type"].map(lambda v: self.event_types.get(v, v))
+            if (self.event_types or self.custom_events) and "event_type" in out:
+                out["event_type"] = out["event_type"].map(self._event_type)
             yield RawBatch(
                 self.table, self.path.name, out, rejects, original=frame.drop(columns=ROW)
             )

@@ -75,6 +75,14 @@ def ingest_generic(
     event_type: Annotated[
         list[str], typer.Option(help="source=canonical event type, repeatable.")
     ] = [],  # noqa: B006
+    custom_events: Annotated[
+        bool,
+        typer.Option(
+            "--custom-events",
+            help="Keep event types steward has no type for as custom ones (quest_done -> "
+            "x_quest_done, each with features of its own) instead of quarantining them.",
+        ),
+    ] = False,
     fmt: FormatOption = "table",
 ) -> None:
     """Ingest one file with a column mapping."""
@@ -86,6 +94,7 @@ def ingest_generic(
         table,
         _parse_pairs(map_, "--map", "member_id=user"),
         _parse_pairs(event_type, "--event-type", "visit=login"),
+        custom_events,
     )
     _ingest(source, fmt)
 

@@ -43,6 +43,25 @@ def test_ingest_generic_maps_a_products_own_event_onto_a_custom_type(tmp_path: P
     assert sorted(kinds) == ["login", "x_quest_done"]
 
 
+def test_ingest_generic_keeps_every_unknown_event_type_as_custom_when_asked(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "who,when,what\n1,2026-01-01,Quest Done\n2,2026-01-02,login\n3,2026-01-02,fly\n"
+    )
+    args = ["ingest", "generic", str(path), "--table", "events"]
+    args += ["--map", "member_id=who", "--map", "ts=when", "--map", "event_type=what"]
+    result = steward_main(*args, "--custom-events", home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    kinds = Lake(tmp_path / "home" / "lake").read("events").column("event_type").to_pylist()
+    assert sorted(kinds) == ["login", "x_fly", "x_quest_done"]
+    # Without the flag the two names steward has no type for are refused, as before.
+    plain = steward_main(*args, home=tmp_path / "plain")
+    assert plain.returncode == 0 and "unknown event_type" in plain.stdout
+    assert Lake(tmp_path / "plain" / "lake").read("events").num_rows == 1
+
+
 def test_errors_are_one_line_not_a_traceback(tmp_path: Path) -> None:
     result = steward_main("features", "build", "--every", "fortnight", home=tmp_path)
     assert result.returncode == 1
