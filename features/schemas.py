@@ -80,7 +80,10 @@ def too_many_custom_events(found: str) -> str:
 
 
 def custom_event_name(name: str) -> str:
-    """A source's own event name as a custom type: "Add Contact" -> "x_add_contact"."""
+    """A source's own event name as a custom type: "Add Contact" -> "x_add_contact" (a name that
+    is one already stays as it is)."""
+    if is_custom_event(name):
+        return name
     plain = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")[:40]
     return f"{CUSTOM_EVENT_PREFIX}{plain}" if plain else name
 

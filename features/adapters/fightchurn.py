@@ -14,8 +14,8 @@ Accounting: each file's rows are counted in one table, one canonical row or Reje
   discount are not in the canonical model).
 - event.csv[.gz] -> events, streamed. event_type_id -> name via event_type.csv -> canonical type
   (post, friend_added, like_given, ...); a name with no canonical type (the book's other
-  products: crm5's add_contact, biznet5's ...) becomes a custom type (x_add_contact), counted as
-  its own features; an id event_type.csv does not name stays as read, so validation
+  products, such as crm5's add_contact) becomes a custom type (x_add_contact) with features of
+  its own; an id event_type.csv does not name stays as read, so validation
   quarantines it as an unknown event_type. event_value -> value; user_id (the
   user within a multi-user account, always 0 in the simulator) is not a target, so target_id
   stays empty.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from features.adapters.base import ROW, RawBatch, hash_files
 from features.adapters.readers import BATCH_ROWS, read_table_file
-from features.schemas import EVENT_TYPES, TABLES, custom_event_name, is_custom_event
+from features.schemas import EVENT_TYPES, TABLES, custom_event_name
 
 
 @dataclass
@@ -48,7 +48,7 @@ class GenericSource:
         value = self.event_types.get(value, value)  # type: ignore[call-overload]
         if not self.custom_events or not isinstance(value, str) or value in EVENT_TYPES:
             return value
-        return value if is_custom_event(value) else custom_event_name(value)
+        return custom_event_name(value)
 
     @property
     def _schemaless(self) -> bool:

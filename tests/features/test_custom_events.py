@@ -146,3 +146,4 @@ def test_a_missing_custom_feature_reads_as_no_such_event() -> None:
 def test_source_names_become_custom_types() -> None:
     assert custom_event_name("Add Contact") == "x_add_contact"
     assert custom_event_name("win-opportunity (value)") == "x_win_opportunity_value"
+    assert custom_event_name("x_quest") == "x_quest"  # one already is not renamed again
