@@ -70,17 +70,29 @@ def build_features(
     dates = sorted(set(as_of))
     if not dates:
         return output_schema(config).empty_table()
+    _check_engine(engine)
+    if engine == "sql":
+        return _build_sql(con, dates, with_custom(config, custom_event_types(con)))
+    from features.members.event_codes import encode_table
+
+    with build_session(con):
+        events = con.sql(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events").to_arrow_table()
+        tables = {n: con.sql(f"SELECT * FROM {n}").to_arrow_table() for n in SIDE_INPUTS}
+    coded = encode_table(events)
+    return _build_arrays(coded, tables, dates, with_custom(config, coded.custom))
+
+
+def _check_engine(engine: str) -> None:
+    """An engine name build_features knows, or an error naming them."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    with build_session(con):
-        if engine == "arrays":
-            from features.members.event_codes import encode_table
 
-            events = con.sql(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events").to_arrow_table()
-            tables = {n: con.sql(f"SELECT * FROM {n}").to_arrow_table() for n in SIDE_INPUTS}
-            coded = encode_table(events)
-            return _build_arrays(coded, tables, dates, with_custom(config, coded.custom))
-        config = with_custom(config, custom_event_types(con))
+
+def _build_sql(
+    con: duckdb.DuckDBPyConnection, dates: list[date], config: FeatureConfig
+) -> pa.Table:
+    """The sql engine over con's tables, config's custom event types already found."""
+    with build_session(con):
         data_end = config.data_end or _last_event_day(con) or dates[-1]
         *steps, final = render_steps(config, data_end)
         with _steps_on(con, dates, steps):
@@ -250,6 +262,7 @@ def build_member_features(
             else output_schema(resolved).empty_table()
         )
     else:
+        _check_engine(engine)
         snapshot, con = _open_snapshot(lake)
         try:
             count = int(_scalar(con, "SELECT COUNT(*) FROM events") or 0)
@@ -258,7 +271,12 @@ def build_member_features(
                 every = every_days or DEFAULT_EVERY_DAYS
                 as_of = observation_dates(con, every, data_end, config.lookback_days)
             resolved = with_custom(replace(config, data_end=data_end), custom_event_types(con))
-            table = build_features(con, as_of, resolved, engine)
+            dates = sorted(set(as_of))
+            # The custom types are found once, above: _build_sql, not build_features (which
+            # would look for them again over every event).
+            table = (
+                _build_sql(con, dates, resolved) if dates else output_schema(resolved).empty_table()
+            )
         finally:
             con.close()
     counts = counts_by_as_of(table)

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from features.lake.store import Lake
 from features.lake.uri import UriLake, read_conformed
-from features.members.build import FeatureBuildReport, build_report
+from features.members.build import FeatureBuildReport, build_report, with_custom
 from features.members.definition import (
     DEFAULT_CONFIG,
     DEFAULT_EVERY_DAYS,
@@ -216,7 +216,7 @@ def build_member_features_spark(
     if as_of is None:
         as_of = dates_back(first, data_end, every_days or DEFAULT_EVERY_DAYS, config.lookback_days)
     found = [row[0] for row in session.sql(CUSTOM_EVENTS_SQL).collect()]
-    resolved = replace(config, data_end=data_end, custom_events=tuple(sorted(found)))
+    resolved = with_custom(replace(config, data_end=data_end), found)
     counts: Counts = {}
 
     def write(version: Path) -> Counts:
