@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from features.schemas import is_custom_event
 from models.config import SafeName, StrictConfig, read_yaml_mapping
 from models.sweep import SweepSettings
 
@@ -84,6 +85,22 @@ class ReasonSettings(_Strict):
     top_k: int = Field(default=3, ge=1, le=10)
     # A YAML file of reason key -> intervention; relative paths are from the config file.
     interventions: Path | None = None
+    # Custom event types whose events are a risk, not engagement (a CRM's x_add_competitor):
+    # reasons word their presence or rise as a risk. steward cannot tell from a name, nor
+    # reliably from the labels (on the book's crm5 simulator more x_add_competitor goes with
+    # less churn, AUC 0.44, because busy accounts do more of everything).
+    harm_events: list[str] = []
+
+    @field_validator("harm_events")
+    @classmethod
+    def _custom_only(cls, value: list[str]) -> list[str]:
+        wrong = [name for name in value if not is_custom_event(name)]
+        if wrong:
+            raise ValueError(
+                f"{', '.join(map(repr, wrong))}: only custom event types (x_<name>) can be "
+                "marked as harm; steward's own types have a fixed reading"
+            )
+        return value
 
 
 class ChurnConfig(_Strict):

@@ -11,7 +11,7 @@ the member's own driver: `activity_falling.login` before `activity_falling` befo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,8 @@ import numpy as np
 import pyarrow as pa
 import yaml
 
-from models.churn.wording import OTHER, reason_keys, wordings
+from features.schemas import is_custom_event
+from models.churn.wording import OTHER, Wording, custom_plain_name, reason_keys, wordings
 
 # Reason key -> what to do about it. experiments/interventions.yaml overrides any of these.
 DEFAULT_INTERVENTIONS: dict[str, str] = {
@@ -34,6 +35,9 @@ DEFAULT_INTERVENTIONS: dict[str, str] = {
     "few_connections": "introduce them to members with shared interests",
     "ad_load": "offer a few ad-free days",
     "negative_experience": "ask what they dislike and follow up",
+    # Custom types the team marked as a risk (reasons.harm_events), such as a CRM's
+    # x_add_competitor.
+    "warning_signs": "personal check-in: ask what is behind it and what would help",
     # Tenure is a reason only for new members (wording.NEW_MEMBER_DAYS).
     "tenure": "personal onboarding check-in: help them find their first threads and people",
     OTHER: "personal check-in from the community team",
@@ -126,13 +130,14 @@ def load_interventions(path: Path | None) -> dict[str, str]:
 
 
 def known_key(key: str) -> bool:
-    """A reason key, or KEY.TOPIC with a known topic (an event type or active_days)."""
+    """A reason key, or KEY.TOPIC with a known topic (an event type, a custom x_ type or
+    active_days)."""
     from models.churn.wording import EVENT_WORDS
 
     base, _, topic = key.partition(".")
     if base not in DEFAULT_INTERVENTIONS:
         return False
-    return not topic or topic in EVENT_WORDS or topic == "active_days"
+    return not topic or topic in EVENT_WORDS or topic == "active_days" or is_custom_event(topic)
 
 
 def driver_topic(feature: str) -> str:
@@ -151,16 +156,18 @@ def explain(
     columns: list[str],
     interventions: dict[str, str],
     top_k: int,
+    harm: frozenset[str] = frozenset(),
 ) -> Reasons:
-    """The top_k reasons of each row: `get(feature)` gives the rows' raw values."""
-    words = wordings(tuple(columns))
+    """The top_k reasons of each row: `get(feature)` gives the rows' raw values; harm: custom
+    event types that read as a risk (reasons.harm_events)."""
+    words = wordings(tuple(columns), harm)
     keys = sorted({w.key for w in words.values()})
     n = len(contrib)
     key_of = np.array([keys.index(words[f].key) for f in columns])
     by_key = np.zeros((n, len(keys)))
     best = np.zeros((n, len(keys)), dtype=np.int64)
     # A protective value (many recent logins) is no reason, whatever the model gave it.
-    contrib = np.where(_risky(get, columns, n), contrib, np.minimum(contrib, 0.0))
+    contrib = np.where(_risky(get, columns, n, harm), contrib, np.minimum(contrib, 0.0))
     for k in range(len(keys)):
         members = np.flatnonzero(key_of == k)
         part = contrib[:, members]
@@ -170,12 +177,12 @@ def explain(
     order = np.argsort(-by_key, axis=1, kind="stable")[:, :top_k]
     chosen = np.take_along_axis(by_key, order, axis=1) > MIN_CONTRIBUTION
     driver = np.take_along_axis(best, order, axis=1)
-    return _word(get, columns, keys, order, chosen, driver, interventions)
+    return _word(get, words, columns, keys, order, chosen, driver, interventions)
 
 
-def _risky(get: Get, columns: list[str], n: int) -> np.ndarray:
+def _risky(get: Get, columns: list[str], n: int, harm: frozenset[str]) -> np.ndarray:
     """rows x columns: whether each feature's value reads as a risk for each row."""
-    words = wordings(tuple(columns))
+    words = wordings(tuple(columns), harm)
     out = np.ones((n, len(columns)), dtype=bool)
     for j, feature in enumerate(columns):
         try:
@@ -198,6 +205,7 @@ def _applies(key: str, get: Get, n: int) -> np.ndarray:
 
 def _word(
     get: Get,
+    words: Mapping[str, Wording],
     columns: list[str],
     keys: list[str],
     order: np.ndarray,
@@ -206,7 +214,6 @@ def _word(
     interventions: dict[str, str],
 ) -> Reasons:
     """Sentences for the chosen (row, rank) slots, one template call per feature and rank."""
-    words = wordings(tuple(columns))
     shape = order.shape
     texts = np.full(shape, None, dtype=object)
     drivers = np.full(shape, None, dtype=object)
@@ -236,8 +243,23 @@ def _word(
 def _action(pair: str, interventions: dict[str, str]) -> str:
     """The intervention of a "key|driver" pair: key.topic, else key, else other."""
     key, _, driver = pair.partition("|")
-    specific = f"{key}.{driver_topic(driver)}"
-    return interventions.get(specific, interventions.get(key, interventions[OTHER]))
+    topic = driver_topic(driver)
+    if (specific := interventions.get(f"{key}.{topic}")) is not None:
+        return specific
+    action = interventions.get(key, interventions[OTHER])
+    if is_custom_event(topic) and action == DEFAULT_INTERVENTIONS.get(key):
+        # The defaults speak to communities ("invite them to an upcoming community event"):
+        # a product's own kind of action gets a line that names it, unless the team wrote one.
+        return custom_intervention(key, topic)
+    return action
+
+
+def custom_intervention(key: str, topic: str) -> str:
+    """The default action when a custom event type (x_add_contact) drives a reason."""
+    name = f'"{custom_plain_name(topic)}"'
+    if key == "warning_signs":
+        return f"personal check-in about their {name} events: ask what is behind them"
+    return f"personal check-in about {name}: ask what changed and what would help"
 
 
 def _subset(get: Get, rows: np.ndarray) -> Get:

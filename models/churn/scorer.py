@@ -33,6 +33,9 @@ class ChurnScorer:
     interventions: dict[str, str]
     top_k: int
     label: str
+    # Custom event types read as a risk in reasons (reasons.harm_events); a default, so that
+    # models saved before it load with none.
+    harm_events: frozenset[str] = frozenset()
 
     def probability(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated churn probabilities only (no reasons)."""
@@ -91,6 +94,11 @@ class ChurnScorer:
         contrib, _ = self.estimator.contributions(x)
         index = {c: i for i, c in enumerate(self.feature_columns)}
         found = explain(
-            lambda c: x[:, index[c]], contrib, self.feature_columns, self.interventions, self.top_k
+            lambda c: x[:, index[c]],
+            contrib,
+            self.feature_columns,
+            self.interventions,
+            self.top_k,
+            self.harm_events,
         )
         return probability, found

@@ -21,7 +21,9 @@ and the held-out scorer travels with it (the champion rule judges it on later va
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -100,6 +102,7 @@ def _refit(config: ChurnConfig, data: ChurnData, held: FittedChurn) -> FittedChu
 
 def _fit_held_out(config: ChurnConfig, data: ChurnData) -> FittedChurn:
     """Train on the training dates, calibrate and evaluate on the validation date."""
+    harm = harm_events(config, data.feature_columns)  # a typo fails before the fit
     started = time.perf_counter()
     x_train = feature_matrix(data.train, data.feature_columns)
     estimator = fit_estimator(
@@ -121,6 +124,7 @@ def _fit_held_out(config: ChurnConfig, data: ChurnData) -> FittedChurn:
         interventions=load_interventions(config.reasons.interventions),
         top_k=config.reasons.top_k,
         label=config.label,
+        harm_events=harm,
     )
     uncalibrated = calibration_metrics(y, sigmoid(raw))
     metrics = {
@@ -137,6 +141,21 @@ def _fit_held_out(config: ChurnConfig, data: ChurnData) -> FittedChurn:
     contrib, _ = estimator.contributions(x_valid)
     importance = _importance(data.feature_columns, estimator.importance(), contrib)
     return FittedChurn(scorer, metrics, choice, raw, contrib, importance, fit_seconds)
+
+
+def harm_events(config: ChurnConfig, columns: Sequence[str]) -> frozenset[str]:
+    """The config's harmful custom types, each checked against the model's features: a typo
+    would otherwise word that type as engagement without a word."""
+    found = (re.fullmatch(r"n_(x_\w+)_\d+d|days_since_last_(x_\w+)", c) for c in columns)
+    known = sorted({m[1] or m[2] for m in found if m})
+    missing = [t for t in config.reasons.harm_events if t not in known]
+    if missing:
+        have = ", ".join(known) if known else "none"
+        raise ValueError(
+            f"reasons.harm_events: {', '.join(missing)} has no features in this model "
+            f"(custom event types with features: {have})"
+        )
+    return frozenset(config.reasons.harm_events)
 
 
 def _importance(columns: list[str], importance: np.ndarray, contrib: np.ndarray) -> pd.DataFrame:

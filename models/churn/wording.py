@@ -69,15 +69,24 @@ EVENT_WORDS: dict[str, tuple[str, str, str, str]] = {
 OTHER = "other"
 
 
-def event_words(t: str) -> tuple[str, str, str, str]:
+WARNING_SIGNS = "warning_signs"  # the reason key of custom types a team marked as a risk
+
+
+def event_words(t: str, harm: frozenset[str] = frozenset()) -> tuple[str, str, str, str]:
     """EVENT_WORDS of a type; a custom type (x_add_contact) in its own name ('"add contact"
-    events'), read as engagement: steward cannot tell from a name that more of it is a risk,
-    so a custom count reads as a reason only when it is low or falling."""
+    events'), read as engagement unless the team named it in `harm` (reasons.harm_events):
+    steward cannot tell from a name that more of it is a risk."""
     if t in EVENT_WORDS:
         return EVENT_WORDS[t]
-    plain = t.removeprefix(CUSTOM_EVENT_PREFIX).replace("_", " ")
+    plain = custom_plain_name(t)
     name, article = f'"{plain}"', "an" if plain[:1] in "aeiou" else "a"
-    return (f"{name} event", f"{name} events", f"had {article} {name} event", "activity_falling")
+    key = WARNING_SIGNS if t in harm else "activity_falling"
+    return (f"{name} event", f"{name} events", f"had {article} {name} event", key)
+
+
+def custom_plain_name(t: str) -> str:
+    """A custom type as people read it: x_add_contact -> add contact."""
+    return t.removeprefix(CUSTOM_EVENT_PREFIX).replace("_", " ")
 
 
 Risky = Callable[[Columns], np.ndarray]  # -> bool array: the value reads as a risk
@@ -194,8 +203,9 @@ def _earlier_rate(
     return np.where(days >= min(MIN_EARLIER_DAYS, span - w), rate, np.nan)
 
 
-def _count_text(t: str, w: int, get: Columns, names: frozenset[str]) -> np.ndarray:
-    """'3 posts in the last 30 days', or a fall from the window before when there was one."""
+def _count_text(t: str, w: int, get: Columns, names: frozenset[str], harm: bool) -> np.ndarray:
+    """'3 posts in the last 30 days', or a fall from the window before when there was one (a
+    rise, for a harm event: fewer dislikes than before is no reason to leave)."""
     singular, plural, _, _ = event_words(t)
     n = get(f"n_{t}_{w}d")
     tenure = _tenure(get, n)
@@ -206,13 +216,17 @@ def _count_text(t: str, w: int, get: Columns, names: frozenset[str]) -> np.ndarr
     )
     if w == 30 and f"n_{t}_90d" in names:
         before = _earlier_rate(get(f"n_{t}_90d"), n, 30, 90, 30, tenure)
-        fell = f"{plural} fell from about " + _str(np.rint(np.nan_to_num(before)))
-        fell = fell + " a month to " + shown + " in the last 30 days"
-        return np.where(before >= np.nan_to_num(n) + 1, fell, text)
+        then = f"{plural} {'rose' if harm else 'fell'} from about "
+        moved = then + _str(np.rint(np.nan_to_num(before))) + " a month to " + shown
+        moved = moved + " in the last 30 days"
+        changed = np.nan_to_num(n) >= before + 1 if harm else before >= np.nan_to_num(n) + 1
+        return np.where(changed, moved, text)
     if w == 7 and f"n_{t}_14d" in names:
         before = _earlier_rate(get(f"n_{t}_14d"), n, 7, 14, 7, tenure)
-        down = text + ", down from " + _str(np.rint(np.nan_to_num(before))) + " the week before"
-        return np.where(before > np.nan_to_num(n), down, text)
+        week = _str(np.rint(np.nan_to_num(before))) + " the week before"
+        moved = text + (", up from " if harm else ", down from ") + week
+        changed = np.nan_to_num(n) > before if harm else before > np.nan_to_num(n)
+        return np.where(changed, moved, text)
     if w == 90 and f"n_{t}_30d" in names:
         recent = np.nan_to_num(get(f"n_{t}_30d"))
         longer = np.nan_to_num(n) > 0
@@ -226,13 +240,13 @@ def _count_text(t: str, w: int, get: Columns, names: frozenset[str]) -> np.ndarr
 _EARLIER = {30: (90, 30), 7: (14, 7), 14: (30, 14)}
 
 
-def _count_risky(t: str, w: int, names: frozenset[str]) -> Risky:
+def _count_risky(t: str, w: int, names: frozenset[str], harm: bool) -> Risky:
     """Which rows' counts read as a risk: any harm event; engagement that is missing, zero or
     below the member's own earlier rate (never a busy member's count shown as a risk)."""
 
     def risky(get: Columns) -> np.ndarray:
         n = get(f"n_{t}_{w}d")
-        if t in HARM_EVENTS:
+        if harm:
             return np.nan_to_num(n) > 0
         low = np.isnan(n) | (n == 0)
         tenure = _tenure(get, n)
@@ -347,12 +361,12 @@ def _since_text(t: str, get: Columns) -> np.ndarray:
     return np.where(np.isnan(days), "never " + never, f"last {singular} " + shown + " days ago")
 
 
-def _since_risky(t: str) -> Risky:
+def _since_risky(t: str, harm: bool) -> Risky:
     """Engagement: none for a week or more (or never); harm: some in the last 30 days."""
 
     def risky(get: Columns) -> np.ndarray:
         days = get(f"days_since_last_{t}")
-        if t in HARM_EVENTS:
+        if harm:
             return ~np.isnan(days) & (days <= 30)
         return np.isnan(days) | (days >= 7)
 
@@ -391,8 +405,9 @@ def _fixed(feature: str, before: str, after: str, missing: str | None = None) ->
     return render
 
 
-def _wording(feature: str, names: frozenset[str]) -> Wording:
-    """The reason key and template of one feature, from its name."""
+def _wording(feature: str, names: frozenset[str], harm: frozenset[str]) -> Wording:
+    """The reason key and template of one feature, from its name (harm: custom types that
+    read as a risk)."""
     if feature in ("tickets_open_unresolved", "oldest_open_ticket_days"):
         return Wording("tickets_unresolved", "tickets_open_unresolved", _tickets_text)
     if feature in ("points_balance", "points_redeemed_90d"):
@@ -400,8 +415,8 @@ def _wording(feature: str, names: frozenset[str]) -> Wording:
     if feature == "replies_received_per_post_30d" or feature.startswith("days_since_last_reply"):
         return Wording("unanswered_posts", "n_post_30d", lambda get: _replies_text(30, get))
     if feature == "likes_received_per_post_30d" and "n_like_received_30d" in names:
-        render = lambda get: _count_text("like_received", 30, get, names)  # noqa: E731
-        risky = _count_risky("like_received", 30, names)
+        render = lambda get: _count_text("like_received", 30, get, names, False)  # noqa: E731
+        risky = _count_risky("like_received", 30, names, False)
         return Wording("little_recognition", "n_like_received_30d", render, risky)
     if feature == "distinct_members_interacted_30d":
         return Wording(
@@ -438,43 +453,44 @@ def _wording(feature: str, names: frozenset[str]) -> Wording:
         )
         render = lambda get: _trend_text(t, get)  # noqa: E731
         return Wording(EVENT_WORDS[t][3], f"n_{t}_14d", render, trend_risky)
-    return _event_wording(feature, names)
+    return _event_wording(feature, names, harm)
 
 
 NEW_MEMBER_DAYS = 90  # tenure reads as a risk only for members newer than this
 NEW_FEW_CONTACTS = 3  # fewer distinct members interacted with in 30 days reads as a risk
 
 
-def _event_wording(feature: str, names: frozenset[str]) -> Wording:
+def _event_wording(feature: str, names: frozenset[str], harm: frozenset[str]) -> Wording:
     """Counts and days-since of one event type, with the topic's own sentence where it has one."""
     count = re.fullmatch(r"n_(\w+)_(\d+)d", feature)
     since = re.fullmatch(r"days_since_last_(\w+)", feature)
     t = count[1] if count else since[1] if since else ""
     if t not in EVENT_WORDS and not is_custom_event(t):
         return Wording(OTHER, feature, _fixed(feature, feature.replace("_", " ") + ": ", ""))
-    key = event_words(t)[3]
+    key = event_words(t, harm)[3]
+    harmful = t in HARM_EVENTS or t in harm
     if key == "tickets_unresolved":
         return Wording(key, "tickets_open_unresolved", _tickets_text)
     if key == "unused_points":
         return Wording(key, "points_balance", _points_text)
     if since:
-        return Wording(key, feature, lambda get: _since_text(t, get), _since_risky(t))
+        return Wording(key, feature, lambda get: _since_text(t, get), _since_risky(t, harmful))
     assert count is not None
     w = int(count[2])
     if t == "reply_received":
         # Whatever the window, the reason is worded over the 30 days it is checked on.
         return Wording(key, "n_post_30d", lambda get: _replies_text(30, get))
-    render = lambda get: _count_text(t, w, get, names)  # noqa: E731
-    return Wording(key, feature, render, _count_risky(t, w, names))
+    render = lambda get: _count_text(t, w, get, names, harmful)  # noqa: E731
+    return Wording(key, feature, render, _count_risky(t, w, names, harmful))
 
 
 @lru_cache(maxsize=8)
-def wordings(columns: tuple[str, ...]) -> Mapping[str, Wording]:
-    """The wording of every feature column (cached per column list)."""
+def wordings(columns: tuple[str, ...], harm: frozenset[str] = frozenset()) -> Mapping[str, Wording]:
+    """The wording of every feature column (cached per column list and harmful custom types)."""
     names = frozenset(columns)
-    return {feature: _wording(feature, names) for feature in columns}
+    return {feature: _wording(feature, names, harm) for feature in columns}
 
 
 def reason_keys() -> list[str]:
     """Every reason key a feature can map to."""
-    return sorted({*(w[3] for w in EVENT_WORDS.values()), "tenure", OTHER})
+    return sorted({*(w[3] for w in EVENT_WORDS.values()), "tenure", WARNING_SIGNS, OTHER})

@@ -40,6 +40,8 @@ def reasons_for(
     pushes: list[dict[str, float]],
     top_k: int = 3,
     columns: list[str] = FEATURE_COLUMNS,
+    harm: frozenset[str] = frozenset(),
+    actions: dict[str, str] | None = None,
 ) -> Reasons:
     """Explain rows whose contributions are given per feature (0 elsewhere)."""
     frame = pd.DataFrame(rows)
@@ -49,8 +51,9 @@ def reasons_for(
             contrib[i, columns.index(feature)] = value
     x = frame[columns].to_numpy(dtype=np.float64)
     index = {c: i for i, c in enumerate(columns)}
-    actions = load_interventions(None)  # the defaults, driver-specific lines included
-    return explain(lambda c: x[:, index[c]], contrib, columns, actions, top_k)
+    if actions is None:
+        actions = load_interventions(None)  # the defaults, driver-specific lines included
+    return explain(lambda c: x[:, index[c]], contrib, columns, actions, top_k, harm)
 
 
 def test_every_feature_and_event_type_has_words() -> None:
@@ -351,3 +354,92 @@ def test_a_custom_event_type_is_worded_by_its_own_name() -> None:
     ]
     since = reasons_for([never], [{"days_since_last_x_add_contact": 0.5}], columns=columns)
     assert since.lists("texts") == [['never had an "add contact" event']]
+
+
+def test_a_harm_event_reads_as_a_risk_when_it_rises_never_as_a_fall() -> None:
+    # Dislikes given: 18 over the 60 days before the last 30 (9 a month), 2 in the last 30.
+    # Still a risk (any dislike is), but "dislikes fell" would read as a reason to stay.
+    fell = member(n_dislike_given_30d=2, n_dislike_given_90d=20)
+    # 2 over the 60 days before (1 a month), 6 in the last 30.
+    rose = member(n_dislike_given_30d=6, n_dislike_given_90d=8)
+    push = {"n_dislike_given_30d": 0.5}
+    found = reasons_for([fell, rose], [push, push])
+    assert found.lists("texts") == [
+        ["2 dislikes in the last 30 days"],
+        ["dislikes rose from about 1 a month to 6 in the last 30 days"],
+    ]
+    assert found.lists("keys") == [["negative_experience"], ["negative_experience"]]
+    week = member(n_dislike_given_7d=3, n_dislike_given_14d=4, n_dislike_given_90d=4)
+    found = reasons_for([week], [{"n_dislike_given_7d": 0.5}])
+    assert found.lists("texts") == [["3 dislikes in the last 7 days, up from 1 the week before"]]
+
+
+ADD_COMPETITOR = custom_columns(["x_add_competitor"])
+
+
+def crm_member(n30: float, n90: float, days_since: float) -> dict[str, float]:
+    """A quiet member with x_add_competitor counts (30 and 90 days) and days since the last."""
+    counts = {f"n_x_add_competitor_{w}d": 0.0 for w in (7, 14)}
+    return member(
+        **counts,
+        n_x_add_competitor_30d=n30,
+        n_x_add_competitor_90d=n90,
+        days_since_last_x_add_competitor=days_since,
+    )
+
+
+def test_a_custom_type_the_team_marks_as_harm_reads_as_a_risk() -> None:
+    # A CRM's add_competitor, marked as harm (reasons.harm_events): 2 over the 60 days before
+    # the last 30 (1 a month), 6 in the last 30; a quiet account has none.
+    columns = [*FEATURE_COLUMNS, *ADD_COMPETITOR]
+    harm = frozenset({"x_add_competitor"})
+    rose, none = crm_member(6, 8, 3.0), crm_member(0, 0, np.nan)
+    push = {"n_x_add_competitor_30d": 0.5}
+    found = reasons_for([rose, none], [push, push], columns=columns, harm=harm)
+    assert found.lists("texts") == [
+        ['"add competitor" events rose from about 1 a month to 6 in the last 30 days'],
+        [],  # none of it is no risk, whatever the model's contribution
+    ]
+    assert found.lists("keys")[0] == ["warning_signs"]
+    assert found.lists("interventions")[0] == [
+        'personal check-in about their "add competitor" events: ask what is behind them'
+    ]
+    since = {"days_since_last_x_add_competitor": 0.5}
+    found = reasons_for([rose, none], [since, since], columns=columns, harm=harm)
+    assert found.lists("texts") == [['last "add competitor" event 3 days ago'], []]
+    # Unmarked, the same type reads as engagement: the rise is no reason, a fall is.
+    fell = crm_member(1, 25, 3.0)
+    found = reasons_for([rose, fell], [push, push], columns=columns)
+    assert found.lists("texts") == [
+        [],
+        ['"add competitor" events fell from about 12 a month to 1 in the last 30 days'],
+    ]
+
+
+def test_a_custom_driver_gets_an_action_that_names_it(tmp_path: Path) -> None:
+    columns = [*FEATURE_COLUMNS, *custom_columns(["x_add_contact"])]
+    counts = {f"n_x_add_contact_{w}d": 0.0 for w in (7, 14)}
+    row = member(**counts, n_x_add_contact_30d=1, n_x_add_contact_90d=25)
+    row["days_since_last_x_add_contact"] = 12.0
+    push = [{"n_x_add_contact_30d": 1.0}]
+    found = reasons_for([row], push, columns=columns)
+    # Not "invite them to an upcoming community event": a CRM has none.
+    assert found.lists("interventions") == [
+        ['personal check-in about "add contact": ask what changed and what would help']
+    ]
+    # The team's own lines win: one for the type, else one for the key.
+    for text, expected in (
+        (
+            "activity_falling.x_add_contact: show them the import wizard\n",
+            "show them the import wizard",
+        ),
+        ("activity_falling: call the account manager\n", "call the account manager"),
+    ):
+        path = tmp_path / "i.yaml"
+        path.write_text(text)
+        actions = load_interventions(path)
+        found = reasons_for([row], push, columns=columns, actions=actions)
+        assert found.lists("interventions") == [[expected]]
+    path.write_text("activity_falling.x_: call them\n")  # not a custom type's name
+    with pytest.raises(ValueError, match=r"unknown reason key 'activity_falling\.x_'"):
+        load_interventions(path)
