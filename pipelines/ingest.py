@@ -25,6 +25,8 @@ class IngestReport:
     excluded: Counter[tuple[str, str]] = field(default_factory=Counter)
     # Every file of the source's folder: read, or skipped and why.
     files: list[SourceFile] = field(default_factory=list)
+    # event_type values quarantined as unknown, by rows: the names to map.
+    unknown_event_types: Counter[str] = field(default_factory=Counter)
 
     def quarantined_in(self, table: str) -> int:
         """Rows of one table that went to quarantine."""
@@ -86,6 +88,7 @@ def _ingest_into(lake: Lake, source: Source, report: IngestReport) -> None:
             report.kept[batch.table] += checked.kept.num_rows
             for reason in checked.quarantined.column("reason").to_pylist():
                 report.quarantined[(batch.table, reason)] += 1
+            report.unknown_event_types.update(checked.unknown_events)
             for reason, n in batch.excluded.items():
                 report.excluded[(batch.table, reason)] += n
             txn.write(batch.table, checked.kept)

@@ -147,7 +147,11 @@ def print_ingest(report: IngestReport, fmt: str = "table") -> None:
     """An ingest's counts (and its files, where the source lists them) in the chosen format."""
     chosen = check_format(fmt)
     if chosen == "json":
-        both = {"ingest": records_of(ingest_table(report)), "files": files_table(report).records}
+        both = {
+            "ingest": records_of(ingest_table(report)),
+            "files": files_table(report).records,
+            "unknown_event_types": dict(report.unknown_event_types.most_common()),
+        }
         sys.stdout.write(json.dumps(both, ensure_ascii=False, indent=1) + "\n")
         return
     if chosen == "csv":  # one table per CSV: the counts, which reconcile
@@ -157,6 +161,30 @@ def print_ingest(report: IngestReport, fmt: str = "table") -> None:
     if report.files:
         out.print(files_table(report))
     out.print(ingest_table(report))
+    if report.unknown_event_types:
+        out.print(unknown_events_hint(report), markup=False, highlight=False)
+
+
+SHOWN_UNKNOWN = 8  # unknown event type names listed by the hint
+
+
+def unknown_events_hint(report: IngestReport) -> str:
+    """What to do about event types steward has no type for: their names, and the two fixes."""
+    from features.schemas import EVENT_TYPES
+
+    found = report.unknown_event_types.most_common()
+    names = ", ".join(
+        f"{name!r} ({n:,} row{'' if n == 1 else 's'})" for name, n in found[:SHOWN_UNKNOWN]
+    )
+    more = f" and {len(found) - SHOWN_UNKNOWN} more" if len(found) > SHOWN_UNKNOWN else ""
+    first = found[0][0]
+    return (
+        f"{len(found)} event_type value{'s' if len(found) > 1 else ''} steward has no type for, "
+        f"their rows in quarantine: {names}{more}. Map each onto one of steward's types with "
+        f"--event-type SOURCE=TYPE (e.g. --event-type {first}=post; types: "
+        f"{', '.join(EVENT_TYPES)}), or keep them as types of your own with --custom-events "
+        "(named x_<name>); then ingest the file again."
+    )
 
 
 def _ingest_record(

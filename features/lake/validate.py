@@ -31,6 +31,8 @@ class Checked:
 
     kept: pa.Table
     quarantined: pa.Table
+    # event_type values quarantined as unknown, with their row counts: what to map.
+    unknown_events: dict[str, int]
 
 
 def validate_batch(batch: RawBatch, source: str) -> Checked:
@@ -47,7 +49,11 @@ def validate_batch(batch: RawBatch, source: str) -> Checked:
     bad = reasons.notna().to_numpy()
     kept = _to_arrow(table, {k: v[~bad] for k, v in typed.items()})
     quarantined = _quarantine(batch, source, frame[bad], reasons[bad])
-    return Checked(kept, quarantined)
+    unknown: dict[str, int] = {}
+    if batch.table == "events":
+        names = typed["event_type"][(reasons == UNKNOWN_EVENT).fillna(False)]
+        unknown = {str(k): int(n) for k, n in names.value_counts().items()}
+    return Checked(kept, quarantined, unknown)
 
 
 def _check_column(frame: pd.DataFrame, column: Column, table: Table) -> tuple[pd.Series, pd.Series]:

@@ -71,6 +71,8 @@ def test_counts_reconcile_and_types_are_canonical(tmp_path: Path, events_csv: Pa
     report = ingest_source(lake, GenericSource(events_csv, "events", MAPPING))
     assert report.read["events"] == len(GOOD) + len(BAD)
     assert report.read["events"] == report.kept["events"] + report.quarantined_in("events")
+    # The names behind "unknown event_type", for the hint on what to map.
+    assert report.unknown_event_types == {"teleport": 1}
     events = lake.read("events").to_pandas()
     assert list(events["member_id"]) == ["1", "2", "3"]
     assert str(events["ts"].dt.tz) == "UTC"

@@ -62,6 +62,31 @@ def test_ingest_generic_keeps_every_unknown_event_type_as_custom_when_asked(
     assert Lake(tmp_path / "plain" / "lake").read("events").num_rows == 1
 
 
+def test_ingest_generic_names_the_event_types_it_could_not_map_and_the_fix(
+    tmp_path: Path,
+) -> None:
+    # A newcomer's first try at the book's export: its event types are ids (0 = post, ...).
+    path = tmp_path / "e.csv"
+    rows = [f"0,2020-01-0{1 + i % 3}T10:00:00,{kind}" for i, kind in enumerate("0020")]
+    path.write_text("account_id,event_time,event_type_id\n" + "\n".join(rows) + "\n")
+    args = ["ingest", "generic", str(path), "--table", "events", "--map", "member_id=account_id"]
+    args += ["--map", "ts=event_time", "--map", "event_type=event_type_id"]
+    result = steward_main(*args, home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())  # the console wraps lines
+    assert "2 event_type values steward has no type for" in text
+    assert "'0' (3 rows), '2' (1 row)" in text
+    assert "--event-type 0=post" in text and "--custom-events" in text
+    as_json = steward_main(*args, "--format", "json", home=tmp_path / "other")
+    assert json.loads(as_json.stdout)["unknown_event_types"] == {"0": 3, "2": 1}
+    # Mapped, every row is kept and no hint is printed.
+    mapped = steward_main(
+        *args, "--event-type", "0=post", "--event-type", "2=like_given", home=tmp_path / "home"
+    )
+    assert "no type for" not in mapped.stdout
+    assert Lake(tmp_path / "home" / "lake").read("events").num_rows == 4
+
+
 def test_errors_are_one_line_not_a_traceback(tmp_path: Path) -> None:
     result = steward_main("features", "build", "--every", "fortnight", home=tmp_path)
     assert result.returncode == 1
