@@ -162,6 +162,25 @@ def read_book_folder(folder: Path, base: date) -> BookData:
     return BookData(ids, base, counts, subs, last)
 
 
+def check_socialnet7(folder: Path, data: BookData, scheme: Scheme) -> None:
+    """Stop with what is wrong unless the folder is a socialnet7 run covering the scheme's
+    dates: the metrics and dates here are that model's (another model, such as crm5, has
+    listings of its own that this bench does not rebuild)."""
+    missing = [name for name in BOOK_EVENTS if name not in data.counts]
+    if missing:
+        have = ", ".join(sorted(data.counts)[:6]) + (", ..." if len(data.counts) > 6 else "")
+        raise SystemExit(
+            f"{folder}: not a socialnet7 run (no {', '.join(missing)} events; it has {have}): "
+            "bench.churn_book rebuilds the book's socialnet7 listings only"
+        )
+    if data.last_event_day < scheme.obs_end:
+        raise SystemExit(
+            f"{folder}: its events end on {data.last_event_day}, before the book's last "
+            f"observation date {scheme.obs_end}: make the run with the simulator's socialnet7 "
+            "dates (its default end_date)"
+        )
+
+
 def _chains(subs: pd.DataFrame, gap_days: int) -> pd.DataFrame:
     """Subscriptions chained per account when one starts within gap_days of the latest end."""
     out = []
@@ -634,6 +653,7 @@ def run_dataset(
     started = time.perf_counter()
     base = scheme.metric_start - timedelta(days=LONG_DAYS + 7 * CHANGE_WEEKS + 7)
     data = read_book_folder(folder, base)
+    check_socialnet7(folder, data, scheme)
     data_end = scheme.data_end or data.last_event_day
     obs = observations(data.subscriptions, scheme, data_end)
     dataset = book_metrics(data, obs, scheme)

@@ -19,6 +19,7 @@ from bench.churn_book import (
     XGB_GRIDS,
     Scheme,
     book_metrics,
+    check_socialnet7,
     metric_groups,
     observations,
     paired_bootstrap,
@@ -259,3 +260,17 @@ def test_run_dataset_scores_every_model_on_the_same_sample_rows(tmp_path: Path) 
     for name in ("book_xgb", "book_xgb_strict", "book_logreg_strict"):
         assert 0.65 < metrics[name]["roc_auc"][0] < metrics["steward"]["roc_auc"][0], name
     assert result["steward_valid_date"] == "2020-03-06"
+
+
+def test_a_folder_that_is_not_a_socialnet7_run_is_refused_with_the_reason(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "run")
+    data = read_book_folder(folder, date(2020, 1, 1))
+    check_socialnet7(folder, data, replace(SCHEME, obs_end=date(2020, 2, 10)))  # it is one
+    with pytest.raises(SystemExit, match=r"events end on 2020-02-10, before .* 2020-03-31"):
+        check_socialnet7(folder, data, SCHEME)
+    # A CRM run (the book's crm5): other event names, other listings.
+    crm = replace(data, counts={"search": data.counts["post"], "add_contact": data.counts["like"]})
+    with pytest.raises(
+        SystemExit, match=r"not a socialnet7 run \(no like, newfriend, .*add_contact, search\)"
+    ):
+        check_socialnet7(folder, crm, SCHEME)
