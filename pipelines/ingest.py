@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from features.adapters.base import Source, SourceFile
 from features.lake.store import QUARANTINE, Lake
@@ -27,6 +28,8 @@ class IngestReport:
     files: list[SourceFile] = field(default_factory=list)
     # event_type values quarantined as unknown, by rows: the names to map.
     unknown_event_types: Counter[str] = field(default_factory=Counter)
+    # Already ingested: the manifest entry of the ingest that holds this source (its counts).
+    earlier: dict[str, Any] | None = None
 
     def quarantined_in(self, table: str) -> int:
         """Rows of one table that went to quarantine."""
@@ -56,13 +59,14 @@ def ingest_source(lake: Lake, source: Source) -> IngestReport:
     if inventory is not None:
         report.files = list(inventory())
     previous = lake.find_ingest(fingerprint)
-    if previous is not None:
-        report.ingest_id, report.already_ingested = previous["id"], True
-        return report
-    try:
-        _ingest_into(lake, source, report)
-    except _AlreadyIngested as found:
-        report.ingest_id, report.already_ingested = found.ingest_id, True
+    if previous is None:
+        try:
+            _ingest_into(lake, source, report)
+            return report
+        except _AlreadyIngested:
+            previous = lake.find_ingest(fingerprint)  # published by the other ingest
+    assert previous is not None
+    report.ingest_id, report.already_ingested, report.earlier = previous["id"], True, previous
     return report
 
 
@@ -101,5 +105,6 @@ def _ingest_into(lake: Lake, source: Source, report: IngestReport) -> None:
             "quarantined": {f"{t}: {r}": n for (t, r), n in report.quarantined.items()},
             "excluded": {f"{t}: {r}": n for (t, r), n in report.excluded.items()},
             "source_files": [{"name": f.name, "read": f.read, "why": f.why} for f in report.files],
+            "unknown_event_types": dict(report.unknown_event_types.most_common()),
         }
         report.ingest_id = txn.id

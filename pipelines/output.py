@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -158,21 +159,38 @@ def print_ingest(report: IngestReport, fmt: str = "table") -> None:
         show(ingest_table(report), "csv")
         return
     out = console()
-    if report.files:
-        out.print(files_table(report))
-    out.print(ingest_table(report))
-    if report.unknown_event_types:
-        out.print(unknown_events_hint(report), markup=False, highlight=False)
+    if report.earlier is not None:  # nothing read: say what the ingest that has it did
+        out.print(earlier_ingest_line(report, report.earlier), markup=False, highlight=False)
+        unknown = Counter(report.earlier.get("unknown_event_types", {}))
+    else:
+        if report.files:
+            out.print(files_table(report))
+        out.print(ingest_table(report))
+        unknown = report.unknown_event_types
+    if unknown:
+        out.print(unknown_events_hint(unknown), markup=False, highlight=False)
+
+
+def earlier_ingest_line(report: IngestReport, earlier: dict[str, Any]) -> str:
+    """'already ingested as ID on DATE, nothing added; then it read N rows, kept K, ...'."""
+    total = {key: sum(earlier.get(key, {}).values()) for key in ("read", "kept", "quarantined")}
+    excluded = sum(earlier.get("excluded", {}).values())
+    return (
+        f"ingest {report.source}: already ingested as {report.ingest_id} "
+        f"({str(earlier.get('at', ''))[:16].replace('T', ' ')} UTC), nothing added; that "
+        f"ingest read {total['read']:,} rows, kept {total['kept']:,}, quarantined "
+        f"{total['quarantined']:,}" + (f", excluded {excluded:,}" if excluded else "")
+    )
 
 
 SHOWN_UNKNOWN = 8  # unknown event type names listed by the hint
 
 
-def unknown_events_hint(report: IngestReport) -> str:
+def unknown_events_hint(unknown: Counter[str]) -> str:
     """What to do about event types steward has no type for: their names, and the two fixes."""
     from features.schemas import EVENT_TYPES
 
-    found = report.unknown_event_types.most_common()
+    found = unknown.most_common()
     names = ", ".join(
         f"{name!r} ({n:,} row{'' if n == 1 else 's'})" for name, n in found[:SHOWN_UNKNOWN]
     )
