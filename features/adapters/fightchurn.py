@@ -79,9 +79,25 @@ def load_event_types(path: Path) -> dict[str, str]:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
     names = {r["event_type_id"].strip(): r["event_type_name"].strip() for r in rows}
-    return {
+    mapped = {
         key: CANONICAL_EVENTS.get(name) or custom_event_name(name) for key, name in names.items()
     }
+    _check_custom_names(path, names, mapped)
+    return mapped
+
+
+def _check_custom_names(path: Path, names: dict[str, str], mapped: dict[str, str]) -> None:
+    """Two different names must not become one custom type ("Add Contact" and "add_contact"
+    are both x_add_contact): their events would be counted as one kind without a word."""
+    first: dict[str, str] = {}
+    for key, custom in mapped.items():
+        if custom not in CANONICAL_EVENTS.values():
+            other = first.setdefault(custom, names[key])
+            if other != names[key]:
+                raise ValueError(
+                    f"{path.name}: event types {other!r} and {names[key]!r} would both become "
+                    f"{custom}; rename one of them in {path.name}"
+                )
 
 
 def first_starts(path: Path, batch_rows: int) -> dict[str, str]:

@@ -111,6 +111,10 @@ def test_event_types_unknown_to_steward_become_custom_types(tmp_path: Path) -> N
     path = tmp_path / "event_type.csv"
     path.write_text("event_type_id,event_type_name\n0,post\n8,view_video\n9,Add Contact\n")
     assert load_event_types(path) == {"0": "post", "8": "x_view_video", "9": "x_add_contact"}
+    # Two names that clean to one custom type would merge two kinds of action: refused.
+    path.write_text("event_type_id,event_type_name\n8,add_contact\n9,Add Contact\n")
+    with pytest.raises(ValueError, match="'add_contact' and 'Add Contact' would both become"):
+        load_event_types(path)
 
 
 def test_a_crm_export_keeps_its_own_events(tmp_path: Path, layout: Path) -> None:
