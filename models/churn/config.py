@@ -67,16 +67,42 @@ class ValidationSettings(_Strict):
 
 
 class Tiers(_Strict):
-    """Calibrated probability thresholds of the risk tiers."""
+    """Calibrated probability thresholds of the risk tiers: high at probability `high`, or at
+    `high_lift` times the churn rate of the labelled rows where that is lower; medium likewise.
+
+    Where 2-4% of members leave in 30 days (the book's simulator) almost nobody reaches 0.5:
+    with lifts, high starts at 8-16%. A model keeps the thresholds it was trained with."""
 
     high: float = Field(default=0.5, gt=0, le=1)
     medium: float = Field(default=0.25, gt=0, le=1)
+    # null: the probability thresholds alone.
+    high_lift: float | None = Field(default=4.0, gt=1)
+    medium_lift: float | None = Field(default=2.0, gt=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> Tiers:
         if self.medium >= self.high:
             raise ValueError(f"tiers.medium ({self.medium}) must be below tiers.high ({self.high})")
+        if (self.high_lift is None) != (self.medium_lift is None):
+            # One lift alone could put medium above high (0.25 above 4 x 2%).
+            raise ValueError("tiers.high_lift and tiers.medium_lift are set together, or both null")
+        lifts = (self.medium_lift, self.high_lift)
+        if lifts[0] is not None and lifts[1] is not None and lifts[0] >= lifts[1]:
+            raise ValueError(
+                f"tiers.medium_lift ({self.medium_lift}) must be below tiers.high_lift "
+                f"({self.high_lift})"
+            )
         return self
+
+    def resolved(self, churn_rate: float) -> Tiers:
+        """The probability thresholds for a churn rate (each the lower of its probability and
+        its lift times the rate), with no lifts left to apply."""
+        rate = max(churn_rate, 1e-6)  # training needs churners; a zero rate must not be 0
+        high = self.high if self.high_lift is None else min(self.high, self.high_lift * rate)
+        medium = (
+            self.medium if self.medium_lift is None else min(self.medium, self.medium_lift * rate)
+        )
+        return Tiers(high=high, medium=medium, high_lift=None, medium_lift=None)
 
 
 class ReasonSettings(_Strict):

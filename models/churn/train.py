@@ -116,11 +116,15 @@ def _fit_held_out(config: ChurnConfig, data: ChurnData) -> FittedChurn:
     choice = choose_calibrator(
         raw, y, list(settings.calibration_methods), settings.calibration_folds, config.seed
     )
+    # The tiers' churn rate is over every labelled row up to the validation date, so that a
+    # small validation date does not move the thresholds much.
+    labels = np.concatenate([part[data.label].to_numpy() for part in data.labelled_parts])
+    seen_rate = float(labels.mean())
     scorer = ChurnScorer(
         estimator=estimator,
         calibrator=choice.calibrator,
         feature_columns=list(data.feature_columns),
-        tiers=config.tiers,
+        tiers=config.tiers.resolved(seen_rate),
         interventions=load_interventions(config.reasons.interventions),
         top_k=config.reasons.top_k,
         label=config.label,
@@ -137,6 +141,9 @@ def _fit_held_out(config: ChurnConfig, data: ChurnData) -> FittedChurn:
         "valid_roc_auc": roc_auc(y, choice.calibrator.probability(raw)),
         "train_roc_auc": roc_auc(data.y_train, estimator.raw_score(x_train)),
         "valid_churn_rate": float(y.mean()),
+        "tier_high": scorer.tiers.high,
+        "tier_medium": scorer.tiers.medium,
+        "tier_churn_rate": seen_rate,
     }
     contrib, _ = estimator.contributions(x_valid)
     importance = _importance(data.feature_columns, estimator.importance(), contrib)

@@ -59,7 +59,7 @@ def train_churn_cmd(
         return
     with out.status(f"training {settings.name} ({settings.model.kind})"):
         report = train_churn(settings, force=force)
-    for line in training_lines(report.data):
+    for line in [*training_lines(report.data), *tier_lines(report.metrics)]:
         out.print(line)
     out.print(training_table([report]))
     verdict = "is now champion" if report.promoted else "registered; champion unchanged"
@@ -141,6 +141,18 @@ def training_lines(found: dict[str, Any]) -> list[str]:
         f"{found['valid_positives']:,} churners",
         *_refit_line(found),
         *_cohort_lines(found),
+    ]
+
+
+def tier_lines(metrics: dict[str, float]) -> list[str]:
+    """The probabilities the served tiers start at, and the churn rate behind them."""
+    if "tier_high" not in metrics:
+        return []
+    return [
+        f"tiers: high from probability {metrics['tier_high']:.3g}, medium from "
+        f"{metrics['tier_medium']:.3g}: tiers.high and .medium, or tiers.high_lift and "
+        f".medium_lift times the labelled rows' churn rate ({metrics['tier_churn_rate']:.1%}) "
+        "where lower"
     ]
 
 

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from models.churn.config import ChurnConfig, LgbmParams, LogregParams, load_config, parse_config
+from models.churn.config import (
+    ChurnConfig,
+    LgbmParams,
+    LogregParams,
+    Tiers,
+    load_config,
+    parse_config,
+)
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -32,6 +39,8 @@ def test_shipped_configs_load_with_paths_beside_them() -> None:
             "config: label: Input should be 'auto', 'activity' or 'subscription'",
         ),
         ({"tiers": {"high": 0.2, "medium": 0.4}}, "config: tiers: Value error, tiers.medium"),
+        ({"tiers": {"medium_lift": 5}}, "config: tiers: Value error, tiers.medium_lift (5.0)"),
+        ({"tiers": {"high_lift": 1}}, "config: tiers.high_lift: Input should be greater than 1"),
         ({"model": {"kind": "logreg", "penalty": "l3"}}, "config: model.penalty: "),
     ],
 )
@@ -56,3 +65,17 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
 
 def test_label_column() -> None:
     assert ChurnConfig(label="subscription").label_column == "churned_subscription"
+
+
+def test_tiers_start_at_the_lower_of_the_probability_and_the_lift() -> None:
+    # A 3% community: four and two times its churn rate; a 30% one: 0.5 and 0.25.
+    assert Tiers().resolved(0.03) == Tiers(high=0.12, medium=0.06, high_lift=None, medium_lift=None)
+    assert (Tiers().resolved(0.3).high, Tiers().resolved(0.3).medium) == (0.5, 0.25)
+    # Without lifts, the probabilities alone; one lift alone could invert the tiers: refused.
+    assert (Tiers(high_lift=None, medium_lift=None).resolved(0.03).high) == 0.5
+    with pytest.raises(ValueError, match="set together"):
+        Tiers(medium_lift=None)
+    # The order holds whatever the rate (medium is below high by both of its bounds).
+    for rate in (1e-9, 0.001, 0.05, 0.1, 0.2, 0.9):
+        resolved = Tiers().resolved(rate)
+        assert 0 < resolved.medium < resolved.high <= 0.5

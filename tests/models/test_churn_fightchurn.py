@@ -13,6 +13,8 @@ from features.members.build import build_member_features
 from features.members.definition import FeatureConfig
 from models.churn.backtest import Backtest, backtest
 from models.churn.config import ChurnConfig, LgbmParams, LogregParams
+from models.churn.dataset import load_churn_data
+from models.churn.train import fit_churn_model
 from pipelines.ingest import ingest_source
 from tests.conftest import require_shared
 
@@ -71,3 +73,28 @@ def test_probabilities_are_calibrated(results: dict[str, Backtest]) -> None:
         "2020-04-20",
         "2020-04-27",
     ]
+
+
+@pytest.mark.realdata
+def test_tiers_follow_the_churn_rate_so_a_low_churn_community_has_a_high_tier(
+    features: Path,
+) -> None:
+    data = load_churn_data(features, "churned_subscription")
+    fitted = fit_churn_model(
+        ChurnConfig(label="subscription", model=LgbmParams(num_threads=1)), data
+    )
+    rate = fitted.metrics["tier_churn_rate"]  # measured 3.6% over the labelled rows
+    assert 0.02 < rate < 0.06
+    # 0.5 and 0.25 were reached by 0 and 2 of 662 members on 2020-06-01: four and two times
+    # the churn rate are the thresholds here.
+    tiers = fitted.scorer.tiers
+    assert (tiers.high, tiers.medium) == pytest.approx((4 * rate, 2 * rate))
+    assert fitted.metrics["tier_high"] == pytest.approx(tiers.high)
+    # On the validation date (the held-out model): measured 16 high members of whom 25%
+    # churned, 43 medium (7.0%), 550 low (1.8%).
+    assert fitted.held_out is not None
+    tier = fitted.held_out.score(data.valid, reasons=False)["tier"].to_numpy()
+    y = data.y_valid
+    churned = {t: y[tier == t].mean() for t in ("high", "medium", "low")}
+    assert (tier == "high").sum() >= 8
+    assert churned["high"] > 2 * churned["low"] and churned["medium"] > churned["low"]
