@@ -17,10 +17,14 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from features.lake.store import Lake
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -45,11 +49,21 @@ def step_isotonic(raw: np.ndarray, y: np.ndarray) -> StepIsotonic:
     return StepIsotonic(iso.X_thresholds_.copy(), iso.y_thresholds_.copy())
 
 
-def fit(method: str, raw: np.ndarray, y: np.ndarray) -> object:
-    """One calibrator: step-isotonic (old), isotonic (strict, now), sigmoid."""
-    from models.churn.calibration import fit_calibrator
+METHODS = ("step-isotonic", "isotonic, unshrunk", "isotonic", "sigmoid")
 
-    return step_isotonic(raw, y) if method == "step-isotonic" else fit_calibrator(method, raw, y)
+
+def fit(method: str, raw: np.ndarray, y: np.ndarray) -> object:
+    """One calibrator: step-isotonic (before session 6), isotonic unshrunk (before session 16:
+    strict, blocks at their own churn rate), isotonic (now: blocks shrunk toward Platt), sigmoid."""
+    from models.churn.calibration import Calibrator, fit_calibrator, isotonic_points
+
+    if method == "step-isotonic":
+        return step_isotonic(raw, y)
+    if method == "isotonic, unshrunk":
+        points = isotonic_points(raw, y, prior_rows=0)
+        assert points is not None
+        return Calibrator("isotonic", points[0], points[1], strict=True)
+    return fit_calibrator(method, raw, y)
 
 
 def cross_fitted(method: str, raw: np.ndarray, y: np.ndarray, seed: int = 7) -> CrossFit:
@@ -80,22 +94,33 @@ class CrossFit:
     distinct: int
 
 
-def fightchurn(work: Path) -> Path | None:
-    """Features of the shared fightchurn sample, weekly, labels up to 2020-06-01."""
+def fightchurn(work: Path, folder: Path | None = None) -> Path | None:
+    """Features of a fightchurn folder (default: the shared sample), weekly from 2020-02-03,
+    labels up to 2020-06-01 (the socialnet7 runs' last subscription start; another model's run
+    gives its own data end)."""
     from features.adapters.fightchurn import FightChurnSource
     from features.lake.store import Lake
     from features.members.build import build_member_features
     from features.members.definition import FeatureConfig
     from pipelines.ingest import ingest_source
 
-    folder = SHARED / "fightchurn_socialnet7_sample"
+    folder = folder or SHARED / "fightchurn_socialnet7_sample"
     if not folder.is_dir():
         return None
     lake = Lake(work / "lake")
     ingest_source(lake, FightChurnSource(folder))
-    config = FeatureConfig(data_end=date(2020, 6, 1))
-    build_member_features(lake, work / "features", every_days=7, config=config)
+    end = data_end(lake)
+    build_member_features(lake, work / "features", every_days=7, config=FeatureConfig(data_end=end))
     return work / "features"
+
+
+def data_end(lake: Lake) -> date:
+    """The earliest of the tables' last days, as `features build` picks it."""
+    from pipelines.steps import default_data_end
+
+    found = default_data_end(lake).day
+    assert found is not None, "the folder has no events"
+    return found
 
 
 def simulated(work: Path, seed: int) -> Path:
@@ -119,8 +144,10 @@ def rows(name: str, features: Path, label: str) -> list[list[object]]:
     raw = estimator.raw_score(feature_matrix(data.valid, data.feature_columns))
     y = data.y_valid
     out: list[list[object]] = []
-    for method in ("step-isotonic", "isotonic", "sigmoid"):
+    for method in METHODS:
         found = cross_fitted(method, raw, y)
+        p = found.probability
+        top = np.argsort(-p)[: max(len(p) // 100, 5)]
         out.append(
             [
                 f"{name} ({data.valid_date}, {len(y):,} rows, {int(y.sum())} churners)",
@@ -132,13 +159,22 @@ def rows(name: str, features: Path, label: str) -> list[list[object]]:
                 f"{found.calibrated_auc - found.raw_auc:+.4f}",
                 f"{brier(y, found.probability):.4f}",
                 f"{ece(y, found.probability):.4f}",
+                f"{p.max():.3f}",
+                f"{p[top].mean():.3f} / {y[top].mean():.3f}",
             ]
         )
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the comparison table."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--fightchurn", nargs="*", type=Path, default=[], help="simulator run folders to add"
+    )
+    folders: list[Path] = parser.parse_args(argv).fightchurn
     table = Table(title="churn calibration: ranking kept and calibration quality")
     for column in (
         "data (validation date)",
@@ -150,18 +186,25 @@ def main() -> None:
         "difference",
         "Brier (cross-fitted)",
         "ECE (cross-fitted)",
+        "highest p",
+        "top 1%: mean p / churned",
     ):
         table.add_column(column)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        found = fightchurn(work / "fightchurn")
-        sets = [("fightchurn sample", found, "subscription")] if found else []
+        sets: list[tuple[str, Path | None, str]] = [
+            ("fightchurn sample", fightchurn(work / "fightchurn"), "subscription")
+        ]
         for seed in (7, 11):
             sets.append(
                 (f"simulator seed {seed}", simulated(work / f"sim{seed}", seed), "activity")
             )
+        for folder in folders:  # fightchurn simulator runs (socialnet7, crm5, ...)
+            sets.append((folder.name, fightchurn(work / folder.name, folder), "subscription"))
         for name, features, label in sets:
-            for row in rows(name, features, label):  # type: ignore[arg-type]
+            if features is None:
+                continue  # the shared sample is not beside the project
+            for row in rows(name, features, label):
                 table.add_row(*map(str, row))
     Console(width=260).print(table)
 

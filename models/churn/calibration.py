@@ -8,7 +8,8 @@ validation rows with the chosen method.
 
 Both methods keep the ranking: a retention team works down the list, so calibration must not
 tie members the raw score tells apart. Isotonic regression's steps are kept as points (each
-block's mean raw score and its churn rate, in log-odds) joined by straight lines, and
+block's mean raw score and its churn rate shrunk toward Platt scaling's, in log-odds: a small
+block at the top must not claim certainty) joined by straight lines, and
 extended past the ends along the chord, so the map is strictly increasing; Platt scaling is
 a sigmoid with a positive slope. Both are squeezed into [P_MIN, P_MAX] by an affine map (not a
 clip, which would tie the extremes). Calibrated and raw ROC-AUC are therefore equal.
@@ -119,28 +120,46 @@ def fit_calibrator(method: str, raw: np.ndarray, y: np.ndarray) -> Calibrator:
 
 
 MIN_SLOPE = 1e-6
-# Isotonic blocks of all stayers or all churners are 0 or 1: their log-odds are bounded here.
+# Block rates are bounded here before their log-odds are taken.
 BLOCK_MIN = 1e-4
+# Each isotonic block's churn rate is shrunk toward Platt scaling's as if the block had this
+# many more rows: a top block of 5 members who all left is not "99.9% will leave". Chosen on
+# cross-fitted validation dates (5 fold splits each) of the fightchurn sample, a 10,000-customer
+# socialnet7 seed (150), a crm5 run and steward's simulator: plain isotonic gave its top 1% of
+# members 0.09-0.59 more probability than their churn rate on the first three (0.999 where 78%
+# left, seed 150); with 20 rows the gap was -0.05 to +0.19 and the Brier score lower or level
+# on all four. 5 rows left crm5's gap at +0.37; 50 under-stated the simulator's top 1% more
+# (-0.014 against -0.008).
+PRIOR_ROWS = 20
 
 
-def isotonic_points(raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Isotonic regression's blocks as (mean raw score, log-odds of the churn rate), in order;
-    None when the fit is a single block."""
+def isotonic_points(
+    raw: np.ndarray, y: np.ndarray, prior_rows: int = PRIOR_ROWS
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Isotonic regression's blocks as (mean raw score, log-odds of the churn rate), in order,
+    each rate shrunk toward Platt scaling's by prior_rows rows and made monotone again; None
+    when the fit is a single block."""
     from sklearn.isotonic import IsotonicRegression
 
     raw = np.asarray(raw, dtype=np.float64)
     fitted = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit_transform(raw, y)
-    rates = np.clip(fitted, BLOCK_MIN, 1 - BLOCK_MIN)
-    values, which = np.unique(rates, return_inverse=True)
+    _, which = np.unique(fitted, return_inverse=True)
+    rows = np.bincount(which).astype(np.float64)
+    prior = np.bincount(which, weights=fit_calibrator("sigmoid", raw, y).probability(raw)) / rows
+    shrunk = (np.bincount(which, weights=y) + prior_rows * prior) / (rows + prior_rows)
+    # Blocks are contiguous ranges of raw: their mean scores increase with their index.
+    centres = np.bincount(which, weights=raw) / rows
+    # Shrinking a small block more than its neighbour can undo the order: pool them again.
+    rates = IsotonicRegression().fit_transform(centres, shrunk, sample_weight=rows + prior_rows)
+    values, group = np.unique(np.clip(rates, BLOCK_MIN, 1 - BLOCK_MIN), return_inverse=True)
     if len(values) < 2:
         return None
-    # Blocks are contiguous ranges of raw: their mean scores increase with their rates.
-    centres = np.bincount(which, weights=raw) / np.bincount(which)
-    keep = np.concatenate([[True], np.diff(centres) > 0])
+    merged = np.bincount(group, weights=centres * rows) / np.bincount(group, weights=rows)
+    keep = np.concatenate([[True], np.diff(merged) > 0])
     if keep.sum() < 2:
         return None
     log_odds = np.log(values / (1 - values))
-    return centres[keep], log_odds[keep]
+    return merged[keep], log_odds[keep]
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,29 @@ def test_calibration_keeps_the_ranking_and_stays_calibrated(method: str) -> None
     assert brier(held_y, p) < brier(held_y, sigmoid(held_raw)) - 0.02
 
 
+def rare(seed: int, n: int = 12_000) -> tuple[np.ndarray, np.ndarray]:
+    """Raw scores that are the true log-odds, about 2% churn: a few members near 50%."""
+    rng = np.random.default_rng(seed)
+    true_logit = rng.normal(-4.6, 1.3, n)
+    return true_logit, (rng.random(n) < sigmoid(true_logit)).astype(np.int64)
+
+
+def test_isotonic_never_claims_certainty_from_a_small_top_block() -> None:
+    # Fitted on 6,000 rows, judged on 6,000 others against the true probabilities. Measured
+    # over these five seeds: the highest probability 0.42-0.81 (true 0.49-0.63) and the top
+    # 1% on average 0.021 above the truth; plain isotonic blocks (no shrinking toward Platt)
+    # gave 0.999 on two seeds, where a top block of a few members had all left, and +0.063.
+    gaps = []
+    for seed in range(5):
+        raw, y = rare(seed)
+        p = fit_calibrator("isotonic", raw[:6_000], y[:6_000]).probability(raw[6_000:])
+        truth = sigmoid(raw[6_000:])
+        assert p.max() < 0.9, (seed, p.max())
+        top = np.argsort(-p)[:60]
+        gaps.append(p[top].mean() - truth[top].mean())
+    assert float(np.mean(gaps)) < 0.05
+
+
 def test_old_step_calibrators_still_score_as_before() -> None:
     # Models registered before strict calibration pickled a step Calibrator without `strict`.
     old = Calibrator("isotonic", np.array([0.0, 1.0, 2.0]), np.array([0.1, 0.1, 0.6]))
