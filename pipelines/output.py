@@ -172,7 +172,8 @@ def print_ingest(report: IngestReport, fmt: str = "table") -> None:
 
 
 def earlier_ingest_line(report: IngestReport, earlier: dict[str, Any]) -> str:
-    """'already ingested as ID on DATE, nothing added; then it read N rows, kept K, ...'."""
+    """'ingest S: already ingested as ID (DATE UTC), nothing added; that ingest read N rows,
+    kept K, quarantined Q' (and excluded, where it left rows out)."""
     total = {key: sum(earlier.get(key, {}).values()) for key in ("read", "kept", "quarantined")}
     excluded = sum(earlier.get("excluded", {}).values())
     return (
