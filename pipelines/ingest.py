@@ -30,6 +30,8 @@ class IngestReport:
     unknown_event_types: Counter[str] = field(default_factory=Counter)
     # Already ingested: the manifest entry of the ingest that holds this source (its counts).
     earlier: dict[str, Any] | None = None
+    # Custom event types that several source names became (generic --custom-events).
+    merged_names: list[str] = field(default_factory=list)
 
     def quarantined_in(self, table: str) -> int:
         """Rows of one table that went to quarantine."""
@@ -99,6 +101,8 @@ def _ingest_into(lake: Lake, source: Source, report: IngestReport) -> None:
             txn.write(QUARANTINE, checked.quarantined)
         if not report.reconciles():
             raise ReconciliationError(f"counts do not reconcile for {source.name}: {report}")
+        merged = getattr(source, "merged_names", None)  # adapters that clean names into types
+        report.merged_names = list(merged()) if merged is not None else []
         txn.info = {
             "read": dict(report.read),
             "kept": dict(report.kept),
@@ -106,5 +110,6 @@ def _ingest_into(lake: Lake, source: Source, report: IngestReport) -> None:
             "excluded": {f"{t}: {r}": n for (t, r), n in report.excluded.items()},
             "source_files": [{"name": f.name, "read": f.read, "why": f.why} for f in report.files],
             "unknown_event_types": dict(report.unknown_event_types.most_common()),
+            "merged_names": report.merged_names,
         }
         report.ingest_id = txn.id

@@ -152,6 +152,7 @@ def print_ingest(report: IngestReport, fmt: str = "table") -> None:
             "ingest": records_of(ingest_table(report)),
             "files": files_table(report).records,
             "unknown_event_types": dict(report.unknown_event_types.most_common()),
+            "merged_names": report.merged_names,
         }
         sys.stdout.write(json.dumps(both, ensure_ascii=False, indent=1) + "\n")
         return
@@ -167,6 +168,8 @@ def print_ingest(report: IngestReport, fmt: str = "table") -> None:
             out.print(files_table(report))
         out.print(ingest_table(report))
         unknown = report.unknown_event_types
+        for line in report.merged_names:  # one custom type from several names: say which
+            out.print(f"note: {line}", markup=False, highlight=False)
     if unknown:
         out.print(unknown_events_hint(unknown), markup=False, highlight=False)
 

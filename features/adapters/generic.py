@@ -25,6 +25,11 @@ class GenericSource:
     custom_events: bool = False
     batch_rows: int = BATCH_ROWS
     name: str = "generic"
+    # Custom type -> the source names read as it, so that two names cleaned into one type
+    # ("Page View", "page_view") are reported (filled while reading).
+    _custom_names: dict[str, set[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.table not in TABLES:
@@ -48,7 +53,17 @@ class GenericSource:
         value = self.event_types.get(value, value)  # type: ignore[call-overload]
         if not self.custom_events or not isinstance(value, str) or value in EVENT_TYPES:
             return value
-        return custom_event_name(value)
+        custom = custom_event_name(value)
+        self._custom_names.setdefault(custom, set()).add(value)
+        return custom
+
+    def merged_names(self) -> list[str]:
+        """After reading: each custom type that more than one source name became."""
+        return [
+            f"{custom} holds {len(names)} source names: {', '.join(map(repr, sorted(names)))}"
+            for custom, names in sorted(self._custom_names.items())
+            if len(names) > 1
+        ]
 
     @property
     def _schemaless(self) -> bool:

@@ -53,14 +53,19 @@ def test_ingest_generic_keeps_every_unknown_event_type_as_custom_when_asked(
     path = tmp_path / "e.csv"
     path.write_text(
         "who,when,what\n1,2026-01-01,Quest Done\n2,2026-01-02,login\n3,2026-01-02,fly\n"
+        "4,2026-01-03,quest_done\n"
     )
     args = ["ingest", "generic", str(path), "--table", "events"]
     args += ["--map", "member_id=who", "--map", "ts=when", "--map", "event_type=what"]
     result = steward_main(*args, "--custom-events", home=tmp_path / "home")
     assert result.returncode == 0, result.stderr
     kinds = Lake(tmp_path / "home" / "lake").read("events").column("event_type").to_pylist()
-    assert sorted(kinds) == ["login", "x_fly", "x_quest_done"]
-    # Without the flag the two names steward has no type for are refused, as before.
+    assert sorted(kinds) == ["login", "x_fly", "x_quest_done", "x_quest_done"]
+    # Two names cleaned into one type: kept (often two spellings of one action), and said.
+    text = " ".join(result.stdout.split())
+    assert "note: x_quest_done holds 2 source names: 'Quest Done', 'quest_done'" in text
+    assert "x_fly holds" not in text
+    # Without the flag the names steward has no type for are refused, as before.
     plain = steward_main(*args, home=tmp_path / "plain")
     assert plain.returncode == 0 and "unknown event_type" in plain.stdout
     assert Lake(tmp_path / "plain" / "lake").read("events").num_rows == 1
