@@ -95,9 +95,9 @@ class CrossFit:
 
 
 def fightchurn(work: Path, folder: Path | None = None) -> Path | None:
-    """Features of a fightchurn folder (default: the shared sample), weekly from 2020-02-03,
-    labels up to 2020-06-01 (the socialnet7 runs' last subscription start; another model's run
-    gives its own data end)."""
+    """Features of a fightchurn folder (default: the shared sample), weekly, labels up to the
+    data end `features build` picks (2020-06-01 for socialnet7 runs: the last subscription
+    start)."""
     from features.adapters.fightchurn import FightChurnSource
     from features.lake.store import Lake
     from features.members.build import build_member_features

@@ -65,9 +65,8 @@ def ingest_source(lake: Lake, source: Source) -> IngestReport:
         try:
             _ingest_into(lake, source, report)
             return report
-        except _AlreadyIngested:
-            previous = lake.find_ingest(fingerprint)  # published by the other ingest
-    assert previous is not None
+        except _AlreadyIngested as found:
+            previous = found.entry  # published by the other ingest while this one waited
     report.ingest_id, report.already_ingested, report.earlier = previous["id"], True, previous
     return report
 
@@ -75,9 +74,9 @@ def ingest_source(lake: Lake, source: Source) -> IngestReport:
 class _AlreadyIngested(Exception):
     """Another ingest of the same source published while this one waited for the lock."""
 
-    def __init__(self, ingest_id: str) -> None:
-        super().__init__(ingest_id)
-        self.ingest_id = ingest_id
+    def __init__(self, entry: dict[str, Any]) -> None:
+        super().__init__(entry["id"])
+        self.entry = entry  # its manifest entry, as read under the lock
 
 
 def _ingest_into(lake: Lake, source: Source, report: IngestReport) -> None:
@@ -87,7 +86,7 @@ def _ingest_into(lake: Lake, source: Source, report: IngestReport) -> None:
         # not both publish it (the check above only spares the work in the common case).
         previous = lake.find_ingest(report.fingerprint)
         if previous is not None:
-            raise _AlreadyIngested(previous["id"])
+            raise _AlreadyIngested(previous)
         for batch in source.batches():
             checked = validate_batch(batch, source.name)
             report.read[batch.table] += batch.read

@@ -161,7 +161,7 @@ def print_ingest(report: IngestReport, fmt: str = "table") -> None:
         return
     out = console()
     if report.earlier is not None:  # nothing read: say what the ingest that has it did
-        out.print(earlier_ingest_line(report, report.earlier), markup=False, highlight=False)
+        out.print(earlier_ingest_line(report), markup=False, highlight=False)
         unknown = Counter(report.earlier.get("unknown_event_types", {}))
     else:
         if report.files:
@@ -174,9 +174,10 @@ def print_ingest(report: IngestReport, fmt: str = "table") -> None:
         out.print(unknown_events_hint(unknown), markup=False, highlight=False)
 
 
-def earlier_ingest_line(report: IngestReport, earlier: dict[str, Any]) -> str:
+def earlier_ingest_line(report: IngestReport) -> str:
     """'ingest S: already ingested as ID (DATE UTC), nothing added; that ingest read N rows,
     kept K, quarantined Q' (and excluded, where it left rows out)."""
+    earlier = report.earlier or {}
     total = {key: sum(earlier.get(key, {}).values()) for key in ("read", "kept", "quarantined")}
     excluded = sum(earlier.get("excluded", {}).values())
     return (

@@ -33,7 +33,7 @@ import pandas as pd
 
 from features.adapters.base import ROW, RawBatch, Reject, SourceFile, hash_files
 from features.adapters.readers import BATCH_ROWS, read_csv
-from features.schemas import custom_event_name
+from features.schemas import custom_event_name, is_custom_event
 
 MAPPING_VERSION = "fightchurn/2"  # change it when the mapping changes: sources are re-read
 EVENT_FILES = ("event.csv.gz", "event.csv")
@@ -91,7 +91,7 @@ def _check_custom_names(path: Path, names: dict[str, str], mapped: dict[str, str
     are both x_add_contact): their events would be counted as one kind without a word."""
     first: dict[str, str] = {}
     for key, custom in mapped.items():
-        if custom not in CANONICAL_EVENTS.values():
+        if is_custom_event(custom):
             other = first.setdefault(custom, names[key])
             if other != names[key]:
                 raise ValueError(

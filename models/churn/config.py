@@ -86,8 +86,11 @@ class Tiers(_Strict):
         if (self.high_lift is None) != (self.medium_lift is None):
             # One lift alone could put medium above high (0.25 above 4 x 2%).
             raise ValueError("tiers.high_lift and tiers.medium_lift are set together, or both null")
-        lifts = (self.medium_lift, self.high_lift)
-        if lifts[0] is not None and lifts[1] is not None and lifts[0] >= lifts[1]:
+        if (
+            self.medium_lift is not None
+            and self.high_lift is not None
+            and self.medium_lift >= self.high_lift
+        ):
             raise ValueError(
                 f"tiers.medium_lift ({self.medium_lift}) must be below tiers.high_lift "
                 f"({self.high_lift})"

@@ -21,7 +21,6 @@ and the held-out scorer travels with it (the champion rule judges it on later va
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -29,6 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from features.schemas import is_custom_event
 from models.churn.calibration import CalibrationChoice, choose_calibrator, matched, sigmoid
 from models.churn.config import ChurnConfig
 from models.churn.dataset import ChurnData, feature_matrix
@@ -39,7 +39,7 @@ from models.churn.metrics import (
     ranking_metrics,
     roc_auc,
 )
-from models.churn.reasons import load_interventions
+from models.churn.reasons import driver_topic, load_interventions
 from models.churn.scorer import ChurnScorer
 
 
@@ -153,8 +153,7 @@ def _fit_held_out(config: ChurnConfig, data: ChurnData) -> FittedChurn:
 def harm_events(config: ChurnConfig, columns: Sequence[str]) -> frozenset[str]:
     """The config's harmful custom types, each checked against the model's features: a typo
     would otherwise word that type as engagement without a word."""
-    found = (re.fullmatch(r"n_(x_\w+)_\d+d|days_since_last_(x_\w+)", c) for c in columns)
-    known = sorted({m[1] or m[2] for m in found if m})
+    known = sorted({t for t in map(driver_topic, columns) if is_custom_event(t)})
     missing = [t for t in config.reasons.harm_events if t not in known]
     if missing:
         have = ", ".join(known) if known else "none"

@@ -198,3 +198,32 @@ def test_typed_columns_with_nulls_are_quarantined_as_missing(tmp_path: Path) -> 
     kept = lake.read("events").to_pandas()
     assert sorted(kept["member_id"]) == ["1", "4"]
     assert kept["value"].isna().all()  # an optional number may be null
+
+
+def test_two_ingests_of_one_file_at_once_publish_it_once(tmp_path: Path) -> None:
+    import threading
+
+    # Big enough that both pass the first "already ingested?" look before either publishes:
+    # the second then finds the first's entry under the writer lock.
+    lines = [f"{i},2026-01-0{1 + i % 9}T10:00:00,login,," for i in range(50_000)]
+    path = _write_csv(tmp_path / "events.csv", lines)
+    lake = Lake(tmp_path / "lake")
+    start = threading.Barrier(2)
+    reports = []
+
+    def run() -> None:
+        start.wait()
+        reports.append(ingest_source(lake, GenericSource(path, "events", MAPPING)))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(lake.manifest()["ingests"]) == 1
+    assert lake.read("events").num_rows == 50_000
+    first, second = sorted(reports, key=lambda r: r.already_ingested)
+    assert not first.already_ingested and second.already_ingested
+    assert second.ingest_id == first.ingest_id
+    # The one that waited says what the other kept.
+    assert second.earlier is not None and second.earlier["kept"] == {"events": 50_000}
