@@ -274,6 +274,7 @@ def features_table(report: FeatureBuildReport) -> Table:
         title=f"member features: {report.rows:,} rows from {report.events:,} events "
         f"in {report.seconds:.1f} s ({per_second:,.0f} events/s) -> {report.out}",
         caption=f"labels known up to {report.data_end}; lake snapshot {report.lake_snapshot}"
+        + ("; members' ages from their date_of_birth (age_years)" if report.member_age else "")
         + _custom_note(report.custom_events),
     )
     for name in ("as_of", "members", "churned", "stayed", "unknown", "subscription churned"):

@@ -6,10 +6,12 @@ The request's events become in-memory tables named like the lake's views, so
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -36,6 +38,7 @@ def _tables(
     events: Sequence[EventIn],
     joined_at: datetime | None,
     subscriptions: Sequence[SubscriptionIn],
+    born: date | None = None,
 ) -> dict[str, pa.Table]:
     """events, members and subscriptions tables in the canonical columns (naive UTC times)."""
     plain = pa.timestamp("us")
@@ -68,7 +71,9 @@ def _tables(
                 {
                     "member_id": member_id,
                     "joined_at": _utc_naive(joined_at or first),
-                    "attributes": None,
+                    "attributes": (
+                        None if born is None else json.dumps({"date_of_birth": born.isoformat()})
+                    ),
                 }
             ],
             schema("members"),
@@ -96,23 +101,26 @@ def features_from_events(
     joined_at: datetime | None = None,
     subscriptions: Sequence[SubscriptionIn] = (),
     columns: Sequence[str] = (),
+    date_of_birth: date | None = None,
 ) -> tuple[pd.DataFrame, date]:
     """The member's feature row at as_of (default: the last event's UTC day); empty when the
     member is not active (nor subscribed) at as_of, as in the batch build.
 
     columns: the model's; a custom event type it knows that these events lack gets the
-    values of a member without such events (the batch build's, where other members had some).
+    values of a member without such events (the batch build's, where other members had some);
+    an age it knows, without a date_of_birth, is unknown.
     """
     import duckdb
 
     from features.members.build import build_features
-    from features.members.definition import FeatureConfig, absent_custom_value
+    from features.members.definition import AGE_COLUMN, FeatureConfig, absent_custom_value
 
     day = as_of or max(_utc_naive(e.ts) for e in events).date()
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        for name, table in _tables(member_id, events, joined_at, subscriptions).items():
+        tables = _tables(member_id, events, joined_at, subscriptions, date_of_birth)
+        for name, table in tables.items():
             con.register(f"steward_request_{name}", table)
             con.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM steward_request_{name}")
         # data_end = as_of: labels are unknown (NULL) and play no part in scoring.
@@ -122,5 +130,5 @@ def features_from_events(
     frame = built.to_pandas()
     for column in columns:
         if column not in frame.columns and not frame.empty:
-            frame[column] = absent_custom_value(column)
+            frame[column] = np.nan if column == AGE_COLUMN else absent_custom_value(column)
     return frame, day

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from features.members.definition import (
     ACTIVE_DAY_WINDOWS,
+    AGE_COLUMN,
     COUNT_WINDOWS,
     FEATURE_COLUMNS,
     TREND_DAYS,
@@ -62,7 +63,7 @@ class SideTables:
 
     tickets: pa.Table  # member_id, as_of, tickets_open_unresolved, oldest_opened
     subscribed: pa.Table  # member_id, as_of, cov_end
-    listed: pa.Table  # member_id, joined: MIN(joined_at) of the members table, as a DATE
+    listed: pa.Table  # member_id, joined: MIN(joined_at) of the members table, born, as DATEs
 
 
 @dataclass(frozen=True)
@@ -301,10 +302,13 @@ def _build_group(
         grid = replace(grid, width=len(members))
         qualifying_cum = _pad(qualifying_cum, len(members), 1)
         listed = _by_member(sql.listed, members, "joined", NO_DAY)
+        born = _by_member(sql.listed, members, "born", NO_DAY) if config.member_age else None
         first = first_days(events, lay, listed == NO_DAY)
         joined = np.where(listed != NO_DAY, listed, first)
         sides = [_side(sql, members, int(t)) for t in lay.dates]
-        counted = _Counted(grid, lay, qualifying, qualifying_cum, joined, sides, _ranks(members))
+        counted = _Counted(
+            grid, lay, qualifying, qualifying_cum, joined, sides, _ranks(members), born
+        )
         columns = counted.by_type(pool)
         counts, start = active.result()
         rest = _Rest(
@@ -343,12 +347,15 @@ class _Counted:
         joined: np.ndarray,
         sides: list[Side],
         rank: np.ndarray,
+        born: np.ndarray | None = None,
     ) -> None:
         self.grid, self.lay, self.qualifying, self.joined, self.sides = (
             grid, lay, qualifying, joined, sides,
         )  # fmt: skip
+        self.born = born  # birth day numbers per member code, when the build has ages
         self.dates = [int(t) for t in lay.dates]
-        self.columns = {*FEATURE_COLUMNS, *custom_columns(grid.events.custom)}
+        age = [] if born is None else [AGE_COLUMN]
+        self.columns = {*FEATURE_COLUMNS, *age, *custom_columns(grid.events.custom)}
         self.qualifying_cum = qualifying_cum  # (buckets, members): qualifying events by each edge
         weighted = {k: grid.cumulative([EVENT_TYPES.index(k)], weighted=True) for k in POINT_TYPES}
         self.earned, self.redeemed = weighted["points_earned"], weighted["points_redeemed"]
@@ -414,6 +421,11 @@ class _Counted:
         now = self.lay.at(t, 0)
         found["points_balance"] = (self.earned[now] - self.redeemed[now])[codes]
         found["points_redeemed_90d"] = self.window(self.redeemed, t, "90d")[codes]
+        if self.born is not None:
+            born = self.born[codes]
+            # The SQL's arithmetic (whole days as a double over 365.25), so both agree exactly.
+            days = t - born.astype(np.float64)
+            found[AGE_COLUMN] = np.where((born != NO_DAY) & (born <= t), days / 365.25, np.nan)
         if set(found) != set(self.columns):  # the SQL's check, for the same reason
             raise RuntimeError("feature arrays and feature_columns() disagree")
         activity = _activity_label(t, self.lay, self.qualifying_cum, self.lookback[i])

@@ -27,7 +27,7 @@ from features.members.definition import (
     output_schema,
     validate_config,
 )
-from features.members.sql import CUSTOM_EVENTS_SQL, Step, render_steps
+from features.members.sql import BIRTH_DAYS_SQL, CUSTOM_EVENTS_SQL, Step, render_steps
 from features.members.store import counts_by_as_of, label_totals, write_features
 from features.schemas import TABLES, TS, Table
 
@@ -52,6 +52,7 @@ class FeatureBuildReport:
     label_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     rows_by_as_of: dict[date, dict[str, int]] = field(default_factory=dict)
     custom_events: tuple[str, ...] = ()  # the lake's custom event types, each with features
+    member_age: bool = False  # whether members have birth days (an age_years feature)
 
 
 def build_features(
@@ -72,14 +73,15 @@ def build_features(
         return output_schema(config).empty_table()
     _check_engine(engine)
     if engine == "sql":
-        return _build_sql(con, dates, with_custom(config, custom_event_types(con)))
+        return _build_sql(con, dates, found_on(con, config))
     from features.members.event_codes import encode_table
 
     with build_session(con):
         events = con.sql(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events").to_arrow_table()
         tables = {n: con.sql(f"SELECT * FROM {n}").to_arrow_table() for n in SIDE_INPUTS}
     coded = encode_table(events)
-    return _build_arrays(coded, tables, dates, with_custom(config, coded.custom))
+    resolved = with_custom(config, coded.custom, has_birth_days(tables["members"]))
+    return _build_arrays(coded, tables, dates, resolved)
 
 
 def _check_engine(engine: str) -> None:
@@ -100,16 +102,35 @@ def _build_sql(
     return result.cast(output_schema(config))
 
 
-def with_custom(config: FeatureConfig, found: Sequence[str]) -> FeatureConfig:
-    """config with the custom event types found in the events (sorted), checked."""
-    resolved = replace(config, custom_events=tuple(sorted(found)))
+def with_custom(
+    config: FeatureConfig, found: Sequence[str], member_age: bool = False
+) -> FeatureConfig:
+    """config with the custom event types found in the events (sorted) and whether members
+    have birth days, checked."""
+    resolved = replace(config, custom_events=tuple(sorted(found)), member_age=member_age)
     validate_config(resolved)
     return resolved
 
 
-def custom_event_types(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The custom event types (x_...) in the events on con."""
-    return [row[0] for row in con.execute(CUSTOM_EVENTS_SQL).fetchall()]
+def found_on(con: duckdb.DuckDBPyConnection, config: FeatureConfig) -> FeatureConfig:
+    """config with what the tables on con hold: custom event types, members' birth days."""
+    custom = [row[0] for row in con.execute(CUSTOM_EVENTS_SQL).fetchall()]
+    with build_session(con):
+        born = bool(_scalar(con, BIRTH_DAYS_SQL))
+    return with_custom(config, custom, born)
+
+
+def has_birth_days(members: pa.Table) -> bool:
+    """Whether any member of a members table has a date_of_birth attribute that is a date."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.register("members", members)
+        with build_session(con):
+            return bool(_scalar(con, BIRTH_DAYS_SQL))
+    finally:
+        con.close()
 
 
 def _build_arrays(
@@ -192,6 +213,8 @@ def build_session(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         )
     for name, value in settings.items():
         con.execute(f"SET {name} = '{value}'")
+    # The feature SQL reads JSON attributes with Spark's function name.
+    con.execute("CREATE OR REPLACE TEMP MACRO get_json_object(j, p) AS json_extract_string(j, p)")
     try:
         yield
     finally:
@@ -254,7 +277,8 @@ def build_member_features(
             as_of = dates_back(
                 first, data_end, every_days or DEFAULT_EVERY_DAYS, config.lookback_days
             )
-        resolved = with_custom(replace(config, data_end=data_end), coded.custom)
+        born = has_birth_days(tables["members"])
+        resolved = with_custom(replace(config, data_end=data_end), coded.custom, born)
         dates = sorted(set(as_of))
         table = (
             _build_arrays(coded, tables, dates, resolved)
@@ -270,7 +294,7 @@ def build_member_features(
             if as_of is None:
                 every = every_days or DEFAULT_EVERY_DAYS
                 as_of = observation_dates(con, every, data_end, config.lookback_days)
-            resolved = with_custom(replace(config, data_end=data_end), custom_event_types(con))
+            resolved = found_on(con, replace(config, data_end=data_end))
             dates = sorted(set(as_of))
             # The custom types are found once, above: _build_sql, not build_features (which
             # would look for them again over every event).
@@ -282,7 +306,7 @@ def build_member_features(
     counts = counts_by_as_of(table)
     write_features(table, out, resolved, as_of, snapshot, counts)
     report = build_report(counts, out, count, as_of, data_end, snapshot, started)
-    return replace(report, custom_events=resolved.custom_events)
+    return replace(report, custom_events=resolved.custom_events, member_age=resolved.member_age)
 
 
 def build_report(

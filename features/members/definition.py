@@ -121,6 +121,12 @@ FEATURE_COLUMNS: list[str] = [
 ]
 
 
+# A member's age in years at T, from the date_of_birth attribute of the members table: a
+# feature only of lakes whose members carry one (FeatureConfig.member_age), after
+# FEATURE_COLUMNS. Ages from a profile are fixed at signup, so they cannot leak later events.
+AGE_COLUMN = "age_years"
+
+
 DOUBLE_FEATURES: frozenset[str] = frozenset(
     {
         *(f"trend_{name}_{TREND_DAYS}d" for name in TRENDS),
@@ -128,6 +134,7 @@ DOUBLE_FEATURES: frozenset[str] = frozenset(
         "likes_received_per_post_30d",
         "points_balance",
         "points_redeemed_90d",
+        AGE_COLUMN,
     }
 )
 
@@ -144,6 +151,8 @@ class FeatureConfig:
     # The lake's custom event types (x_...), sorted: each build finds them in the events, as it
     # finds data_end; they get features of their own and count as activity.
     custom_events: tuple[str, ...] = ()
+    # Whether any member has a date_of_birth attribute: found by each build, as custom_events.
+    member_age: bool = False
 
 
 DEFAULT_CONFIG = FeatureConfig()
@@ -185,8 +194,10 @@ def _custom_type(column: str) -> str:
 
 
 def feature_columns(config: FeatureConfig = DEFAULT_CONFIG) -> list[str]:
-    """A build's feature columns in order: FEATURE_COLUMNS, then its custom types' columns."""
-    return [*FEATURE_COLUMNS, *custom_columns(config.custom_events)]
+    """A build's feature columns in order: FEATURE_COLUMNS, the member's age where the lake
+    has birth dates, then its custom types' columns."""
+    age = [AGE_COLUMN] if config.member_age else []
+    return [*FEATURE_COLUMNS, *age, *custom_columns(config.custom_events)]
 
 
 def band_columns(config: FeatureConfig) -> tuple[str, ...]:

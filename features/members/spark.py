@@ -37,7 +37,7 @@ from features.members.definition import (
     validate_config,
 )
 from features.members.spark_session import require_spark, spark_session
-from features.members.sql import CUSTOM_EVENTS_SQL, Step, render_steps
+from features.members.sql import BIRTH_DAYS_SQL, CUSTOM_EVENTS_SQL, Step, render_steps
 from features.members.store import publish_features
 from features.schemas import TABLES, TS
 
@@ -216,7 +216,8 @@ def build_member_features_spark(
     if as_of is None:
         as_of = dates_back(first, data_end, every_days or DEFAULT_EVERY_DAYS, config.lookback_days)
     found = [row[0] for row in session.sql(CUSTOM_EVENTS_SQL).collect()]
-    resolved = with_custom(replace(config, data_end=data_end), found)
+    born = bool(session.sql(BIRTH_DAYS_SQL).collect()[0][0])
+    resolved = with_custom(replace(config, data_end=data_end), found, born)
     counts: Counts = {}
 
     def write(version: Path) -> Counts:
@@ -225,7 +226,7 @@ def build_member_features_spark(
 
     publish_features(out, write, resolved, as_of, snapshot)
     report = build_report(counts, out, count, as_of, data_end, snapshot, started)
-    return replace(report, custom_events=resolved.custom_events)
+    return replace(report, custom_events=resolved.custom_events, member_age=resolved.member_age)
 
 
 def _open_snapshot(spark: SparkSession, lake: Lake | UriLake, tries: int = 3) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from features.members.definition import (
     ACTIVE_DAY_WINDOWS,
+    AGE_COLUMN,
     COUNT_WINDOWS,
     DAY_BITS,
     LABEL_BAND,
@@ -32,6 +33,13 @@ CUSTOM_EVENTS_SQL = (
     "SELECT DISTINCT event_type FROM events "
     f"WHERE substr(event_type, 1, {len(CUSTOM_EVENT_PREFIX)}) = '{CUSTOM_EVENT_PREFIX}'"
 )
+
+# A member's birth day from the members table's date_of_birth attribute (NULL when it is
+# missing or not a date). get_json_object is Spark's; build_session defines it on DuckDB.
+BIRTH_DAY_SQL = "TRY_CAST(substr(get_json_object(attributes, '$.date_of_birth'), 1, 10) AS DATE)"
+
+# Whether any member has a birth day, for a build to put in its config (member_age).
+BIRTH_DAYS_SQL = f"SELECT COUNT(*) FROM members WHERE {BIRTH_DAY_SQL} IS NOT NULL"
 
 if TYPE_CHECKING:
     pass
@@ -88,6 +96,7 @@ def render_steps(config: FeatureConfig, data_end: date) -> list[Step]:
         lookback_bands=", ".join(str(band) for band in _bands(edges, windows["lookback"])),
         history_columns=_join(f"MAX(last_{t}) AS last_{t}" for t in types),
         features=_join(f"{expr} AS {name}" for name, expr in _feature_expressions(config).items()),
+        birth_day=BIRTH_DAY_SQL,
     )
     parts = re.split(r"^-- (step|view): (\w+)\s*$", text, flags=re.MULTILINE)
     return [
@@ -211,6 +220,10 @@ def _feature_expressions(config: FeatureConfig) -> dict[str, str]:
         ),
         "points_redeemed_90d": "CAST(COALESCE(w.points_redeemed_90d, 0) AS DOUBLE)",
     }
+    if config.member_age:
+        # Days over 365.25 a year; a birth day after T (a typo in a profile) gives no age.
+        age = f"CAST({_days_since('m.born')} AS DOUBLE) / 365.25"
+        found[AGE_COLUMN] = f"CASE WHEN m.born <= s.as_of THEN {age} END"
     for t in config.custom_events:
         found.update({f"n_{t}_{w}d": count(f"w.n_{t}_{w}d") for w in COUNT_WINDOWS})
         found[f"days_since_last_{t}"] = _days_since(f"h.last_{t}")

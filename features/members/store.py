@@ -152,10 +152,12 @@ def read_features(out: Path, as_of: Sequence[date] | None = None) -> pa.Table:
 
 
 def built_with(metadata: dict[str, Any]) -> FeatureConfig:
-    """What shapes a build's table, from its _features.json: its custom event types (builds
-    from before custom types have none)."""
-    custom = tuple(metadata["config"].get("custom_events", ()))
-    return replace(DEFAULT_CONFIG, custom_events=custom)
+    """What shapes a build's table, from its _features.json: its custom event types and
+    whether it has members' ages (builds from before either have none)."""
+    config = metadata["config"]
+    custom = tuple(config.get("custom_events", ()))
+    age = bool(config.get("member_age", False))
+    return replace(DEFAULT_CONFIG, custom_events=custom, member_age=age)
 
 
 def _label_counts(table: pa.Table) -> dict[str, dict[str, int]]:

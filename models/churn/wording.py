@@ -15,6 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from features.members.definition import AGE_COLUMN
 from features.schemas import CUSTOM_EVENT_PREFIX, is_custom_event
 
 Columns = Callable[[str], np.ndarray]  # the selected rows' values of one feature
@@ -405,6 +406,13 @@ def _fixed(feature: str, before: str, after: str, missing: str | None = None) ->
     return render
 
 
+def _age_text(get: Columns) -> np.ndarray:
+    """Age in whole years, as people give it (19.9 is 19)."""
+    years = get(AGE_COLUMN)
+    whole = np.floor(np.nan_to_num(years)).astype(np.int64).astype(str)
+    return np.where(np.isnan(years), "age not recorded", np.char.add("aged ", whole))
+
+
 def _wording(feature: str, names: frozenset[str], harm: frozenset[str]) -> Wording:
     """The reason key and template of one feature, from its name (harm: custom types that
     read as a risk)."""
@@ -431,6 +439,10 @@ def _wording(feature: str, names: frozenset[str], harm: frozenset[str]) -> Wordi
         )
         # An unknown join date is no risk anyone can act on: worded plainly, never a reason.
         return Wording("tenure", feature, render, _below(feature, NEW_MEMBER_DAYS, False))
+    if feature == AGE_COLUMN:
+        # Age shifts the risk (the model may use it) but is nothing anyone can act on, and a
+        # member told "you are 19" would rightly object: worded plainly, never a reason.
+        return Wording(OTHER, feature, _age_text, lambda get: np.zeros(len(get(feature)), bool))
     if feature == "days_since_last_activity":
         render = _fixed(feature, "no activity for ", " days", missing="no activity recorded")
         return Wording("activity_falling", feature, render, _at_least(feature, 7, True))

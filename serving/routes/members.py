@@ -208,6 +208,7 @@ async def _events_row(
         body.joined_at,
         body.subscriptions,
         columns,
+        body.date_of_birth,
     )
     if frame.empty:
         raise ApiError(

@@ -62,6 +62,9 @@ class ScoreMemberRequest(BaseModel):
     )
     events: list[EventIn] | None = None
     joined_at: datetime | None = Field(default=None, description="default: the first event")
+    date_of_birth: date | None = Field(
+        default=None, description="the member's (a model trained on ages uses it; else unknown)"
+    )
     subscriptions: list[SubscriptionIn] = []
     as_of: date | None = Field(default=None, description="default: the day of the last event")
 

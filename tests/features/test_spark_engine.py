@@ -15,7 +15,7 @@ from features.members.build import build_member_features
 from features.members.definition import FEATURE_COLUMNS
 from features.members.spark_session import SparkUnavailable, require_spark, spark_problem
 from features.members.store import read_features
-from tests.support.lakes import simulated_lake, with_custom_events
+from tests.support.lakes import simulated_lake, with_birth_days, with_custom_events
 from tests.support.spark import assert_same_build, differences, every_shuffle_partition
 
 
@@ -34,7 +34,7 @@ def build_both(lake: Lake, out: Path, spark: Any) -> tuple[pa.Table, pa.Table, d
 
 
 def test_spark_builds_duckdbs_table_on_10k_rows(tmp_path: Path, spark: Any) -> None:
-    lake = with_custom_events(simulated_lake(tmp_path, members=2_000, days=120))
+    lake = with_birth_days(with_custom_events(simulated_lake(tmp_path, members=2_000, days=120)))
     with every_shuffle_partition(spark):
         duckdb_table, spark_table, meta = build_both(lake, tmp_path / "features", spark)
     # Written by the tasks, not collected: dates split over several tasks' files read back whole.
@@ -45,7 +45,7 @@ def test_spark_builds_duckdbs_table_on_10k_rows(tmp_path: Path, spark: Any) -> N
     assert 8_000 <= duckdb_table.num_rows <= 14_000
     # The community exercises what is easy to get wrong: NULL days_since, ratios and labels.
     names = ("days_since_last_post", "replies_received_per_post_30d", "churned_activity")
-    for name in (*names, "days_since_last_x_rsvp", "days_since_last_x_share_link"):
+    for name in (*names, "days_since_last_x_rsvp", "days_since_last_x_share_link", "age_years"):
         assert 0 < duckdb_table[name].null_count < duckdb_table.num_rows, name
     assert_same_build(duckdb_table, spark_table, meta)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.members.definition import FEATURE_COLUMNS, custom_columns
+from features.members.definition import AGE_COLUMN, FEATURE_COLUMNS, custom_columns
 from features.schemas import EVENT_TYPES
 from models.churn.reasons import (
     DEFAULT_INTERVENTIONS,
@@ -443,3 +443,16 @@ def test_a_custom_driver_gets_an_action_that_names_it(tmp_path: Path) -> None:
     path.write_text("activity_falling.x_: call them\n")  # not a custom type's name
     with pytest.raises(ValueError, match=r"unknown reason key 'activity_falling\.x_'"):
         load_interventions(path)
+
+
+def test_age_is_worded_plainly_and_never_a_reason() -> None:
+    # A lake with birth days gives the model age_years; whatever it pushes, age is nothing a
+    # team can act on, so the next driver is the reason.
+    columns = [*FEATURE_COLUMNS, AGE_COLUMN]
+    young = member(age_years=19.5, days_since_last_activity=12)
+    push = {AGE_COLUMN: 0.9, "days_since_last_activity": 0.2}
+    found = reasons_for([young, young], [push, {AGE_COLUMN: 0.9}], columns=columns)
+    assert found.lists("texts") == [["no activity for 12 days"], []]
+    words = wordings(tuple(columns))
+    get = lambda c: np.array([19.9, np.nan])  # noqa: E731
+    assert words[AGE_COLUMN].render(get).tolist() == ["aged 19", "age not recorded"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import httpx
@@ -148,6 +148,20 @@ def test_a_model_with_custom_types_sees_a_member_without_them_as_having_none() -
     frame, _ = features_from_events("m", events, None, columns=columns)
     assert frame.loc[0, "n_login_30d"] == 1 and frame.loc[0, "n_x_search_30d"] == 0
     assert pd.isna(frame.loc[0, "days_since_last_x_search"])
+
+
+def test_an_age_model_reads_the_requests_date_of_birth_or_none() -> None:
+    from serving.member_events import features_from_events
+    from serving.schemas.members import EventIn
+
+    events = [EventIn(ts=datetime(2026, 3, 1, 12, tzinfo=UTC), event_type="login")]
+    columns = ["n_login_30d", "age_years"]
+    aged, day = features_from_events(
+        "m", events, None, columns=columns, date_of_birth=date(2000, 3, 1)
+    )
+    assert day == date(2026, 3, 1) and aged.loc[0, "age_years"] == (26 * 365 + 6) / 365.25
+    plain, _ = features_from_events("m", events, None, columns=columns)
+    assert pd.isna(plain.loc[0, "age_years"]) and plain.loc[0, "n_login_30d"] == 1
 
 
 def test_partial_features_are_scored_and_reported_missing(client: httpx.Client) -> None:

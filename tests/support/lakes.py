@@ -7,6 +7,7 @@ churn_lake: 3,000 members ingested with features built (the churn models, pipeli
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -67,6 +68,21 @@ def with_custom_events(lake: Lake) -> Lake:
         shifted.append(picked.set_column(2, "event_type", kinds).set_column(1, "ts", later))
     with lake.transaction("test", "custom events") as txn:
         txn.write("events", pa.concat_tables(shifted).cast(EVENTS.schema))
+    return lake
+
+
+def with_birth_days(lake: Lake) -> Lake:
+    """lake with one more ingest listing its members again with a date of birth (aged 24 to 76
+    in 2026), except every seventh, who has none."""
+    members = lake.read("members")
+    births = [
+        json.dumps({"date_of_birth": f"{1950 + i % 50}-{1 + i % 12:02d}-{1 + i % 28:02d}"})
+        if i % 7
+        else None
+        for i in range(members.num_rows)
+    ]
+    with lake.transaction("test", "profiles") as txn:
+        txn.write("members", members.set_column(2, "attributes", pa.array(births, pa.string())))
     return lake
 
 

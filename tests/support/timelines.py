@@ -52,8 +52,10 @@ def connect(
     events: Iterable[dict[str, Any]],
     members: Iterable[tuple[str, date]] = (),
     subscriptions: Iterable[tuple[str, date, date | None]] = (),
+    attributes: dict[str, str] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """A connection with the canonical tables registered from rows (timestamps keep their zone)."""
+    """A connection with the canonical tables registered from rows (timestamps keep their zone);
+    attributes: a members row's attributes JSON by member_id."""
 
     def noon(d: date | None) -> datetime | None:
         return None if d is None else datetime.combine(d, time(12), UTC)
@@ -62,7 +64,11 @@ def connect(
     tables = {
         "events": pa.Table.from_pylist(list(events), schema=EVENTS.schema),
         "members": pa.Table.from_pylist(
-            [{"member_id": m, "joined_at": noon(j)} for m, j in members], schema=MEMBERS.schema
+            [
+                {"member_id": m, "joined_at": noon(j), "attributes": (attributes or {}).get(m)}
+                for m, j in members
+            ],
+            schema=MEMBERS.schema,
         ),
         "subscriptions": pa.Table.from_pylist(
             [{"member_id": m, "start_at": noon(s), "end_at": noon(e)} for m, s, e in subscriptions],

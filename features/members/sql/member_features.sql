@@ -163,19 +163,27 @@ JOIN steward_obs o ON p.first_as_of <= o.as_of
 GROUP BY p.member_id, o.as_of;
 
 -- view: steward_listed
--- The join day the members table gives: the earliest, as repeated ingests may list a member twice.
-SELECT member_id, MIN(CAST(joined_at AS DATE)) AS joined
+-- The join day the members table gives: the earliest, as repeated ingests may list a member twice;
+-- the birth day its date_of_birth attribute gives (NULL unless all listings agree on one date).
+SELECT
+    member_id,
+    MIN(CAST(joined_at AS DATE)) AS joined,
+    CASE WHEN MIN(${birth_day}) = MAX(${birth_day}) THEN MIN(${birth_day}) END AS born
 FROM members
 GROUP BY member_id;
 
 -- view: steward_members
 -- The join day: the members table's, or the first event's day for members it does not list.
-SELECT member_id, COALESCE(MIN(joined_listed), MIN(first_event)) AS joined
+SELECT member_id, COALESCE(MIN(joined_listed), MIN(first_event)) AS joined, MIN(born) AS born
 FROM (
-    SELECT member_id, joined AS joined_listed, CAST(NULL AS DATE) AS first_event
+    SELECT member_id, joined AS joined_listed, CAST(NULL AS DATE) AS first_event, born
     FROM steward_listed
     UNION ALL
-    SELECT member_id, CAST(NULL AS DATE) AS joined_listed, MIN(first_day) AS first_event
+    SELECT
+        member_id,
+        CAST(NULL AS DATE) AS joined_listed,
+        MIN(first_day) AS first_event,
+        CAST(NULL AS DATE) AS born
     FROM steward_buckets
     GROUP BY member_id
 ) u
