@@ -162,6 +162,17 @@ def read_book_folder(folder: Path, base: date) -> BookData:
     return BookData(ids, base, counts, subs, last)
 
 
+def book_ages(folder: Path, obs: pd.DataFrame) -> np.ndarray:
+    """Each observation's account age in years at its date (chapter 10's demographic), from
+    account.csv's date_of_birth; NaN where missing or where two accounts share an id."""
+    accounts = pd.read_csv(Path(folder) / "account.csv", dtype={"id": str})
+    accounts = accounts.drop_duplicates("id", keep=False).set_index("id")
+    born = pd.to_datetime(accounts["date_of_birth"], errors="coerce")
+    at = born.reindex(obs["account_id"].astype(str)).to_numpy()
+    days = (pd.to_datetime(obs["observation_date"]).to_numpy() - at) / np.timedelta64(1, "D")
+    return np.asarray(days / 365.25, dtype=np.float64)
+
+
 def check_socialnet7(folder: Path, data: BookData, scheme: Scheme) -> None:
     """Stop with what is wrong unless the folder is a socialnet7 run covering the scheme's
     dates: the metrics and dates here are that model's (another model, such as crm5, has
@@ -646,8 +657,13 @@ def run_dataset(
     n_boot: int,
     work: Path,
     extra: bool = False,
+    book_age: bool = False,
 ) -> dict[str, Any]:
-    """The book's dataset, models and steward on one folder; metrics on the same test rows."""
+    """The book's dataset, models and steward on one folder; metrics on the same test rows.
+
+    book_age: also fit the book's XGBoost with the account's age added (its chapter 10), on its
+    own training rows (labels past the cut), as steward has members' ages.
+    """
     from pipelines.churn.train import champion_blocker  # `train churn`'s rule
 
     started = time.perf_counter()
@@ -668,6 +684,10 @@ def run_dataset(
         "test rows; fitting its models"
     )
     book = {"": fit_book_models(train, grid), "_strict": fit_book_models(strict, grid)}
+    aged = [*BOOK_METRICS, "age"]
+    if book_age:
+        train = train.assign(age=book_ages(folder, train))
+        xgb_age = fit_book_xgb(train[aged], train["is_churn"].to_numpy(np.int64), grid)
     fit_seconds = time.perf_counter() - started - book_seconds
     _say(f"{folder}: the book's models fitted in {fit_seconds:.0f} s; steward next")
     test_dates = sorted(set(test["observation_date"]))
@@ -684,6 +704,9 @@ def run_dataset(
         scores[f"book_logreg{suffix}"] = logistic.predict(x_test)
     if extra:
         scores["steward_extra"] = joined["score_extra"].to_numpy(dtype=np.float64)
+    if book_age:
+        x_aged = joined.assign(age=book_ages(folder, joined))[aged].to_numpy(np.float64)
+        scores["book_xgb_age"] = xgb_age.predict_proba(x_aged)[:, 1]
     result = paired_bootstrap(
         y,
         scores,
@@ -739,6 +762,7 @@ NAMES = {
     "book_xgb_strict": "book XGBoost, strict",
     "book_logreg_strict": "book L1 logistic, strict",
     "steward_extra": "steward + candidates",
+    "book_xgb_age": "book XGBoost + age (ch. 10)",
 }
 
 
@@ -826,13 +850,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="book: listing 9.6's 256 settings; lite: 32 of them spanning its range; small: 8",
     )  # fmt: skip
     parser.add_argument("--extra", action="store_true", help="also try the candidate features")
+    parser.add_argument(
+        "--book-age", action="store_true", help="also the book's XGBoost with account age added"
+    )
     parser.add_argument("--json", type=Path, default=None, help="append results as JSON lines")
     args = parser.parse_args(argv)
     grid = XGB_GRIDS[args.xgb_grid]
     scheme = Scheme(cut=args.cut)
     for folder in args.data:
         with tempfile.TemporaryDirectory(prefix="steward-churn-book-") as tmp:
-            result = run_dataset(folder, scheme, grid, args.boot, Path(tmp), args.extra)
+            result = run_dataset(
+                folder, scheme, grid, args.boot, Path(tmp), args.extra, args.book_age
+            )
         show(result)
         if args.json is not None:
             with args.json.open("a") as fh:

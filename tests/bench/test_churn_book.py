@@ -18,6 +18,7 @@ from bench.churn_book import (
     SAMPLE,
     XGB_GRIDS,
     Scheme,
+    book_ages,
     book_metrics,
     check_socialnet7,
     metric_groups,
@@ -242,11 +243,12 @@ def test_run_dataset_scores_every_model_on_the_same_sample_rows(tmp_path: Path) 
     the strict book trains on fewer, earlier rows, and every model is paired with the book's
     XGBoost. Thresholds from the measured run (2026-12-07, this grid): ROC-AUC steward 0.793
     (0.803 with members' ages, session 17), the book's XGBoost 0.773, strict 0.756, strict L1
-    logistic 0.771."""
-    result = run_dataset(SAMPLE, Scheme(), XGB_GRIDS["small"], 100, tmp_path)
+    logistic 0.771, with ages 0.782."""
+    result = run_dataset(SAMPLE, Scheme(), XGB_GRIDS["small"], 100, tmp_path, book_age=True)
     metrics = result["metrics"]
     assert set(metrics) == {
-        "steward", "book_xgb", "book_logreg", "book_xgb_strict", "book_logreg_strict"
+        "steward", "book_xgb", "book_logreg", "book_xgb_strict", "book_logreg_strict",
+        "book_xgb_age",
     }  # fmt: skip
     assert result["test_rows_steward_lacks"] == 0
     assert result["test_rows_scored"] == result["test_rows"] == 615
@@ -258,7 +260,8 @@ def test_run_dataset_scores_every_model_on_the_same_sample_rows(tmp_path: Path) 
     )
     assert equal[1] < equal[0] < equal[2]
     assert metrics["steward"]["roc_auc"][0] > 0.76
-    for name in ("book_xgb", "book_xgb_strict", "book_logreg_strict"):
+    # The book's XGBoost with account ages (its chapter 10): measured 0.782.
+    for name in ("book_xgb", "book_xgb_strict", "book_logreg_strict", "book_xgb_age"):
         assert 0.65 < metrics[name]["roc_auc"][0] < metrics["steward"]["roc_auc"][0], name
     assert result["steward_valid_date"] == "2020-03-06"
 
@@ -275,3 +278,25 @@ def test_a_folder_that_is_not_a_socialnet7_run_is_refused_with_the_reason(tmp_pa
         SystemExit, match=r"not a socialnet7 run \(no like, newfriend, .*add_contact, search\)"
     ):
         check_socialnet7(folder, crm, SCHEME)
+
+
+def test_book_ages_are_years_at_each_observation_and_unknown_for_shared_ids(tmp_path: Path) -> None:
+    (tmp_path / "account.csv").write_text(
+        "id,channel,date_of_birth,country\n"
+        "1,web,1990-03-01,DE\n"
+        "2,web,1980-01-01,FR\n"
+        "2,web,1970-01-01,FR\n"  # a simulator run whose two customers share an id
+        "3,web,,US\n"
+    )
+    obs = pd.DataFrame(
+        {
+            "account_id": ["1", "1", "2", "3", "4"],
+            "observation_date": pd.to_datetime(
+                ["2020-03-01", "2021-03-01", "2020-03-01", "2020-03-01", "2020-03-01"]
+            ),
+        }
+    )
+    ages = book_ages(tmp_path, obs)
+    assert ages[0] == pytest.approx((30 * 365 + 8) / 365.25)
+    assert ages[1] - ages[0] == pytest.approx(365 / 365.25)
+    assert np.isnan(ages[2:]).all()
