@@ -213,8 +213,12 @@ def build_session(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         )
     for name, value in settings.items():
         con.execute(f"SET {name} = '{value}'")
-    # The feature SQL reads JSON attributes with Spark's function name.
-    con.execute("CREATE OR REPLACE TEMP MACRO get_json_object(j, p) AS json_extract_string(j, p)")
+    # The feature SQL reads JSON attributes with Spark's function name, and as Spark does, gets
+    # NULL from a value that is not JSON (DuckDB's own function fails the whole query).
+    con.execute(
+        "CREATE OR REPLACE TEMP MACRO get_json_object(j, p) AS "
+        "CASE WHEN json_valid(j) THEN json_extract_string(j, p) END"
+    )
     try:
         yield
     finally:

@@ -24,7 +24,7 @@ def born(when: str) -> str:
 
 
 def test_age_is_years_since_birth_at_each_date_and_null_without_a_usable_birth_day() -> None:
-    members = ["adult", "none", "junk", "future", "stamp"]
+    members = ["adult", "none", "junk", "future", "stamp", "text", "empty"]
     con = connect(
         [*(ev(m, day(0), "login") for m in members), ev("adult", day(365), "login")],
         members=[(m, day(-30)) for m in members],
@@ -34,12 +34,14 @@ def test_age_is_years_since_birth_at_each_date_and_null_without_a_usable_birth_d
             "junk": born("not a date"),
             "future": born("2024-06-02"),  # after T: a typo, no age
             "stamp": born("2000-06-01T08:00:00Z"),  # the day part of a timestamp
+            "text": "premium member",  # attributes that are not JSON: no age, no failed build
+            "empty": "",
         },
     )
     rows = build(con, [T, day(365)], data_end=day(400))  # both engines, which must agree
     assert math.isclose(rows[("adult", T)][AGE_COLUMN], (365 * 30 + 8) / 365.25)
     assert math.isclose(rows[("stamp", T)][AGE_COLUMN], (365 * 24 + 6) / 365.25)
-    for member in ("none", "junk", "future"):
+    for member in ("none", "junk", "future", "text", "empty"):
         assert rows[(member, T)][AGE_COLUMN] is None
     assert math.isclose(
         rows[("adult", day(365))][AGE_COLUMN] - rows[("adult", T)][AGE_COLUMN], 365 / 365.25

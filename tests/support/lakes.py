@@ -73,12 +73,12 @@ def with_custom_events(lake: Lake) -> Lake:
 
 def with_birth_days(lake: Lake) -> Lake:
     """lake with one more ingest listing its members again with a date of birth (aged 24 to 76
-    in 2026), except every seventh, who has none."""
+    in 2026), except every seventh, who has none (half of them attributes that are not JSON)."""
     members = lake.read("members")
     births = [
         json.dumps({"date_of_birth": f"{1950 + i % 50}-{1 + i % 12:02d}-{1 + i % 28:02d}"})
         if i % 7
-        else None
+        else (None if i % 14 else "premium member")
         for i in range(members.num_rows)
     ]
     with lake.transaction("test", "profiles") as txn:
