@@ -96,7 +96,8 @@ def render_steps(config: FeatureConfig, data_end: date) -> list[Step]:
         lookback_bands=", ".join(str(band) for band in _bands(edges, windows["lookback"])),
         history_columns=_join(f"MAX(last_{t}) AS last_{t}" for t in types),
         features=_join(f"{expr} AS {name}" for name, expr in _feature_expressions(config).items()),
-        birth_day=BIRTH_DAY_SQL,
+        # Lakes without birth days skip reading every members row's JSON.
+        birth_day=BIRTH_DAY_SQL if config.member_age else "CAST(NULL AS DATE)",
     )
     parts = re.split(r"^-- (step|view): (\w+)\s*$", text, flags=re.MULTILINE)
     return [

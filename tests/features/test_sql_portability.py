@@ -24,7 +24,11 @@ NOT_PORTABLE = {
 
 @pytest.fixture(scope="module")
 def sql() -> str:
-    return feature_sql(FeatureConfig(horizon_days=21, lookback_days=14), date(2026, 6, 1))
+    # With members' ages: the birth day's JSON read and cast are in the text too.
+    config = FeatureConfig(horizon_days=21, lookback_days=14, member_age=True)
+    text = feature_sql(config, date(2026, 6, 1))
+    assert "get_json_object(attributes" in text
+    return text
 
 
 def test_every_statement_parses_as_spark_sql(sql: str) -> None:
