@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -113,7 +112,7 @@ def features_from_events(
     import duckdb
 
     from features.members.build import build_features
-    from features.members.definition import AGE_COLUMN, FeatureConfig, absent_custom_value
+    from features.members.definition import FeatureConfig, absent_value
 
     day = as_of or max(_utc_naive(e.ts) for e in events).date()
     con = duckdb.connect()
@@ -130,5 +129,5 @@ def features_from_events(
     frame = built.to_pandas()
     for column in columns:
         if column not in frame.columns and not frame.empty:
-            frame[column] = np.nan if column == AGE_COLUMN else absent_custom_value(column)
+            frame[column] = absent_value(column)
     return frame, day

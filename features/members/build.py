@@ -79,8 +79,9 @@ def build_features(
     with build_session(con):
         events = con.sql(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events").to_arrow_table()
         tables = {n: con.sql(f"SELECT * FROM {n}").to_arrow_table() for n in SIDE_INPUTS}
+        born = bool(_scalar(con, BIRTH_DAYS_SQL))
     coded = encode_table(events)
-    resolved = with_custom(config, coded.custom, has_birth_days(tables["members"]))
+    resolved = with_custom(config, coded.custom, born)
     return _build_arrays(coded, tables, dates, resolved)
 
 

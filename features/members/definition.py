@@ -186,6 +186,12 @@ def absent_custom_value(column: str) -> float:
     return math.nan if column.startswith("days_since_last_") else 0.0
 
 
+def absent_value(column: str) -> float:
+    """A feature of a member whose data lacks it: an age without a birth day is unknown (NaN);
+    a custom type's, absent_custom_value."""
+    return math.nan if column == AGE_COLUMN else absent_custom_value(column)
+
+
 def _custom_type(column: str) -> str:
     """The custom event type a custom feature column counts (n_x_a_7d, days_since_last_x_a)."""
     if column.startswith("days_since_last_"):
