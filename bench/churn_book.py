@@ -30,6 +30,11 @@ observation date with the served model.
 
 All models are judged on the same rows: the book's test observations (obs_start.. obs_end on or
 after the cut), the book's labels. Confidence intervals: paired bootstrap over accounts.
+
+Beside them, not a model: the ceiling, the simulator's own churn rule with what no model can see
+integrated out (bench/churnsim_ceiling.py). A second table judges every ranking against the
+ceiling's probabilities instead of the labels (ROC-AUC and lift in expectation), which takes
+the coin flips of who happened to churn out of a seed's comparison.
 Run: `python -m bench.churn_book` (the shared sample) or `--data DIR ...` (simulator runs).
 """
 
@@ -162,15 +167,29 @@ def read_book_folder(folder: Path, base: date) -> BookData:
     return BookData(ids, base, counts, subs, last)
 
 
+def births(folder: Path) -> pd.Series:
+    """account.csv's dates of birth by account id; NaT where missing or where two accounts
+    share an id."""
+    accounts = pd.read_csv(Path(folder) / "account.csv", dtype={"id": str})
+    accounts = accounts.drop_duplicates("id", keep=False).set_index("id")
+    return pd.to_datetime(accounts["date_of_birth"], errors="coerce")
+
+
 def book_ages(folder: Path, obs: pd.DataFrame) -> np.ndarray:
     """Each observation's account age in years at its date (chapter 10's demographic), from
     account.csv's date_of_birth; NaN where missing or where two accounts share an id."""
-    accounts = pd.read_csv(Path(folder) / "account.csv", dtype={"id": str})
-    accounts = accounts.drop_duplicates("id", keep=False).set_index("id")
-    born = pd.to_datetime(accounts["date_of_birth"], errors="coerce")
-    at = born.reindex(obs["account_id"].astype(str)).to_numpy()
+    at = births(folder).reindex(obs["account_id"].astype(str)).to_numpy()
     days = (pd.to_datetime(obs["observation_date"]).to_numpy() - at) / np.timedelta64(1, "D")
     return np.asarray(days / 365.25, dtype=np.float64)
+
+
+def ceiling(folder: Path, data: BookData, rows: pd.DataFrame, lead_days: int) -> np.ndarray:
+    """The simulator's churn rule's probabilities for rows (account_id, observation_date)."""
+    from bench.churnsim_ceiling import ceiling_scores, customers
+
+    known = customers(data.counts, data.accounts, data.base, data.subscriptions, births(folder))
+    observed = pd.to_datetime(rows["observation_date"]).to_numpy("datetime64[D]")
+    return ceiling_scores(known, rows["account_id"].astype(str).to_numpy(), observed, lead_days)
 
 
 def check_socialnet7(folder: Path, data: BookData, scheme: Scheme) -> None:
@@ -635,6 +654,20 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 }
 
 
+def expected_roc_auc(p: np.ndarray, score: np.ndarray) -> float:
+    """ROC-AUC in expectation over labels drawn with probabilities p."""
+    from bench.churnsim_ceiling import expected_roc_auc as expected
+
+    return expected(p, score)
+
+
+# Against probabilities, not labels: lift_at's churn rates are then expected rates.
+EXPECTED_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "roc_auc": expected_roc_auc,
+    "lift10": lift10,
+}
+
+
 # --- one dataset -----------------------------------------------------------------------------
 
 
@@ -707,11 +740,25 @@ def run_dataset(
     if book_age:
         x_aged = joined.assign(age=book_ages(folder, joined))[aged].to_numpy(np.float64)
         scores["book_xgb_age"] = xgb_age.predict_proba(x_aged)[:, 1]
+    # Not a model: the simulator's own rule, what no model trained on these rows can beat
+    # but by noise (bench/churnsim_ceiling.py).
+    scores["ceiling"] = ceiling(folder, data, joined, scheme.lead_days)
     result = paired_bootstrap(
         y,
         scores,
         joined["account_id"].to_numpy(),
         METRICS,
+        "book_xgb",
+        n_boot,
+        pairs=[("steward", "book_xgb_strict"), ("steward", "ceiling")],
+    )
+    # The same rankings judged against the rule's probabilities instead of its coin flips:
+    # what a model is worth in expectation on these customers, with far less noise.
+    expected = paired_bootstrap(
+        scores["ceiling"],
+        scores,
+        joined["account_id"].to_numpy(),
+        EXPECTED_METRICS,
         "book_xgb",
         n_boot,
         pairs=[("steward", "book_xgb_strict")],
@@ -747,6 +794,7 @@ def run_dataset(
             "steward": round(run.seconds, 1),
         },
         "metrics": result,
+        "expected": expected,
     }
 
 
@@ -763,32 +811,30 @@ NAMES = {
     "book_logreg_strict": "book L1 logistic, strict",
     "steward_extra": "steward + candidates",
     "book_xgb_age": "book XGBoost + age (ch. 10)",
+    "ceiling": "ceiling (simulator rule)",
 }
 
 
 def show(result: dict[str, Any]) -> None:
     """Print one dataset's comparison side by side."""
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(
-        title=f"{result['dataset']}: cut {result['cut']}, {result['test_rows_scored']:,} test rows "
-        f"(churn {result['test_churn_rate']:.1%}); 95% paired bootstrap CIs over accounts",
-    )
-    for column in ("model", "ROC-AUC", "vs book XGB", "lift@10%", "vs book XGB "):
-        table.add_column(column, justify="left" if column == "model" else "right")
-    for name, label in NAMES.items():
-        if name not in result["metrics"]:
-            continue
-        m = result["metrics"][name]
-        table.add_row(
-            label,
-            _ci(m["roc_auc"], 3),
-            _ci(m["roc_auc_diff"], 3, signed=True) if name != "book_xgb" else "",
-            _ci(m["lift10"], 2),
-            _ci(m["lift10_diff"], 2, signed=True) if name != "book_xgb" else "",
+    console = Console(width=120)
+    console.print(
+        _table(
+            f"{result['dataset']}: cut {result['cut']}, {result['test_rows_scored']:,} test rows "
+            f"(churn {result['test_churn_rate']:.1%}); 95% paired bootstrap CIs over accounts",
+            result["metrics"],
         )
-    Console(width=120).print(table)
+    )
+    if "expected" in result:
+        console.print(
+            _table(
+                "The same rankings in expectation: labels drawn with the ceiling's probabilities "
+                "instead of the simulator's coin flips",
+                result["expected"],
+            )
+        )
     print(
         "  strict: no label past the cut (steward, and the book's method refitted on its "
         f"{result['train_rows_book_strict']:,} observations decided by the cut); the book's "
@@ -800,6 +846,13 @@ def show(result: dict[str, Any]) -> None:
         f"{_ci(equal['roc_auc_vs_book_xgb_strict'], 3, signed=True)}, lift@10% "
         f"{_ci(equal['lift10_vs_book_xgb_strict'], 2, signed=True)}"
     )
+    if "roc_auc_vs_ceiling" in equal:
+        print(
+            "  ceiling: the simulator's own churn rule with the hidden draw and the last days' "
+            "events integrated out (bench/churnsim_ceiling.py), not a model; steward against "
+            f"it: ROC-AUC {_ci(equal['roc_auc_vs_ceiling'], 3, signed=True)}, lift@10% "
+            f"{_ci(equal['lift10_vs_ceiling'], 2, signed=True)}"
+        )
     print(
         f"  steward (`train churn` defaults) validated on {result['steward_valid_date']} "
         f"(ROC-AUC {result['steward_valid_roc_auc']:.3f}, lift@10% "
@@ -814,6 +867,27 @@ def show(result: dict[str, Any]) -> None:
         f"test rows steward has no features for: {result['test_rows_steward_lacks']}; "
         f"seconds {result['seconds']}"
     )
+
+
+def _table(title: str, metrics: dict[str, dict[str, Any]]) -> Any:
+    """Each model's ROC-AUC and lift@10% with CIs, and their differences to the book's XGBoost."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("model", "ROC-AUC", "vs book XGB", "lift@10%", "vs book XGB "):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name, label in NAMES.items():
+        if name not in metrics:
+            continue
+        m = metrics[name]
+        table.add_row(
+            label,
+            _ci(m["roc_auc"], 3),
+            _ci(m["roc_auc_diff"], 3, signed=True) if name != "book_xgb" else "",
+            _ci(m["lift10"], 2),
+            _ci(m["lift10_diff"], 2, signed=True) if name != "book_xgb" else "",
+        )
+    return table
 
 
 def _refit_note(effect: dict[str, dict[str, float]] | None) -> str:

@@ -1,0 +1,115 @@
+"""bench.churnsim_ceiling: the simulator's churn rule, its posterior over the hidden draw, and
+ROC-AUC in expectation. Expectations worked from the rule's formulas (fightchurn 1.2.0)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.churn_book import roc_auc_fast
+from bench.churnsim_ceiling import (
+    EVENTS,
+    Socialnet7,
+    ceiling_scores,
+    customers,
+    expected_roc_auc,
+)
+
+BASE = date(2020, 1, 1)
+DAYS = 200
+
+
+def _known(totals: dict[str, dict[str, int]], starts: dict[str, str], births: dict[str, str]):
+    """Customers with the given counts per event type, all on the day they started."""
+    accounts = np.array(sorted(totals))
+    counts = {e: np.zeros((len(accounts), DAYS), dtype=np.int64) for e in EVENTS}
+    for i, account in enumerate(accounts):
+        first = (pd.Timestamp(starts[account]) - pd.Timestamp(BASE)).days
+        for event, total in totals[account].items():
+            counts[event][i, first] = total
+    subs = pd.DataFrame(
+        {"account_id": list(starts), "start": pd.to_datetime(list(starts.values()))}
+    )
+    birth = pd.Series(pd.to_datetime(list(births.values())), index=list(births))
+    return customers(counts, accounts, BASE, subs, birth)
+
+
+def test_utility_saturates_at_the_weighted_means() -> None:
+    rule = Socialnet7()
+    means = rule.means()
+    # web .15, appstore1 .3, appstore2 .55 of the channels' message means 8, 20, 40.
+    assert means[EVENTS.index("message")] == pytest.approx(0.15 * 8 + 0.3 * 20 + 0.55 * 40)
+    assert rule.utility(np.zeros(len(EVENTS))) == 0.0
+    full = rule.utility(np.full(len(EVENTS), 1e9))
+    weights = np.array([1, 6, 0.5, -1.5, -1, -10, 1, 1])
+    assert full == pytest.approx(float(means @ weights))
+    one_post = np.zeros(len(EVENTS))
+    one_post[0] = means[0]  # a month's mean of posts: 1 - exp(-2) of the post contribution
+    assert rule.utility(one_post) == pytest.approx(means[0] * (1 - np.exp(-2)))
+
+
+def test_a_customer_with_more_valued_events_is_less_likely_to_churn() -> None:
+    known = _known(
+        {"busy": {"post": 60, "newfriend": 30}, "idle": {}},
+        {"busy": "2020-02-01", "idle": "2020-02-01"},
+        {"busy": "1985-01-01", "idle": "1985-01-01"},
+    )
+    observed = np.array(["2020-03-27", "2020-03-27"], dtype="datetime64[D]")
+    busy, idle = ceiling_scores(known, np.array(["busy", "idle"]), observed, 5)
+    # idle: u = 0 whatever the draw, so P(churn) = 1 - sigmoid(-0.5) exactly.
+    assert idle == pytest.approx(1 - 1 / (1 + np.exp(0.5)))
+    assert busy < 0.05
+
+
+def test_surviving_renewals_on_little_utility_lowers_the_churn_probability() -> None:
+    """Two customers with the same events up to T; one has survived three renewals on a
+    negative utility (only unfriends), which only an easily satisfied draw (large p, u / p)
+    makes likely, so the posterior moves towards those draws."""
+    known = _known(
+        {"old": {"unfriend": 40}, "new": {"unfriend": 40}},
+        {"old": "2020-01-01", "new": "2020-03-31"},
+        {"old": "1985-01-01", "new": "1985-01-01"},
+    )
+    rule = Socialnet7()
+    t = np.array(["2020-04-26", "2020-04-26"], dtype="datetime64[D]")
+    old, new = ceiling_scores(known, np.array(["old", "new"]), t, 5, rule=rule)
+    assert known.cumulative[0, 116].sum() == known.cumulative[1, 116].sum() == 40
+    assert old < new
+
+
+def test_older_customers_are_harder_to_satisfy() -> None:
+    known = _known(
+        {"young": {"post": 20}, "old": {"post": 20}},
+        {"young": "2020-02-01", "old": "2020-02-01"},
+        {"young": "2005-01-01", "old": "1940-01-01"},
+    )
+    observed = np.array(["2020-03-27", "2020-03-27"], dtype="datetime64[D]")
+    young, old = ceiling_scores(known, np.array(["young", "old"]), observed, 5)
+    assert young < old
+
+
+def test_rows_of_unknown_accounts_are_refused() -> None:
+    known = _known({"a": {}}, {"a": "2020-02-01"}, {"a": "1985-01-01"})
+    with pytest.raises(ValueError, match="accounts the events and subscriptions do not have"):
+        ceiling_scores(known, np.array(["b"]), np.array(["2020-03-27"], dtype="datetime64[D]"), 5)
+
+
+def test_expected_roc_auc_is_the_roc_auc_for_labels_and_pairwise_for_probabilities() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 400)
+    ties = rng.integers(0, 15, 400).astype(np.float64)
+    assert expected_roc_auc(y, ties) == pytest.approx(roc_auc_fast(y, ties), abs=1e-12)
+    p, s = rng.random(50), rng.integers(0, 8, 50).astype(np.float64)
+    wins = pairs = 0.0
+    for i in range(50):
+        for j in range(50):
+            if i != j:
+                w = p[i] * (1 - p[j])
+                pairs += w
+                wins += w * (1.0 if s[i] > s[j] else 0.5 if s[i] == s[j] else 0.0)
+    assert expected_roc_auc(p, s) == pytest.approx(wins / pairs, abs=1e-12)
+    # Ranking by the probabilities themselves is the best any score can do.
+    assert all(expected_roc_auc(p, p) >= expected_roc_auc(p, rng.random(50)) for _ in range(20))
