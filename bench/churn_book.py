@@ -192,6 +192,21 @@ def ceiling(folder: Path, data: BookData, rows: pd.DataFrame, lead_days: int) ->
     return ceiling_scores(known, rows["account_id"].astype(str).to_numpy(), observed, lead_days)
 
 
+def ceiling_calibration(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """How well the rule's probabilities, fitted to nothing, match who churned: its mean
+    against the churn rate, Brier and ECE, and the top decile's mean against its churn rate."""
+    from models.churn.metrics import calibration_metrics
+
+    top = np.argsort(-p, kind="stable")[: max(1, int(np.ceil(0.1 * len(p))))]
+    return {
+        "mean": float(p.mean()),
+        "rate": float(y.mean()),
+        "top_decile_mean": float(p[top].mean()),
+        "top_decile_rate": float(y[top].mean()),
+        **calibration_metrics(y, p),
+    }
+
+
 def check_socialnet7(folder: Path, data: BookData, scheme: Scheme) -> None:
     """Stop with what is wrong unless the folder is a socialnet7 run covering the scheme's
     dates: the metrics and dates here are that model's (another model, such as crm5, has
@@ -795,6 +810,7 @@ def run_dataset(
         },
         "metrics": result,
         "expected": expected,
+        "ceiling_calibration": ceiling_calibration(y, scores["ceiling"]),
     }
 
 
@@ -852,6 +868,13 @@ def show(result: dict[str, Any]) -> None:
             "events integrated out (bench/churnsim_ceiling.py), not a model; steward against "
             f"it: ROC-AUC {_ci(equal['roc_auc_vs_ceiling'], 3, signed=True)}, lift@10% "
             f"{_ci(equal['lift10_vs_ceiling'], 2, signed=True)}"
+        )
+    fit = result.get("ceiling_calibration")
+    if fit:
+        print(
+            f"  the ceiling's probabilities, fitted to nothing: mean {fit['mean']:.2%} where "
+            f"{fit['rate']:.2%} churned; top decile {fit['top_decile_mean']:.2%} where "
+            f"{fit['top_decile_rate']:.2%} churned; Brier {fit['brier']:.4f}, ECE {fit['ece']:.4f}"
         )
     print(
         f"  steward (`train churn` defaults) validated on {result['steward_valid_date']} "

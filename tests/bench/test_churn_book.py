@@ -274,6 +274,12 @@ def test_run_dataset_scores_every_model_on_the_same_sample_rows(tmp_path: Path) 
     # Far narrower than on labels: measured 0.684-0.749 for steward against 0.709-0.884.
     width = [m["roc_auc"][2] - m["roc_auc"][1] for m in (expected["steward"], metrics["steward"])]
     assert width[0] < width[1] / 2
+    # Fitted to nothing, the rule's probabilities still average about the churn rate (measured
+    # 2.35% where 2.44% churned on the sample; 2.2% where 2.1% on seeds 150 and 151).
+    fit = result["ceiling_calibration"]
+    assert fit["rate"] == pytest.approx(15 / 615)
+    assert 0.5 * fit["rate"] < fit["mean"] < 2 * fit["rate"]
+    assert fit["top_decile_mean"] > 2 * fit["mean"]
 
 
 def test_a_folder_that_is_not_a_socialnet7_run_is_refused_with_the_reason(tmp_path: Path) -> None:
