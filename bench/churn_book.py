@@ -758,6 +758,7 @@ def run_dataset(
     # Not a model: the simulator's own rule, what no model trained on these rows can beat
     # but by noise (bench/churnsim_ceiling.py).
     scores["ceiling"] = ceiling(folder, data, joined, scheme.lead_days)
+    aged_pair = [("steward", "book_xgb_age")] if book_age else []
     result = paired_bootstrap(
         y,
         scores,
@@ -765,7 +766,7 @@ def run_dataset(
         METRICS,
         "book_xgb",
         n_boot,
-        pairs=[("steward", "book_xgb_strict"), ("steward", "ceiling")],
+        pairs=[("steward", "book_xgb_strict"), ("steward", "ceiling"), *aged_pair],
     )
     # The same rankings judged against the rule's probabilities instead of its coin flips:
     # what a model is worth in expectation on these customers, with far less noise.
@@ -776,7 +777,7 @@ def run_dataset(
         EXPECTED_METRICS,
         "book_xgb",
         n_boot,
-        pairs=[("steward", "book_xgb_strict")],
+        pairs=[("steward", "book_xgb_strict"), *aged_pair],
     )
     return {
         "dataset": str(folder),
@@ -869,6 +870,14 @@ def show(result: dict[str, Any]) -> None:
             f"it: ROC-AUC {_ci(equal['roc_auc_vs_ceiling'], 3, signed=True)}, lift@10% "
             f"{_ci(equal['lift10_vs_ceiling'], 2, signed=True)}"
         )
+    for title, metrics in (("", result["metrics"]), (", in expectation", result.get("expected"))):
+        aged = (metrics or {}).get("steward", {})
+        if "roc_auc_vs_book_xgb_age" in aged:
+            print(
+                f"  steward against the book's XGBoost with ages{title}: ROC-AUC "
+                f"{_ci(aged['roc_auc_vs_book_xgb_age'], 3, signed=True)}, lift@10% "
+                f"{_ci(aged['lift10_vs_book_xgb_age'], 2, signed=True)}"
+            )
     fit = result.get("ceiling_calibration")
     if fit:
         print(

@@ -276,6 +276,11 @@ def test_run_dataset_scores_every_model_on_the_same_sample_rows(tmp_path: Path) 
     assert width[0] < width[1] / 2
     # Fitted to nothing, the rule's probabilities still average about the churn rate (measured
     # 2.35% where 2.44% churned on the sample; 2.2% where 2.1% on seeds 150 and 151).
+    for table in (metrics, expected):
+        aged = table["steward"]["roc_auc_vs_book_xgb_age"]
+        assert aged[0] == pytest.approx(
+            table["steward"]["roc_auc"][0] - table["book_xgb_age"]["roc_auc"][0]
+        )
     fit = result["ceiling_calibration"]
     assert fit["rate"] == pytest.approx(15 / 615)
     assert 0.5 * fit["rate"] < fit["mean"] < 2 * fit["rate"]
