@@ -35,6 +35,7 @@ Beside them, not a model: the ceiling, the simulator's own churn rule with what 
 integrated out (bench/churnsim_ceiling.py). A second table judges every ranking against the
 ceiling's probabilities instead of the labels (ROC-AUC and lift in expectation), which takes
 the coin flips of who happened to churn out of a seed's comparison.
+
 Run: `python -m bench.churn_book` (the shared sample) or `--data DIR ...` (simulator runs).
 """
 
@@ -54,6 +55,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from bench.churnsim_ceiling import ceiling_scores, customers, expected_roc_auc
 
 SAMPLE = (
     Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fightchurn_socialnet7_sample"
@@ -169,8 +172,11 @@ def read_book_folder(folder: Path, base: date) -> BookData:
 
 def births(folder: Path) -> pd.Series:
     """account.csv's dates of birth by account id; NaT where missing or where two accounts
-    share an id."""
-    accounts = pd.read_csv(Path(folder) / "account.csv", dtype={"id": str})
+    share an id; none without an account.csv (the ceiling then takes the mean age)."""
+    path = Path(folder) / "account.csv"
+    if not path.is_file():
+        return pd.Series(dtype="datetime64[ns]", index=pd.Index([], dtype=str))
+    accounts = pd.read_csv(path, dtype={"id": str})
     accounts = accounts.drop_duplicates("id", keep=False).set_index("id")
     return pd.to_datetime(accounts["date_of_birth"], errors="coerce")
 
@@ -185,8 +191,6 @@ def book_ages(folder: Path, obs: pd.DataFrame) -> np.ndarray:
 
 def ceiling(folder: Path, data: BookData, rows: pd.DataFrame, lead_days: int) -> np.ndarray:
     """The simulator's churn rule's probabilities for rows (account_id, observation_date)."""
-    from bench.churnsim_ceiling import ceiling_scores, customers
-
     known = customers(data.counts, data.accounts, data.base, data.subscriptions, births(folder))
     observed = pd.to_datetime(rows["observation_date"]).to_numpy("datetime64[D]")
     return ceiling_scores(known, rows["account_id"].astype(str).to_numpy(), observed, lead_days)
@@ -667,13 +671,6 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "roc_auc": roc_auc_fast,
     "lift10": lift10,
 }
-
-
-def expected_roc_auc(p: np.ndarray, score: np.ndarray) -> float:
-    """ROC-AUC in expectation over labels drawn with probabilities p."""
-    from bench.churnsim_ceiling import expected_roc_auc as expected
-
-    return expected(p, score)
 
 
 # Against probabilities, not labels: lift_at's churn rates are then expected rates.

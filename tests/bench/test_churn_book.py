@@ -18,8 +18,10 @@ from bench.churn_book import (
     SAMPLE,
     XGB_GRIDS,
     Scheme,
+    births,
     book_ages,
     book_metrics,
+    ceiling,
     check_socialnet7,
     metric_groups,
     observations,
@@ -321,3 +323,16 @@ def test_book_ages_are_years_at_each_observation_and_unknown_for_shared_ids(tmp_
     assert ages[0] == pytest.approx((30 * 365 + 8) / 365.25)
     assert ages[1] - ages[0] == pytest.approx(365 / 365.25)
     assert np.isnan(ages[2:]).all()
+
+
+def test_the_ceiling_needs_no_account_file(tmp_path: Path) -> None:
+    """A folder without account.csv (the hand-built one) has no ages: the ceiling takes the
+    simulator's mean age rather than failing, and still ranks the busier account lower."""
+    folder = write_folder(tmp_path / "run")
+    assert births(folder).empty
+    data = read_book_folder(folder, date(2020, 1, 1))
+    rows = pd.DataFrame({"account_id": ["a", "b"], "observation_date": [date(2020, 2, 5)] * 2})
+    busy, quiet = ceiling(folder, data, rows, SCHEME.lead_days)
+    # a's posts, likes and new friends outweigh its dislike and unfriend (utility 18.8 by the
+    # rule's formula); b has one message (1.9): a is the less likely to churn.
+    assert 0 < busy < quiet < 1
