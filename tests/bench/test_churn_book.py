@@ -276,13 +276,13 @@ def test_run_dataset_scores_every_model_on_the_same_sample_rows(tmp_path: Path) 
     # Far narrower than on labels: measured 0.684-0.749 for steward against 0.709-0.884.
     width = [m["roc_auc"][2] - m["roc_auc"][1] for m in (expected["steward"], metrics["steward"])]
     assert width[0] < width[1] / 2
-    # Fitted to nothing, the rule's probabilities still average about the churn rate (measured
-    # 2.35% where 2.44% churned on the sample; 2.2% where 2.1% on seeds 150 and 151).
     for table in (metrics, expected):
         aged = table["steward"]["roc_auc_vs_book_xgb_age"]
         assert aged[0] == pytest.approx(
             table["steward"]["roc_auc"][0] - table["book_xgb_age"]["roc_auc"][0]
         )
+    # Fitted to nothing, the rule's probabilities still average about the churn rate (measured
+    # 2.35% where 2.44% churned on the sample; 2.2% where 2.1% on seeds 150 and 151).
     fit = result["ceiling_calibration"]
     assert fit["rate"] == pytest.approx(15 / 615)
     assert 0.5 * fit["rate"] < fit["mean"] < 2 * fit["rate"]
@@ -319,7 +319,7 @@ def test_book_ages_are_years_at_each_observation_and_unknown_for_shared_ids(tmp_
             ),
         }
     )
-    ages = book_ages(tmp_path, obs)
+    ages = book_ages(births(tmp_path), obs)
     assert ages[0] == pytest.approx((30 * 365 + 8) / 365.25)
     assert ages[1] - ages[0] == pytest.approx(365 / 365.25)
     assert np.isnan(ages[2:]).all()
@@ -332,7 +332,7 @@ def test_the_ceiling_needs_no_account_file(tmp_path: Path) -> None:
     assert births(folder).empty
     data = read_book_folder(folder, date(2020, 1, 1))
     rows = pd.DataFrame({"account_id": ["a", "b"], "observation_date": [date(2020, 2, 5)] * 2})
-    busy, quiet = ceiling(folder, data, rows, SCHEME.lead_days)
+    busy, quiet = ceiling(births(folder), data, rows, SCHEME.lead_days)
     # a's posts, likes and new friends outweigh its dislike and unfriend (utility 18.8 by the
     # rule's formula); b has one message (1.9): a is the less likely to churn.
     assert 0 < busy < quiet < 1
