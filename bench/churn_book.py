@@ -495,6 +495,8 @@ class StewardRun:
     valid_date: date  # the date the held-out model was validated on (itself trained on earlier)
     validated_dates: list[date]  # the held-out model's training dates
     metrics: dict[str, float]  # the held-out model's validation metrics
+    view: str = "all"  # the feature view train churn chose (feature_view: auto), and why
+    view_reason: str = ""
 
 
 # Candidate book-style features from steward's own columns (ratios and changes), tried here
@@ -562,7 +564,8 @@ def steward_scores(
     rows = read_features(test_out).to_pandas()
     scores = pd.DataFrame({"member_id": rows["member_id"], "as_of": rows["as_of"]})
     fitted = fit_churn_model(config, data)
-    scores["score"] = fitted.scorer.estimator.raw_score(feature_matrix(rows, data.feature_columns))
+    columns = fitted.scorer.feature_columns  # the view train churn chose (feature_view)
+    scores["score"] = fitted.scorer.estimator.raw_score(feature_matrix(rows, columns))
     # Probabilities of the served refit and of the validated model it was refitted from, to see
     # what the refit changes (ranking and calibration) on rows neither saw.
     scores["probability"] = fitted.scorer.probability(rows)
@@ -588,6 +591,8 @@ def steward_scores(
         data.valid_date,
         data.train_dates,
         fitted.metrics,
+        fitted.view.name if fitted.view else "all",
+        fitted.view.reason if fitted.view else "",
     )
 
 
@@ -796,6 +801,8 @@ def run_dataset(
         "steward_valid_roc_auc": run.metrics["roc_auc"],
         "steward_valid_lift10": run.metrics["lift_top_decile"],
         "steward_champion_blocker": champion_blocker(run.metrics),
+        "steward_feature_view": run.view,
+        "steward_feature_view_reason": run.view_reason,
         "steward_refit_effect": refit_effect(joined),
         **{f"logreg_C{suffix}": logistic.C for suffix, (logistic, _) in book.items()},
         **{
@@ -892,6 +899,8 @@ def show(result: dict[str, Any]) -> None:
         f"{result['steward_train_dates'][0]}..{result['steward_train_dates'][-1]} "
         f"({result['steward_train_rows']:,} rows, {result['steward_train_churners']:,} churners); "
         f"{_champion_note(result.get('steward_champion_blocker'))}; "
+        f"features: {result.get('steward_feature_view', 'all')} "
+        f"({result.get('steward_feature_view_reason', '')}); "
         f"{_refit_note(result.get('steward_refit_effect'))}; "
         f"the book on {result['train_rows_book']:,} observations before the cut; "
         f"test rows steward has no features for: {result['test_rows_steward_lacks']}; "

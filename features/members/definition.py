@@ -206,6 +206,40 @@ def feature_columns(config: FeatureConfig = DEFAULT_CONFIG) -> list[str]:
     return [*FEATURE_COLUMNS, *age, *custom_columns(config.custom_events)]
 
 
+# Families a long-term view leaves out: what a member did lately, not over their membership.
+SHORT_TERM_PREFIXES: tuple[str, ...] = ("days_since_", "trend_")
+
+
+def long_term_columns(columns: Sequence[str]) -> list[str]:
+    """The columns of a long-term view, in their order: each count and active-days family at
+    its longest window, and the member's standing (tenure, age, balances, open tickets, ratios);
+    no shorter windows, days since or trends. On the book's simulator, where churn follows a
+    member's totals since joining, the shorter windows only add noise to a small training set."""
+    longest: dict[str, int] = {}
+    for name in columns:
+        family = _windowed(name)
+        if family is not None:
+            longest[family[0]] = max(longest.get(family[0], 0), family[1])
+    kept = []
+    for name in columns:
+        family = _windowed(name)
+        if name.startswith(SHORT_TERM_PREFIXES):
+            continue
+        if family is None or family[1] == longest[family[0]]:
+            kept.append(name)
+    return kept
+
+
+def _windowed(name: str) -> tuple[str, int] | None:
+    """(family, window days) of a windowed count (n_post_30d, active_days_90d), else None."""
+    if not name.startswith(("n_", "active_days_")):
+        return None
+    family, _, window = name.rpartition("_")
+    if not (window.endswith("d") and window[:-1].isdigit()):
+        return None
+    return family, int(window[:-1])
+
+
 def band_columns(config: FeatureConfig) -> tuple[str, ...]:
     """What steward_banded sums per member, as_of and band (columns of steward_buckets)."""
     return (

@@ -57,6 +57,10 @@ class ValidationSettings(_Strict):
     # Bootstrap resamples of the validation rows for the AUC and lift confidence intervals;
     # a model whose AUC interval includes 0.5 is never made champion.
     bootstrap: int = Field(default=200, ge=20)
+    # feature_view: auto compares the two views on the validation date only with at least this
+    # many churners there; with fewer (the fightchurn sample's 30) the comparison is a coin
+    # flip, and every column is kept.
+    view_min_churners: int = Field(default=100, ge=2)
     calibration_methods: list[Literal["isotonic", "sigmoid"]] = ["isotonic", "sigmoid"]
     calibration_folds: int = Field(default=2, ge=2)
     # After validation, the served model is refitted with the same settings on every labelled
@@ -145,6 +149,10 @@ class ChurnConfig(_Strict):
     # Feature columns left out of the model, as shell patterns (e.g. "*toxic_reply*"); a
     # pattern that matches no column is an error, so a typo cannot silently keep a feature.
     features_exclude: list[str] = []
+    # The columns the model uses: all of them; long_term, each count at its longest window and
+    # the member's standing, no recent windows, days since or trends (long_term_columns); auto:
+    # whichever of the two ranks the validation date better (models/churn/train.py).
+    feature_view: Literal["auto", "all", "long_term"] = "auto"
     model: Annotated[LgbmParams | LogregParams, Field(discriminator="kind")] = LgbmParams()
     validation: ValidationSettings = ValidationSettings()
     tiers: Tiers = Tiers()

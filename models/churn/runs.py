@@ -36,7 +36,11 @@ def log_training(config: ChurnConfig, data: ChurnData, fitted: FittedChurn) -> d
     """Params, resolved config, data fingerprint, metrics, importance, plots and cohorts; returns
     the fingerprint with the cohorts."""
     # refitted: whether the served model is a refit on every labelled date (train.py).
-    found = {**fingerprint(data), "refitted": fitted.held_out is not None}
+    found = {
+        **fingerprint(data),
+        "refitted": fitted.held_out is not None,
+        "feature_view": _view(fitted),
+    }
     mlflow.log_params(flat_params(config))
     mlflow.log_dict(resolved_dict(config), "config.yaml")
     mlflow.log_dict(found, "data_fingerprint.json")
@@ -50,12 +54,15 @@ def log_training(config: ChurnConfig, data: ChurnData, fitted: FittedChurn) -> d
     )
     counts = ("train_rows", "valid_rows", "train_positives", "valid_positives")
     mlflow.log_metrics({**fitted.metrics, **{f"data_{k}": float(found[k]) for k in counts}})
+    views = found["feature_view"].get("valid_roc_auc", {})
+    mlflow.log_metrics({f"view_{name}_valid_roc_auc": auc for name, auc in views.items()})
     mlflow.set_tags(
         {
             "label": config.label,
             "model_kind": config.model.kind,
             "calibration": fitted.calibration.calibrator.method,
             "label_reason": found["label_reason"],
+            "feature_view": found["feature_view"].get("name", "all"),
             "train_dates": ",".join(found["train_dates"]),
             "valid_date": found["valid_date"],
             # Scores of dates before it are in hindsight: the backtest does not judge them.
@@ -76,6 +83,20 @@ def log_training(config: ChurnConfig, data: ChurnData, fitted: FittedChurn) -> d
     _log_plots(data, fitted)
     cohorts = _log_cohorts(data, fitted)
     return {**found, "cohorts": cohorts}
+
+
+def _view(fitted: FittedChurn) -> dict[str, Any]:
+    """The feature view the model uses and why (models/churn/train.py choose_view)."""
+    view = fitted.view
+    if view is None:
+        return {}
+    return {
+        "name": view.name,
+        "columns": view.columns,
+        "of": view.of,
+        "valid_roc_auc": view.valid_roc_auc,
+        "reason": view.reason,
+    }
 
 
 def _log_cohorts(data: ChurnData, fitted: FittedChurn) -> dict[str, Any]:
@@ -105,7 +126,8 @@ def _refit_tags(found: dict[str, Any], fitted: FittedChurn) -> dict[str, str]:
 def _log_plots(data: ChurnData, fitted: FittedChurn) -> None:
     """ROC, calibration, lift and contribution summary as PNG artifacts under plots/."""
     y, raw = data.y_valid, fitted.valid_raw
-    x = feature_matrix(data.valid, data.feature_columns)
+    columns = fitted.scorer.feature_columns  # the model's view (feature_view) of the data's
+    x = feature_matrix(data.valid, columns)
     figures = {
         "roc.png": plots.roc_figure(y, raw, fitted.metrics["roc_auc"]),
         "calibration.png": plots.calibration_figure(
@@ -115,9 +137,7 @@ def _log_plots(data: ChurnData, fitted: FittedChurn) -> None:
             fitted.calibration.calibrator.method,
         ),
         "lift.png": plots.lift_figure(y, raw),
-        "shap_summary.png": plots.shap_summary_figure(
-            fitted.valid_contributions, x, data.feature_columns
-        ),
+        "shap_summary.png": plots.shap_summary_figure(fitted.valid_contributions, x, columns),
     }
     for name, figure in figures.items():
         mlflow.log_figure(figure, f"plots/{name}")

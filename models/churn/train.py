@@ -11,6 +11,11 @@ What the metrics mean (all on the validation date, which training never saw):
 - valid_roc_auc: AUC of the deployed model's probabilities (calibrator fitted on all validation
   rows): the like-for-like number the champion is compared on.
 
+Feature view (feature_view: auto): two models are fitted on the training dates, one on every
+feature column and one on the long-term view (features.members.definition.long_term_columns),
+and the one with the higher ROC-AUC on the validation date is kept; the metrics above are then
+those of the chosen model, on the rows that chose it (two candidates: a small optimism).
+
 The served model (validation.refit, the default) is then refitted with the same settings on every
 labelled date up to the validation date, so that it learns from the freshest closed labels: a
 model that stops a horizon before the validation date is a month or more behind the members it
@@ -28,11 +33,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from features.members.definition import long_term_columns
 from features.schemas import is_custom_event
 from models.churn.calibration import CalibrationChoice, choose_calibrator, matched, sigmoid
 from models.churn.config import ChurnConfig
 from models.churn.dataset import ChurnData, feature_matrix
-from models.churn.estimators import fit_estimator
+from models.churn.estimators import ChurnEstimator, fit_estimator
 from models.churn.metrics import (
     bootstrap_intervals,
     calibration_metrics,
@@ -41,6 +47,17 @@ from models.churn.metrics import (
 )
 from models.churn.reasons import driver_topic, load_interventions
 from models.churn.scorer import ChurnScorer
+
+
+@dataclass(frozen=True)
+class ViewChoice:
+    """The feature columns a model uses, and the validation ROC-AUCs that chose them (auto)."""
+
+    name: str  # "all" or "long_term"
+    columns: int
+    of: int  # feature columns available
+    valid_roc_auc: dict[str, float]  # per view fitted on the training dates; {} unless auto
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -56,12 +73,17 @@ class FittedChurn:
     fit_seconds: float
     # The model the metrics describe, when the served scorer is a refit (None: it is the same).
     held_out: ChurnScorer | None = None
+    view: ViewChoice | None = None
 
 
 def fit_churn_model(config: ChurnConfig, data: ChurnData, serve: bool = True) -> FittedChurn:
-    """Train on the training dates, calibrate and evaluate on the validation date; then (serve
-    and validation.refit) refit the served model on every labelled date up to it."""
-    fitted = _fit_held_out(config, data)
+    """Choose the feature view, train on the training dates, calibrate and evaluate on the
+    validation date; then (serve and validation.refit) refit the served model on every
+    labelled date up to it."""
+    started = time.perf_counter()
+    data, view, estimator = choose_view(config, data)
+    fitted = _fit_held_out(config, data, estimator, time.perf_counter() - started)
+    fitted = replace(fitted, view=view)
     # Refit rows always add the validation date (and the dates training skipped before it).
     if not (serve and config.validation.refit and data.refit is not None):
         return fitted
@@ -100,15 +122,74 @@ def _refit(config: ChurnConfig, data: ChurnData, held: FittedChurn) -> FittedChu
     )
 
 
-def _fit_held_out(config: ChurnConfig, data: ChurnData) -> FittedChurn:
-    """Train on the training dates, calibrate and evaluate on the validation date."""
+def choose_view(
+    config: ChurnConfig, data: ChurnData
+) -> tuple[ChurnData, ViewChoice, ChurnEstimator | None]:
+    """The data narrowed to the config's feature view; for auto, the view whose model (fitted on
+    the training dates, returned for reuse) ranks the validation date better."""
+    harm_events(config, data.feature_columns)  # a typo fails before any fit
+    everything = list(data.feature_columns)
+    long_term = long_term_columns(everything)
+    if config.feature_view == "long_term":
+        if not long_term:
+            raise ValueError("feature_view: long_term: the features have no long-term column")
+        view = ViewChoice("long_term", len(long_term), len(everything), {}, "feature_view")
+        return replace(data, feature_columns=long_term), view, None
+    why = _every_column_because(config, data, len(everything), len(long_term))
+    if why is not None:
+        return data, ViewChoice("all", len(everything), len(everything), {}, why), None
+    fits: dict[str, ChurnEstimator] = {}
+    aucs: dict[str, float] = {}
+    for name, columns in (("all", everything), ("long_term", long_term)):
+        fits[name] = fit_estimator(
+            feature_matrix(data.train, columns), data.y_train, columns, config.model, config.seed
+        )
+        raw = fits[name].raw_score(feature_matrix(data.valid, columns))
+        aucs[name] = roc_auc(data.y_valid, raw)
+    # Ties keep every column: the long-term view must earn its place.
+    name = "long_term" if aucs["long_term"] > aucs["all"] else "all"
+    columns = long_term if name == "long_term" else everything
+    why = (
+        f"feature_view: auto: validation ROC-AUC {aucs['long_term']:.3f} with the long-term "
+        f"view against {aucs['all']:.3f} with every column"
+    )
+    view = ViewChoice(name, len(columns), len(everything), aucs, why)
+    return replace(data, feature_columns=columns), view, fits[name]
+
+
+def _every_column_because(
+    config: ChurnConfig, data: ChurnData, columns: int, long_term: int
+) -> str | None:
+    """Why auto (or all) keeps every column without comparing views; None: compare them."""
+    if config.feature_view == "all":
+        return "feature_view: all"
+    if long_term in (0, columns):
+        return "feature_view: auto: the features have no separate long-term view"
+    churners, needed = int(data.y_valid.sum()), config.validation.view_min_churners
+    if churners < needed:
+        return (
+            f"feature_view: auto: {churners} churners on the validation date, fewer than "
+            f"validation.view_min_churners ({needed}) to choose a view on"
+        )
+    return None
+
+
+def _fit_held_out(
+    config: ChurnConfig,
+    data: ChurnData,
+    estimator: ChurnEstimator | None = None,
+    fit_seconds: float = 0.0,
+) -> FittedChurn:
+    """Train on the training dates (unless the estimator was fitted already), calibrate and
+    evaluate on the validation date."""
     harm = harm_events(config, data.feature_columns)  # a typo fails before the fit
     started = time.perf_counter()
     x_train = feature_matrix(data.train, data.feature_columns)
-    estimator = fit_estimator(
-        x_train, data.y_train, data.feature_columns, config.model, config.seed
-    )
-    fit_seconds = time.perf_counter() - started
+    if estimator is None:
+        estimator = fit_estimator(
+            x_train, data.y_train, data.feature_columns, config.model, config.seed
+        )
+    fit_seconds += time.perf_counter() - started
     x_valid = feature_matrix(data.valid, data.feature_columns)
     raw = estimator.raw_score(x_valid)
     y = data.y_valid

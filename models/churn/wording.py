@@ -298,6 +298,27 @@ def _active_days_risky(get: Columns) -> np.ndarray:
     return (before >= recent + 1) | (recent < 8 * _covered(30, tenure) / 30)
 
 
+def _active_window_text(w: int, get: Columns) -> np.ndarray:
+    """'active on only 6 of the last 90 days' ('of their 40 days since joining' for a newer
+    member): one window alone, as in a long-term view."""
+    n = get(f"active_days_{w}d")
+    tenure = _tenure(get, n)
+    newer = ~np.isnan(tenure) & (tenure < w)
+    days = _str(np.rint(_covered(w, tenure)))
+    text = (
+        "active on only "
+        + format_values(f"active_days_{w}d", n)
+        + np.where(newer, " of their " + days + " days since joining", f" of the last {w} days")
+    )
+    return np.where(np.isnan(n), "no active days recorded" + _over(w, tenure), text)
+
+
+def _active_window_risky(w: int, get: Columns) -> np.ndarray:
+    """Few active days in the window: under two a week of the days the member was there."""
+    n = get(f"active_days_{w}d")
+    return np.isnan(n) | (n < 8 * _covered(w, _tenure(get, n)) / 30)
+
+
 def _replies_text(w: int, get: Columns) -> np.ndarray:
     """'no reply to any of their 3 posts in the last 30 days' (shows the post count)."""
     posts, replies = get(f"n_post_{w}d"), get(f"n_reply_received_{w}d")
@@ -334,7 +355,10 @@ def _tickets_text(get: Columns) -> np.ndarray:
 def _points_text(get: Columns) -> np.ndarray:
     """'1,200 loyalty points unused, last redeemed 80 days ago' (or never redeemed)."""
     balance = format_values("points_balance", get("points_balance"))
-    last = get("days_since_last_points_redeemed")
+    try:
+        last = get("days_since_last_points_redeemed")
+    except KeyError:  # a long-term view has no days since (feature_view)
+        return balance + " loyalty points unused"
     when = np.where(
         np.isnan(last),
         ", never redeemed",
@@ -446,8 +470,19 @@ def _wording(feature: str, names: frozenset[str], harm: frozenset[str]) -> Wordi
     if feature == "days_since_last_activity":
         render = _fixed(feature, "no activity for ", " days", missing="no activity recorded")
         return Wording("activity_falling", feature, render, _at_least(feature, 7, True))
-    if re.fullmatch(r"active_days_(\d+)d", feature) and "active_days_90d" in names:
-        return Wording("activity_falling", "active_days_30d", _active_days_text, _active_days_risky)
+    if (days := re.fullmatch(r"active_days_(\d+)d", feature)) is not None:
+        if {"active_days_30d", "active_days_90d"} <= names:
+            return Wording(
+                "activity_falling", "active_days_30d", _active_days_text, _active_days_risky
+            )
+        # One window alone (a long-term view): its own days, few of them a risk.
+        w = int(days[1])
+        return Wording(
+            "activity_falling",
+            feature,
+            lambda get: _active_window_text(w, get),
+            lambda get: _active_window_risky(w, get),
+        )
     if feature == "trend_activity_14d":
         render = _fixed(
             feature,

@@ -140,8 +140,26 @@ def training_lines(found: dict[str, Any]) -> list[str]:
         f"validation: {found['valid_date']}, {found['valid_rows']:,} rows, "
         f"{found['valid_positives']:,} churners",
         *_refit_line(found),
+        *_view_lines(found),
         *_cohort_lines(found),
     ]
+
+
+def _view_lines(found: dict[str, Any]) -> list[str]:
+    """Which feature columns the model uses, and why (feature_view)."""
+    view = found.get("feature_view") or {}
+    if not view:
+        return []
+    if view["name"] == "all":
+        what = f"every feature column ({view['of']})"
+        other = "--set feature_view=long_term to try the long-term view"
+    else:
+        what = (
+            f"the long-term view ({view['columns']} of {view['of']} columns: each count at its "
+            "longest window, tenure and standing; no recent windows, days since or trends)"
+        )
+        other = "--set feature_view=all to keep every column"
+    return [f"features: {what}; {view['reason']}; {other}"]
 
 
 def tier_lines(metrics: dict[str, float]) -> list[str]:
