@@ -133,7 +133,9 @@ def choose_view(
     if config.feature_view == "long_term":
         if not long_term:
             raise ValueError("feature_view: long_term: the features have no long-term column")
-        view = ViewChoice("long_term", len(long_term), len(everything), {}, "feature_view")
+        view = ViewChoice(
+            "long_term", len(long_term), len(everything), {}, "feature_view: long_term"
+        )
         return replace(data, feature_columns=long_term), view, None
     why = _every_column_because(config, data, len(everything), len(long_term))
     if why is not None:

@@ -132,6 +132,7 @@ def test_a_fixed_view_is_honoured_without_comparing(totals: ChurnData) -> None:
             CONFIG.model_copy(update={"feature_view": name}), totals
         )
         assert (view.name, view.valid_roc_auc, estimator) == (name, {}, None)
+        assert view.reason == f"feature_view: {name}"
         assert narrowed.feature_columns == columns
     only_recent = ChurnData(
         totals.train, totals.valid, totals.label, ["days_since_last_post"], [], totals.valid_date
