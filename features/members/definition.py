@@ -213,8 +213,7 @@ SHORT_TERM_PREFIXES: tuple[str, ...] = ("days_since_", "trend_")
 def long_term_columns(columns: Sequence[str]) -> list[str]:
     """The columns of a long-term view, in their order: each count and active-days family at
     its longest window, and the member's standing (tenure, age, balances, open tickets, ratios);
-    no shorter windows, days since or trends. On the book's simulator, where churn follows a
-    member's totals since joining, the shorter windows only add noise to a small training set."""
+    no shorter windows, days since or trends (models/churn/train.py says when a model uses it)."""
     longest: dict[str, int] = {}
     for name in columns:
         family = _windowed(name)

@@ -126,7 +126,7 @@ def _refit_tags(found: dict[str, Any], fitted: FittedChurn) -> dict[str, str]:
 def _log_plots(data: ChurnData, fitted: FittedChurn) -> None:
     """ROC, calibration, lift and contribution summary as PNG artifacts under plots/."""
     y, raw = data.y_valid, fitted.valid_raw
-    columns = fitted.scorer.feature_columns  # the model's view (feature_view) of the data's
+    columns = fitted.scorer.feature_columns  # the model's own: feature_view may narrow the data's
     x = feature_matrix(data.valid, columns)
     figures = {
         "roc.png": plots.roc_figure(y, raw, fitted.metrics["roc_auc"]),

@@ -14,7 +14,11 @@ What the metrics mean (all on the validation date, which training never saw):
 Feature view (feature_view: auto): two models are fitted on the training dates, one on every
 feature column and one on the long-term view (features.members.definition.long_term_columns),
 and the one with the higher ROC-AUC on the validation date is kept; the metrics above are then
-those of the chosen model, on the rows that chose it (two candidates: a small optimism).
+those of the chosen model, on the rows that chose it (two candidates: a small optimism, in
+sweeps and the walk-forward backtest too, which choose on each validation date). Why: on the
+book's simulator churn follows a member's totals since joining, and the members a model trains
+on joined lately, so that their 7-, 30- and 90-day counts are the same numbers; the trees split
+on any of them, and the splits on the short windows mislead on the older members it scores.
 
 The served model (validation.refit, the default) is then refitted with the same settings on every
 labelled date up to the validation date, so that it learns from the freshest closed labels: a
