@@ -58,7 +58,7 @@ class ValidationSettings(_Strict):
     # a model whose AUC interval includes 0.5 is never made champion.
     bootstrap: int = Field(default=200, ge=20)
     # feature_view: auto compares the two views on the validation date only with at least this
-    # many churners there; with fewer (the fightchurn sample's 30) the comparison is a coin
+    # many churners there; with fewer (the fightchurn sample's 17) the comparison is a coin
     # flip, and every column is kept.
     view_min_churners: int = Field(default=100, ge=2)
     calibration_methods: list[Literal["isotonic", "sigmoid"]] = ["isotonic", "sigmoid"]
