@@ -214,19 +214,16 @@ def long_term_columns(columns: Sequence[str]) -> list[str]:
     """The columns of a long-term view, in their order: each count and active-days family at
     its longest window, and the member's standing (tenure, age, balances, open tickets, ratios);
     no shorter windows, days since or trends (models/churn/train.py says when a model uses it)."""
+    windows = {name: _windowed(name) for name in columns}
     longest: dict[str, int] = {}
-    for name in columns:
-        family = _windowed(name)
-        if family is not None:
-            longest[family[0]] = max(longest.get(family[0], 0), family[1])
-    kept = []
-    for name in columns:
-        family = _windowed(name)
-        if name.startswith(SHORT_TERM_PREFIXES):
-            continue
-        if family is None or family[1] == longest[family[0]]:
-            kept.append(name)
-    return kept
+    for family, days in filter(None, windows.values()):
+        longest[family] = max(longest.get(family, 0), days)
+    return [
+        name
+        for name, window in windows.items()
+        if not name.startswith(SHORT_TERM_PREFIXES)
+        and (window is None or window[1] == longest[window[0]])
+    ]
 
 
 def _windowed(name: str) -> tuple[str, int] | None:
