@@ -34,7 +34,9 @@ after the cut), the book's labels. Confidence intervals: paired bootstrap over a
 Beside them, not a model: the ceiling, the simulator's own churn rule with what no model can see
 integrated out (bench/churnsim_ceiling.py). A second table judges every ranking against the
 ceiling's probabilities instead of the labels (ROC-AUC and lift in expectation), which takes
-the coin flips of who happened to churn out of a seed's comparison.
+the coin flips of who happened to churn out of a seed's comparison. And how often the rule's
+coin flips on these rows would put steward (and the ceiling) at least level with the book's
+XGBoost on labels: the chance that a comparison such as issue 20's holds on one run.
 
 Run: `python -m bench.churn_book` (the shared sample) or `--data DIR ...` (simulator runs).
 """
@@ -56,7 +58,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.churnsim_ceiling import ceiling_scores, customers, expected_roc_auc
+from bench.churnsim_ceiling import (
+    ceiling_scores,
+    chance_at_least,
+    customers,
+    expected_roc_auc,
+)
 
 SAMPLE = (
     Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fightchurn_socialnet7_sample"
@@ -761,6 +768,12 @@ def run_dataset(
     # Not a model: the simulator's own rule, what no model trained on these rows can beat
     # but by noise (bench/churnsim_ceiling.py).
     scores["ceiling"] = ceiling(born, data, joined, scheme.lead_days)
+    # "At least the book's on labels" is one run's coin flips: how often would another run's,
+    # for these rows, find steward (or the ceiling) level or ahead?
+    chance = {
+        name: chance_at_least(scores["ceiling"], scores[name], scores["book_xgb"])
+        for name in ("steward", "ceiling")
+    }
     aged_pair = [("steward", "book_xgb_age")] if book_age else []
     result = paired_bootstrap(
         y,
@@ -817,6 +830,7 @@ def run_dataset(
         "metrics": result,
         "expected": expected,
         "ceiling_calibration": ceiling_calibration(y, scores["ceiling"]),
+        "chance_at_least_book_xgb": chance,
     }
 
 
@@ -883,6 +897,14 @@ def show(result: dict[str, Any]) -> None:
                 f"{_ci(aged['roc_auc_vs_book_xgb_age'], 3, signed=True)}, lift@10% "
                 f"{_ci(aged['lift10_vs_book_xgb_age'], 2, signed=True)}"
             )
+    chance = result.get("chance_at_least_book_xgb")
+    if chance:
+        print(
+            "  how often the rule's coin flips on these rows (labels drawn with the ceiling's "
+            "probabilities) put a ranking at least level with the book's XGBoost on "
+            f"ROC-AUC / lift@10% / both: steward {_chances(chance['steward'])}, the ceiling "
+            f"{_chances(chance['ceiling'])}"
+        )
     fit = result.get("ceiling_calibration")
     if fit:
         print(
@@ -944,6 +966,10 @@ def _refit_note(effect: dict[str, dict[str, float]] | None) -> str:
 def _champion_note(blocker: str | None) -> str:
     """What `train churn`'s champion rule would make of the validated model."""
     return "it would be made champion" if blocker is None else f"never made champion: {blocker}"
+
+
+def _chances(chance: dict[str, float]) -> str:
+    return " / ".join(f"{chance[k]:.0%}" for k in ("roc_auc", "lift10", "both"))
 
 
 def _ci(value: Sequence[float], digits: int, signed: bool = False) -> str:

@@ -40,6 +40,7 @@ CHANNEL_MEANS: dict[str, tuple[tuple[float, ...], float]] = {
 }
 GRID_POINTS = 61  # the hidden draw U, on an even grid over its range
 CHUNK = 2048  # rows per step: bounds the draws x rows x grid array
+DRAW_CHUNK = 100  # label draws per step in chance_at_least: bounds draws x rows
 
 
 @dataclass(frozen=True)
@@ -188,3 +189,45 @@ def expected_roc_auc(p: np.ndarray, score: np.ndarray) -> float:
     wins = p * (below[group] + 0.5 * (q_group[group] - q))
     pairs = p.sum() * q.sum() - (p * q).sum()
     return float(wins.sum() / pairs) if pairs > 0 else float("nan")
+
+
+def chance_at_least(
+    p: np.ndarray, score: np.ndarray, reference: np.ndarray, draws: int = 2000, seed: int = 0
+) -> dict[str, float]:
+    """How often score's ROC-AUC, lift@10% and both are at least reference's on labels drawn
+    with probabilities p, each row on its own: the chance that one run's coin flips on these
+    rows find a ranking level with or ahead of another (ties count as level)."""
+    rng = np.random.default_rng(seed)
+    p = np.asarray(p, dtype=np.float64)
+    roc, lift = [], []
+    for lo in range(0, draws, DRAW_CHUNK):
+        labels = rng.random((min(DRAW_CHUNK, draws - lo), len(p))) < p
+        roc_ok, lift_ok = at_least(labels, score, reference)
+        roc.append(roc_ok)
+        lift.append(lift_ok)
+    roc_all, lift_all = np.concatenate(roc), np.concatenate(lift)
+    return {
+        "roc_auc": float(roc_all.mean()),
+        "lift10": float(lift_all.mean()),
+        "both": float((roc_all & lift_all).mean()),
+    }
+
+
+def at_least(
+    labels: np.ndarray, score: np.ndarray, reference: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of labels (draws x rows): is score's ROC-AUC at least reference's, and its
+    lift@10% (models/churn/metrics.lift_at's top decile)?"""
+    from scipy.stats import rankdata
+
+    from models.churn.metrics import top_rows
+
+    # Mid-rank ROC-AUC is (ranks of the churners - n1 (n1 + 1) / 2) / (n1 n0): the difference
+    # of two is the churners' summed rank gap over a positive number, exact in float64 (ranks
+    # are halves). Lift likewise: churners in one top decile less those in the other.
+    rank_gap = rankdata(score) - rankdata(reference)
+    top_gap = np.zeros(len(score))
+    top_gap[top_rows(np.asarray(score))] += 1
+    top_gap[top_rows(np.asarray(reference))] -= 1
+    y = labels.astype(np.float64)
+    return y @ rank_gap >= 0, y @ top_gap >= 0

@@ -21,10 +21,15 @@ def pr_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float(average_precision_score(y, score))
 
 
+def top_rows(score: np.ndarray, fraction: float = 0.1) -> np.ndarray:
+    """Indices of the top `fraction` of rows by score (at least one; ties in row order)."""
+    n = max(1, int(np.ceil(fraction * len(score))))
+    return np.argsort(-score, kind="stable")[:n]
+
+
 def lift_at(y: np.ndarray, score: np.ndarray, fraction: float = 0.1) -> float:
     """Churn rate among the top `fraction` by score over the overall churn rate."""
-    n = max(1, int(np.ceil(fraction * len(y))))
-    top = np.argsort(-score, kind="stable")[:n]
+    top = top_rows(score, fraction)
     base = float(np.mean(y))
     return float(np.mean(y[top]) / base) if base > 0 else float("nan")
 

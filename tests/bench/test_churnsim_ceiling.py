@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.churn_book import roc_auc_fast
+from bench.churn_book import lift10, roc_auc_fast
 from bench.churnsim_ceiling import (
     EVENTS,
     Socialnet7,
+    at_least,
     ceiling_scores,
+    chance_at_least,
     customers,
     expected_roc_auc,
 )
@@ -113,3 +115,37 @@ def test_expected_roc_auc_is_the_roc_auc_for_labels_and_pairwise_for_probabiliti
     assert expected_roc_auc(p, s) == pytest.approx(wins / pairs, abs=1e-12)
     # Ranking by the probabilities themselves is the best any score can do.
     assert all(expected_roc_auc(p, p) >= expected_roc_auc(p, rng.random(50)) for _ in range(20))
+
+
+def test_at_least_agrees_with_the_metrics_on_every_draw() -> None:
+    """The rank-gap shortcut gives the same verdict as comparing roc_auc_fast and lift10 (ties in
+    the scores, ties between the two metrics' values, and decile edges included)."""
+    rng = np.random.default_rng(5)
+    score = rng.integers(0, 20, 300).astype(np.float64)
+    reference = np.where(rng.random(300) < 0.7, score, rng.integers(0, 20, 300))
+    labels = rng.random((200, 300)) < rng.random(300) * 0.4
+    roc_ok, lift_ok = at_least(labels, score, reference)
+    for y, roc, lift in zip(labels.astype(np.int64), roc_ok, lift_ok, strict=True):
+        assert roc == (roc_auc_fast(y, score) >= roc_auc_fast(y, reference) - 1e-12)
+        assert lift == (lift10(y, score) >= lift10(y, reference) - 1e-12)
+    # Both verdicts occur in these draws, so the comparison above could fail either way.
+    assert 0 < roc_ok.mean() < 1 and 0 < lift_ok.mean() < 1
+
+
+def test_chance_at_least_counts_the_draws_that_find_a_ranking_level_or_ahead() -> None:
+    rng = np.random.default_rng(6)
+    p = rng.random(2000) * 0.3
+    noise = rng.random(2000)
+    # Labels without coin flips: the chance is the one comparison, 1 or 0.
+    y = (p > 0.2).astype(np.float64)
+    assert chance_at_least(y, p, noise, draws=50) == {"roc_auc": 1.0, "lift10": 1.0, "both": 1.0}
+    assert chance_at_least(y, noise, p, draws=50) == {"roc_auc": 0.0, "lift10": 0.0, "both": 0.0}
+    # A ranking is always level with itself.
+    assert chance_at_least(p, noise, noise, draws=50)["both"] == 1.0
+    # The probabilities' own ranking against a slightly blurred one: ahead in expectation, so
+    # usually but not always ahead on one draw's labels.
+    blurred = p + rng.normal(0, 0.05, 2000)
+    chance = chance_at_least(p, p, blurred, draws=400)
+    assert expected_roc_auc(p, p) > expected_roc_auc(p, blurred)
+    assert 0.5 < chance["roc_auc"] < 1 and 0.5 < chance["lift10"] < 1
+    assert chance["both"] <= min(chance["roc_auc"], chance["lift10"])
