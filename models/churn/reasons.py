@@ -50,7 +50,7 @@ DRIVER_INTERVENTIONS: dict[str, str] = {
     "activity_falling.like_given": "show them new posts from members whose posts they liked",
     "activity_falling.share": "show them what their shares started: the replies and likes",
     "posts_falling.answer": "send them open questions in the topics they answer",
-    "few_connections.message_sent": "introduce them to members who share their interests",
+    "few_connections.message_sent": "have a host message them personally and invite a reply",
     "few_connections.friend_removed": "check in: ask whether something soured a connection",
     "little_recognition.like_received": "feature or thank one of their recent posts",
     "little_recognition.badge_earned": "show them the next badge within reach",

@@ -154,6 +154,8 @@ def test_interventions_file_covers_every_reason_and_overrides(tmp_path: Path) ->
     # Every reason key, plus the driver-specific KEY.TOPIC actions (issue 20).
     assert set(DEFAULT_INTERVENTIONS) == set(reason_keys())
     assert set(shipped) == set(DEFAULT_INTERVENTIONS) | set(DRIVER_INTERVENTIONS)
+    # The shipped file says what the code does without it, line for line.
+    assert shipped == {**DEFAULT_INTERVENTIONS, **DRIVER_INTERVENTIONS}
     text = (ROOT / "experiments" / "interventions.yaml").read_text()
     assert all(f"\n{key}:" in text or text.startswith(f"{key}:") for key in shipped)
     custom = tmp_path / "i.yaml"
