@@ -36,7 +36,11 @@ integrated out (bench/churnsim_ceiling.py). A second table judges every ranking 
 ceiling's probabilities instead of the labels (ROC-AUC and lift in expectation), which takes
 the coin flips of who happened to churn out of a seed's comparison. And how often the rule's
 coin flips on these rows would put steward (and the ceiling) at least level with the book's
-XGBoost on labels: the chance that a comparison such as issue 20's holds on one run.
+XGBoost on labels: the chance that a comparison such as issue 20's holds on one run. With
+--rule-learners, two more references trained on steward's own training rows and labels but given
+the rule's own features (its utility terms and ages): LightGBM on the utility and age, and a
+logistic regression in the rule's shape; how much of steward's gap to the ceiling better
+features, or a model of the rule's form, would close.
 
 Run: `python -m bench.churn_book` (the shared sample) or `--data DIR ...` (simulator runs).
 """
@@ -63,6 +67,8 @@ from bench.churnsim_ceiling import (
     chance_at_least,
     customers,
     expected_roc_auc,
+    rule_learners,
+    rule_terms,
 )
 
 SAMPLE = (
@@ -504,6 +510,7 @@ class StewardRun:
     metrics: dict[str, float]  # the held-out model's validation metrics
     view: str = "all"  # the feature view train churn chose (feature_view: auto), and why
     view_reason: str = ""
+    refit_rows: pd.DataFrame | None = None  # member_id, as_of, label of the served refit
 
 
 # Candidate book-style features from steward's own columns (ratios and changes), tried here
@@ -600,6 +607,9 @@ def steward_scores(
         fitted.metrics,
         fitted.view.name if fitted.view else "all",
         fitted.view.reason if fitted.view else "",
+        data.refit[["member_id", "as_of", data.label]].set_axis(
+            ["member_id", "as_of", "label"], axis=1
+        ),
     )
 
 
@@ -715,11 +725,14 @@ def run_dataset(
     work: Path,
     extra: bool = False,
     book_age: bool = False,
+    rule_fits: bool = False,
 ) -> dict[str, Any]:
     """The book's dataset, models and steward on one folder; metrics on the same test rows.
 
     book_age: also fit the book's XGBoost with the account's age added (its chapter 10), on its
     own training rows (labels past the cut), as steward has members' ages.
+    rule_fits: also the rule-feature learners (churnsim_ceiling.rule_learners) on steward's
+    training rows.
     """
     from pipelines.churn.train import champion_blocker  # `train churn`'s rule
 
@@ -768,6 +781,9 @@ def run_dataset(
     # Not a model: the simulator's own rule, what no model trained on these rows can beat
     # but by noise (bench/churnsim_ceiling.py).
     scores["ceiling"] = ceiling(born, data, joined, scheme.lead_days)
+    if rule_fits:
+        assert run.refit_rows is not None
+        scores.update(_rule_scores(born, data, run.refit_rows, joined))
     # "At least the book's on labels" is one run's coin flips: how often would another run's,
     # for these rows, find steward (or the ceiling) level or ahead?
     chance = {
@@ -834,6 +850,23 @@ def run_dataset(
     }
 
 
+def _rule_scores(
+    born: pd.Series, data: BookData, train: pd.DataFrame, test: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """rule_learners' test scores, trained on steward's rows (member_id, as_of, label)."""
+    known = customers(data.counts, data.accounts, data.base, data.subscriptions, born)
+
+    def features(accounts: pd.Series, dates: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        day = pd.to_datetime(dates).to_numpy("datetime64[D]")
+        return rule_terms(known, accounts.astype(str).to_numpy(), day)
+
+    return rule_learners(
+        features(train["member_id"], train["as_of"]),
+        train["label"].to_numpy(np.int64),
+        features(test["account_id"], test["observation_date"]),
+    )
+
+
 def _say(message: str) -> None:
     """Progress on stderr (the tables go to stdout)."""
     print(message, file=sys.stderr, flush=True)
@@ -847,6 +880,8 @@ NAMES = {
     "book_logreg_strict": "book L1 logistic, strict",
     "steward_extra": "steward + candidates",
     "book_xgb_age": "book XGBoost + age (ch. 10)",
+    "rule_lgbm": "LightGBM on the rule's utility",
+    "rule_logreg": "logistic in the rule's shape",
     "ceiling": "ceiling (simulator rule)",
 }
 
@@ -992,6 +1027,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--book-age", action="store_true", help="also the book's XGBoost with account age added"
     )
+    parser.add_argument(
+        "--rule-learners", action="store_true",
+        help="also learners given the simulator rule's own features (how much of the gap to "
+        "the ceiling is features, how much the model's shape)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, default=None, help="append results as JSON lines")
     args = parser.parse_args(argv)
     grid = XGB_GRIDS[args.xgb_grid]
@@ -999,7 +1039,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     for folder in args.data:
         with tempfile.TemporaryDirectory(prefix="steward-churn-book-") as tmp:
             result = run_dataset(
-                folder, scheme, grid, args.boot, Path(tmp), args.extra, args.book_age
+                folder,
+                scheme,
+                grid,
+                args.boot,
+                Path(tmp),
+                args.extra,
+                args.book_age,
+                args.rule_learners,
             )
         show(result)
         if args.json is not None:

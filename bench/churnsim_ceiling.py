@@ -174,6 +174,58 @@ def _chunk(
     return np.asarray((churn * weights).sum(axis=1))
 
 
+def rule_terms(
+    known: Customers, accounts: np.ndarray, observed: np.ndarray, rule: Socialnet7 | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rule's utility terms c_e (1 - exp(-2 N_e / m_e)) of the events before each
+    observation date (rows x events), and each account's age at its start (NaN unknown)."""
+    rule = rule or Socialnet7()
+    rows = known.index.reindex(accounts).to_numpy()
+    if np.isnan(rows.astype(np.float64)).any():
+        raise ValueError("rows of accounts the events and subscriptions do not have")
+    day = (observed - np.datetime64(known.base, "D")).astype(np.int64)
+    day = np.clip(day, 0, known.cumulative.shape[1] - 1)
+    counts = known.cumulative[rows.astype(np.int64), day].astype(np.float64)
+    means = rule.means()
+    terms = means * np.asarray(WEIGHTS) * (1 - np.exp(-rule.contrib_scale * counts / means))
+    return terms, known.age.reindex(accounts).to_numpy(np.float64)
+
+
+def rule_learners(
+    train: tuple[np.ndarray, np.ndarray], y: np.ndarray, test: tuple[np.ndarray, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Test scores of two learners given the rule's own features (rule_terms) on steward's
+    training rows and labels: how much of steward's gap to the ceiling better features or a
+    better-shaped model would close.
+
+    rule_lgbm: steward's LightGBM settings on the utility u (the terms' sum) and age.
+    rule_logreg: a logistic regression in the rule's shape (the terms, age, u x age, u above 0).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from models.churn.config import ChurnConfig, LgbmParams
+    from models.churn.estimators import fit_lgbm
+
+    def utility_age(terms: np.ndarray, age: np.ndarray) -> np.ndarray:
+        return np.column_stack([terms.sum(axis=1), age])
+
+    def shaped(terms: np.ndarray, age: np.ndarray) -> np.ndarray:
+        u = terms.sum(axis=1)
+        known_age = np.where(np.isnan(age), np.nanmean(train[1]), age)
+        return np.column_stack([terms, known_age, u * known_age, np.maximum(u, 0)])
+
+    seed = ChurnConfig().seed
+    lgbm = fit_lgbm(utility_age(*train), y, ["utility", "age"], LgbmParams(), seed)
+    logreg = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    logreg.fit(shaped(*train), y)
+    return {
+        "rule_lgbm": lgbm.raw_score(utility_age(*test)),
+        "rule_logreg": logreg.decision_function(shaped(*test)),
+    }
+
+
 def expected_roc_auc(p: np.ndarray, score: np.ndarray) -> float:
     """ROC-AUC in expectation over labels drawn with probabilities p: the rule's coin flips
     averaged out, so that only the ranking is judged. Ties count a half, as roc_auc_fast; for

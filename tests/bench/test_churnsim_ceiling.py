@@ -12,12 +12,15 @@ import pytest
 from bench.churn_book import lift10, roc_auc_fast
 from bench.churnsim_ceiling import (
     EVENTS,
+    Customers,
     Socialnet7,
     at_least,
     ceiling_scores,
     chance_at_least,
     customers,
     expected_roc_auc,
+    rule_learners,
+    rule_terms,
 )
 
 BASE = date(2020, 1, 1)
@@ -149,3 +152,54 @@ def test_chance_at_least_counts_the_draws_that_find_a_ranking_level_or_ahead() -
     assert expected_roc_auc(p, p) > expected_roc_auc(p, blurred)
     assert 0.5 < chance["roc_auc"] < 1 and 0.5 < chance["lift10"] < 1
     assert chance["both"] <= min(chance["roc_auc"], chance["lift10"])
+
+
+def test_rule_terms_are_the_utility_of_the_events_before_each_date() -> None:
+    known = _known(
+        {"a": {"post": 30, "unfriend": 2}, "b": {}},
+        {"a": "2020-02-01", "b": "2020-03-01"},
+        {"a": "1990-02-01", "b": "1970-03-01"},
+    )
+    rule = Socialnet7()
+    days = np.array(["2020-02-01", "2020-02-02", "2020-03-10"], dtype="datetime64[D]")
+    terms, age = rule_terms(known, np.array(["a", "a", "b"]), days, rule)
+    # On its start day a's events are not yet before the date; the next day they are.
+    assert np.all(terms[0] == 0)
+    counts = np.zeros(len(EVENTS))
+    counts[EVENTS.index("post")], counts[EVENTS.index("unfriend")] = 30, 2
+    assert terms[1].sum() == pytest.approx(rule.utility(counts))
+    assert terms[1, EVENTS.index("unfriend")] < 0 < terms[1, EVENTS.index("post")]
+    assert np.all(terms[2] == 0)
+    assert age == pytest.approx([30.0, 30.0, 50.0], abs=0.01)
+    with pytest.raises(ValueError, match="accounts the events and subscriptions do not have"):
+        rule_terms(known, np.array(["c"]), days[:1])
+
+
+def test_rule_learners_recover_a_ranking_drawn_from_the_rule() -> None:
+    """Labels drawn from the rule (the hidden draw at its middle): given the rule's terms, both
+    learners rank fresh rows almost as the rule does in expectation, and far better than age
+    alone. Measured 2026-12-07: the rule 0.932, LightGBM 0.931, logistic 0.932, age 0.546."""
+    rng = np.random.default_rng(3)
+    rule = Socialnet7()
+
+    def rows(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        scale = rng.uniform(0, 2, size=(n, 1)) * rng.uniform(0, 1.5, size=(n, len(EVENTS)))
+        cumulative = np.zeros((n, 2, len(EVENTS)), dtype=np.int64)
+        cumulative[:, 1] = rng.poisson(rule.means() * scale)  # all before day 1
+        ids = np.arange(n).astype(str)
+        start = pd.Series(pd.Timestamp(BASE), index=ids)
+        age = rng.uniform(12, 82, n)
+        known = Customers(cumulative, BASE, start, pd.Series(age, ids), pd.Series(range(n), ids))
+        day = np.full(n, np.datetime64(BASE, "D") + 1)
+        terms, _ = rule_terms(known, ids, day, rule)
+        p = 1 - rule.stay(terms.sum(axis=1), rule.multipliers(age)[:, 30])
+        return terms, age, p
+
+    train_terms, train_age, train_p = rows(20_000)
+    test_terms, test_age, test_p = rows(5_000)
+    y = (rng.random(len(train_p)) < train_p).astype(np.int64)
+    scores = rule_learners((train_terms, train_age), y, (test_terms, test_age))
+    truth = expected_roc_auc(test_p, test_p)
+    for name in ("rule_lgbm", "rule_logreg"):
+        assert expected_roc_auc(test_p, scores[name]) > truth - 0.015, name
+    assert expected_roc_auc(test_p, test_age) < truth - 0.1
