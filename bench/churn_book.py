@@ -788,7 +788,8 @@ def run_dataset(
     # for these rows, find steward (or the ceiling) level or ahead?
     chance = {
         name: chance_at_least(scores["ceiling"], scores[name], scores["book_xgb"])
-        for name in ("steward", "ceiling")
+        for name in ("steward", "rule_lgbm", "rule_logreg", "ceiling")
+        if name in scores
     }
     aged_pair = [("steward", "book_xgb_age")] if book_age else []
     result = paired_bootstrap(
@@ -937,8 +938,13 @@ def show(result: dict[str, Any]) -> None:
         print(
             "  how often the rule's coin flips on these rows (labels drawn with the ceiling's "
             "probabilities) put a ranking at least level with the book's XGBoost on "
-            f"ROC-AUC / lift@10% / both: steward {_chances(chance['steward'])}, the ceiling "
-            f"{_chances(chance['ceiling'])}"
+            f"ROC-AUC / lift@10% / both: steward {_chances(chance['steward'])}, "
+            + "".join(
+                f"{NAMES[name]} {_chances(chance[name])}, "
+                for name in ("rule_lgbm", "rule_logreg")
+                if name in chance
+            )
+            + f"the ceiling {_chances(chance['ceiling'])}"
         )
     fit = result.get("ceiling_calibration")
     if fit:

@@ -298,6 +298,7 @@ def test_run_dataset_scores_every_model_on_the_same_sample_rows(tmp_path: Path) 
     # with the book's XGBoost: the ceiling more often than steward (measured ROC-AUC / lift /
     # both 88% / 85% / 78% against 55% / 62% / 39%), neither always.
     chance = result["chance_at_least_book_xgb"]
+    assert set(chance) == {"steward", "rule_lgbm", "rule_logreg", "ceiling"}
     for key in ("roc_auc", "lift10", "both"):
         assert 0 < chance["steward"][key] < chance["ceiling"][key] < 1
 
