@@ -60,11 +60,15 @@ class Socialnet7:
         """The utility's mean monthly count per event type."""
         return np.sum([np.asarray(m) * share for m, share in CHANNEL_MEANS.values()], axis=0)
 
-    def utility(self, counts: np.ndarray) -> np.ndarray:
-        """Utility of cumulative counts (..., len(EVENTS)), before the satisfaction multiplier."""
+    def terms(self, counts: np.ndarray) -> np.ndarray:
+        """Each event type's share of the utility of cumulative counts (..., len(EVENTS))."""
         means = self.means()
         contribs = means * np.asarray(WEIGHTS)
-        return np.sum(contribs * (1 - np.exp(-self.contrib_scale * counts / means)), axis=-1)
+        return np.asarray(contribs * (1 - np.exp(-self.contrib_scale * counts / means)))
+
+    def utility(self, counts: np.ndarray) -> np.ndarray:
+        """Utility of cumulative counts (..., len(EVENTS)), before the satisfaction multiplier."""
+        return np.sum(self.terms(counts), axis=-1)
 
     def multipliers(self, ages: np.ndarray) -> np.ndarray:
         """Satisfaction multipliers (rows x grid of U) for customers' ages at their start."""
@@ -141,10 +145,7 @@ def _chunk(
     draws: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    rows = known.index.reindex(accounts).to_numpy()
-    if np.isnan(rows.astype(np.float64)).any():
-        raise ValueError("test rows of accounts the events and subscriptions do not have")
-    rows = rows.astype(np.int64)
+    rows = _rows(known, accounts)
     start = pd.DatetimeIndex(known.start.reindex(accounts).to_numpy())
     # An unknown age: the age range's middle, the simulator's mean age.
     ages = known.age.reindex(accounts).fillna((rule.min_age + rule.max_age) / 2).to_numpy()
@@ -174,21 +175,24 @@ def _chunk(
     return np.asarray((churn * weights).sum(axis=1))
 
 
+def _rows(known: Customers, accounts: np.ndarray) -> np.ndarray:
+    """The accounts' rows of known.cumulative; an error for accounts it does not have."""
+    rows = known.index.reindex(accounts).to_numpy()
+    if np.isnan(rows.astype(np.float64)).any():
+        raise ValueError("rows of accounts the events and subscriptions do not have")
+    return rows.astype(np.int64)
+
+
 def rule_terms(
     known: Customers, accounts: np.ndarray, observed: np.ndarray, rule: Socialnet7 | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The rule's utility terms c_e (1 - exp(-2 N_e / m_e)) of the events before each
     observation date (rows x events), and each account's age at its start (NaN unknown)."""
     rule = rule or Socialnet7()
-    rows = known.index.reindex(accounts).to_numpy()
-    if np.isnan(rows.astype(np.float64)).any():
-        raise ValueError("rows of accounts the events and subscriptions do not have")
     day = (observed - np.datetime64(known.base, "D")).astype(np.int64)
     day = np.clip(day, 0, known.cumulative.shape[1] - 1)
-    counts = known.cumulative[rows.astype(np.int64), day].astype(np.float64)
-    means = rule.means()
-    terms = means * np.asarray(WEIGHTS) * (1 - np.exp(-rule.contrib_scale * counts / means))
-    return terms, known.age.reindex(accounts).to_numpy(np.float64)
+    counts = known.cumulative[_rows(known, accounts), day].astype(np.float64)
+    return rule.terms(counts), known.age.reindex(accounts).to_numpy(np.float64)
 
 
 def rule_learners(

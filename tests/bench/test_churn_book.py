@@ -277,7 +277,7 @@ def test_run_dataset_scores_every_model_on_the_same_sample_rows(tmp_path: Path) 
     assert all(expected[name]["roc_auc"][0] < best for name in expected if name != "ceiling")
     # Given the rule's own features on steward's training rows, a logistic regression in the
     # rule's shape ranks closer to the ceiling than steward (measured 0.765 and 0.718 against
-    # 0.778): the gap is the model's shape, not the information in the rows.
+    # 0.778): what steward lacks is the rule's form, not rows or labels.
     shaped = expected["rule_logreg"]["roc_auc"][0]
     assert expected["steward"]["roc_auc"][0] + 0.02 < shaped < best
     # Far narrower than on labels: measured 0.684-0.749 for steward against 0.709-0.884.
