@@ -63,6 +63,7 @@ import numpy as np
 import pandas as pd
 
 from bench.churnsim_ceiling import (
+    Customers,
     ceiling_scores,
     chance_at_least,
     customers,
@@ -202,9 +203,13 @@ def book_ages(born: pd.Series, obs: pd.DataFrame) -> np.ndarray:
     return np.asarray(days / 365.25, dtype=np.float64)
 
 
-def ceiling(born: pd.Series, data: BookData, rows: pd.DataFrame, lead_days: int) -> np.ndarray:
+def known_customers(born: pd.Series, data: BookData) -> Customers:
+    """What the simulator's rule reads per account: cumulative counts, start and age."""
+    return customers(data.counts, data.accounts, data.base, data.subscriptions, born)
+
+
+def ceiling(known: Customers, rows: pd.DataFrame, lead_days: int) -> np.ndarray:
     """The simulator's churn rule's probabilities for rows (account_id, observation_date)."""
-    known = customers(data.counts, data.accounts, data.base, data.subscriptions, born)
     observed = pd.to_datetime(rows["observation_date"]).to_numpy("datetime64[D]")
     return ceiling_scores(known, rows["account_id"].astype(str).to_numpy(), observed, lead_days)
 
@@ -780,10 +785,11 @@ def run_dataset(
         scores["book_xgb_age"] = xgb_age.predict_proba(x_aged)[:, 1]
     # Not a model: the simulator's own rule, what no model trained on these rows can beat
     # but by noise (bench/churnsim_ceiling.py).
-    scores["ceiling"] = ceiling(born, data, joined, scheme.lead_days)
+    known = known_customers(born, data)  # read by the ceiling and the rule learners
+    scores["ceiling"] = ceiling(known, joined, scheme.lead_days)
     if rule_fits:
         assert run.refit_rows is not None
-        scores.update(_rule_scores(born, data, run.refit_rows, joined))
+        scores.update(_rule_scores(known, run.refit_rows, joined))
     # "At least the book's on labels" is one run's coin flips: how often would another run's,
     # for these rows, find steward (or the ceiling) level or ahead?
     chance = {
@@ -852,10 +858,9 @@ def run_dataset(
 
 
 def _rule_scores(
-    born: pd.Series, data: BookData, train: pd.DataFrame, test: pd.DataFrame
+    known: Customers, train: pd.DataFrame, test: pd.DataFrame
 ) -> dict[str, np.ndarray]:
     """rule_learners' test scores, trained on steward's rows (member_id, as_of, label)."""
-    known = customers(data.counts, data.accounts, data.base, data.subscriptions, born)
 
     def features(accounts: pd.Series, dates: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         day = pd.to_datetime(dates).to_numpy("datetime64[D]")

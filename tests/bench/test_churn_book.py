@@ -23,6 +23,7 @@ from bench.churn_book import (
     book_metrics,
     ceiling,
     check_socialnet7,
+    known_customers,
     metric_groups,
     observations,
     paired_bootstrap,
@@ -346,7 +347,7 @@ def test_the_ceiling_needs_no_account_file(tmp_path: Path) -> None:
     assert births(folder).empty
     data = read_book_folder(folder, date(2020, 1, 1))
     rows = pd.DataFrame({"account_id": ["a", "b"], "observation_date": [date(2020, 2, 5)] * 2})
-    busy, quiet = ceiling(births(folder), data, rows, SCHEME.lead_days)
+    busy, quiet = ceiling(known_customers(births(folder), data), rows, SCHEME.lead_days)
     # a's posts, likes and new friends outweigh its dislike and unfriend (utility 18.8 by the
     # rule's formula); b has one message (1.9): a is the less likely to churn.
     assert 0 < busy < quiet < 1
