@@ -157,6 +157,13 @@ def _str(values: np.ndarray) -> np.ndarray:
     return values.astype(np.int64).astype(str).astype(object)
 
 
+def _ago(days: np.ndarray) -> np.ndarray:
+    """'today', '1 day ago' or 'N days ago' for whole days (never '1 days ago')."""
+    days = np.rint(np.nan_to_num(np.asarray(days, dtype=np.float64)))
+    counted = _str(days) + np.where(days == 1, " day ago", " days ago")
+    return np.where(days == 0, "today", counted).astype(object)
+
+
 def _noun(count: np.ndarray, singular: str, plural: str) -> np.ndarray:
     """The singular or plural noun for each count."""
     return np.where(np.rint(count) == 1, singular, plural).astype(object)
@@ -179,12 +186,7 @@ def _covered(w: int, tenure: np.ndarray) -> np.ndarray:
 def _over(w: int, tenure: np.ndarray) -> np.ndarray:
     """' in the last w days', or ' since joining N days ago' for a member who joined since:
     '0 friends added in the last 90 days' would misstate a 17-day-old member's history."""
-    days = np.rint(np.nan_to_num(tenure))
-    joined = np.where(
-        days == 0,
-        " since joining today",
-        " since joining " + _str(days) + np.where(days == 1, " day ago", " days ago"),
-    )
+    joined = " since joining " + _ago(tenure)
     return np.where(~np.isnan(tenure) & (tenure < w), joined, f" in the last {w} days")
 
 
@@ -362,7 +364,7 @@ def _points_text(get: Columns) -> np.ndarray:
     when = np.where(
         np.isnan(last),
         ", never redeemed",
-        ", last redeemed " + _str(np.nan_to_num(last)) + " days ago",
+        ", last redeemed " + _ago(last),
     )
     return balance + " loyalty points unused" + when
 
@@ -382,8 +384,7 @@ def _since_text(t: str, get: Columns) -> np.ndarray:
     """'last post 23 days ago' or 'never posted'."""
     singular, _, never, _ = event_words(t)
     days = get(f"days_since_last_{t}")
-    shown = format_values(f"days_since_last_{t}", days)
-    return np.where(np.isnan(days), "never " + never, f"last {singular} " + shown + " days ago")
+    return np.where(np.isnan(days), "never " + never, f"last {singular} " + _ago(days))
 
 
 def _since_risky(t: str, harm: bool) -> Risky:

@@ -458,3 +458,21 @@ def test_age_is_worded_plainly_and_never_a_reason() -> None:
     words = wordings(tuple(columns))
     get = lambda c: np.array([19.9, np.nan])  # noqa: E731
     assert words[AGE_COLUMN].render(get).tolist() == ["aged 19", "age not recorded"]
+
+
+def test_days_ago_reads_today_and_one_day() -> None:
+    # Seen in a newcomer's at-risk table (session 22): "last ad viewed 1 days ago".
+    rows = [member(n_ad_viewed_90d=5, days_since_last_ad_viewed=d) for d in (0, 1, 12)]
+    push = {"days_since_last_ad_viewed": 0.5}
+    found = reasons_for(rows, [push] * 3)
+    assert found.lists("texts") == [
+        ["last ad viewed today"],
+        ["last ad viewed 1 day ago"],
+        ["last ad viewed 12 days ago"],
+    ]
+    rows = [member(points_balance=500, days_since_last_points_redeemed=d) for d in (0, 1)]
+    found = reasons_for(rows, [{"points_balance": 0.5}] * 2)
+    assert found.lists("texts") == [
+        ["500 loyalty points unused, last redeemed today"],
+        ["500 loyalty points unused, last redeemed 1 day ago"],
+    ]
