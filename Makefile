@@ -4,15 +4,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all bench lint clean
+.PHONY: install lock demo test test-all bench lint clean
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package (figures from session 22 on were measured with it).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# After changing pyproject.toml's dependencies: install without the pins, then record them.
+lock:
+	rm -rf $(VENV)
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	head -3 constraints.txt > constraints.new
+	$(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//' >> constraints.new
+	mv constraints.new constraints.txt
+	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/steward demo
