@@ -21,7 +21,7 @@ lock:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
-	head -3 constraints.txt > constraints.new
+	grep '^#' constraints.txt > constraints.new
 	$(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//' >> constraints.new
 	mv constraints.new constraints.txt
 	touch $(STAMP)
